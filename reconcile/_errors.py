@@ -1,0 +1,103 @@
+"""Exceptions raised by git-reconcile.
+
+Outcomes such as ``fetch-failed`` or ``blocked`` are *results*, not exceptions:
+``reconcile()`` returns them. Exceptions are raised only for bad input, which no
+amount of retrying will fix, and for errors inside the library itself::
+
+    ReconcileError
+    ├── BadInputError             the spec names something that is not there (CLI exit 2)
+    │   ├── NotARepositoryError   the path is not a git repository
+    │   ├── UnknownRemoteError    the repository has no remote of that name
+    │   ├── UnknownBranchError    the branch does not exist locally and HEAD does not name it
+    │   └── InvalidSpecError      a value in the spec is malformed (timeout, prefix, key)
+    └── GitError                  a git operation failed; ``kind`` says which one
+        ├── NetworkError          the remote could not be reached or read
+        │   ├── HostKeyError      the server's SSH host key is unknown or has changed
+        │   └── AuthenticationError  the credentials were refused or missing
+        ├── CheckoutBlockedError  local changes are in the way of a checkout
+        └── RefMovedError         a ref moved during the run (compare-and-swap lost)
+
+Every ``GitError`` message has its URLs redacted. ``GitError`` and its subclasses
+are caught inside ``reconcile()`` and turned into outcomes and push statuses;
+callers normally only see ``BadInputError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BadInputError",
+    "CheckoutBlockedError",
+    "GitError",
+    "HostKeyError",
+    "InvalidSpecError",
+    "NetworkError",
+    "NotARepositoryError",
+    "ReconcileError",
+    "RefMovedError",
+    "UnknownBranchError",
+    "UnknownRemoteError",
+]
+
+
+class ReconcileError(Exception):
+    """Base class of every exception git-reconcile raises."""
+
+
+class BadInputError(ReconcileError):
+    """The spec names something that does not exist or is malformed."""
+
+
+class NotARepositoryError(BadInputError):
+    """The path is not a git repository (neither a working tree nor a bare one)."""
+
+
+class UnknownRemoteError(BadInputError):
+    """The repository has no remote of the given name."""
+
+
+class UnknownBranchError(BadInputError):
+    """The branch does not exist locally and HEAD does not name it."""
+
+
+class InvalidSpecError(BadInputError):
+    """A value in the spec is malformed."""
+
+
+class GitError(ReconcileError):
+    """A git operation failed.
+
+    ``kind`` names the operation (``fetch``, ``push``, ``checkout``, ``ref``,
+    ``rebase``, ``open``); the message is already redacted.
+    """
+
+    def __init__(self, message: str, *, kind: str = "git") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class NetworkError(GitError):
+    """The remote could not be reached, timed out, or broke the protocol."""
+
+
+class HostKeyError(NetworkError):
+    """The server's SSH host key is not in known_hosts, or differs from it."""
+
+
+class AuthenticationError(NetworkError):
+    """The server refused the credentials, or none were configured."""
+
+
+class CheckoutBlockedError(GitError):
+    """Uncommitted changes or untracked files are in the way of a checkout.
+
+    ``paths`` lists the files in the way.
+    """
+
+    def __init__(self, message: str, *, paths: tuple[str, ...] = ()) -> None:
+        super().__init__(message, kind="checkout")
+        self.paths = paths
+
+
+class RefMovedError(GitError):
+    """A ref no longer holds the value read at the start of the run."""

@@ -1,0 +1,108 @@
+"""What a reconcile run did: the outcome and everything an operator needs to know."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Outcome", "PushResult", "PushStatus", "Result"]
+
+
+class Outcome(enum.Enum):
+    """The seven ways a run can end. The values are part of the public contract."""
+
+    IN_SYNC = "in-sync"
+    FAST_FORWARDED = "fast-forwarded"
+    PUSHED_AHEAD = "pushed-ahead"
+    REBASED = "rebased"
+    CONFLICT_ESCAPED = "conflict-escaped"
+    FETCH_FAILED = "fetch-failed"
+    BLOCKED = "blocked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PushStatus(enum.Enum):
+    """Whether the push of a run landed."""
+
+    OK = "ok"  # the server accepted every ref
+    FAILED = "failed"  # the push could not be made (network, timeout, auth)
+    REJECTED = "rejected"  # the server answered and refused a ref
+    SKIPPED = "skipped"  # nothing to push, or pushing was turned off
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """The push of a run: its status, how many attempts it took, and the error."""
+
+    status: PushStatus = PushStatus.SKIPPED
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def landed(self) -> bool:
+        """True unless a push was needed and did not land."""
+        return self.status in (PushStatus.OK, PushStatus.SKIPPED)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status.value, "attempts": self.attempts, "error": self.error}
+
+
+@dataclass(frozen=True)
+class Result:
+    """The result of one run. Commits are full hex ids, or None where there is none."""
+
+    repo: str
+    remote: str
+    branch: str
+    outcome: Outcome
+    old_commit: str | None = None
+    new_commit: str | None = None
+    remote_commit: str | None = None
+    ahead: int = 0
+    behind: int = 0
+    conflict_branch: str | None = None
+    push: PushResult = field(default_factory=PushResult)
+    reason: str = ""
+    duration_ms: float = 0.0
+    conflict_paths: tuple[str, ...] = ()
+    escaped_commits: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the repo is reconciled and every needed push landed."""
+        return (
+            self.outcome
+            in (Outcome.IN_SYNC, Outcome.FAST_FORWARDED, Outcome.PUSHED_AHEAD, Outcome.REBASED)
+            and self.push.landed
+        )
+
+    @property
+    def changed(self) -> bool:
+        """True when the local branch now points at another commit."""
+        return self.old_commit != self.new_commit
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``git-reconcile run --json``."""
+        return {
+            "repo": self.repo,
+            "remote": self.remote,
+            "branch": self.branch,
+            "outcome": self.outcome.value,
+            "old_commit": self.old_commit,
+            "new_commit": self.new_commit,
+            "remote_commit": self.remote_commit,
+            "ahead": self.ahead,
+            "behind": self.behind,
+            "conflict_branch": self.conflict_branch,
+            "push": self.push.to_dict(),
+            "reason": self.reason,
+            "duration_ms": round(self.duration_ms, 3),
+            "conflict_paths": list(self.conflict_paths),
+            "escaped_commits": list(self.escaped_commits),
+        }

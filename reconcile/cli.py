@@ -1,0 +1,192 @@
+"""The ``git-reconcile`` command (also ``git reconcile``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._errors import BadInputError
+from ._result import Outcome, PushStatus, Result
+
+__all__ = ["EXIT_CODES", "exit_code", "main"]
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_BAD_INPUT = 2
+EXIT_CONFLICT = 3
+EXIT_FETCH_FAILED = 4
+EXIT_PUSH_NOT_LANDED = 5
+EXIT_BLOCKED = 6
+
+EXIT_CODES = {
+    EXIT_OK: "reconciled: in-sync, fast-forwarded, pushed-ahead or rebased, push ok or not needed",
+    EXIT_UNEXPECTED: "unexpected error (a bug: please report it)",
+    EXIT_BAD_INPUT: "bad input: not a repository, unknown remote or branch, malformed option",
+    EXIT_CONFLICT: "conflict-escaped: local commits moved to a conflicts/ branch",
+    EXIT_FETCH_FAILED: "fetch-failed: the remote could not be read",
+    EXIT_PUSH_NOT_LANDED: "a push was needed and did not land",
+    EXIT_BLOCKED: "blocked: local state makes a change unsafe; nothing changed",
+}
+
+
+def exit_code(result: Result) -> int:
+    """The command's exit code for a result."""
+    if result.outcome is Outcome.FETCH_FAILED:
+        return EXIT_FETCH_FAILED
+    if result.outcome is Outcome.BLOCKED:
+        return EXIT_BLOCKED
+    if result.push.status in (PushStatus.FAILED, PushStatus.REJECTED):
+        return EXIT_PUSH_NOT_LANDED
+    if result.outcome is Outcome.CONFLICT_ESCAPED:
+        return EXIT_CONFLICT
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="git-reconcile",
+        description="Keep git-backed data repos reconciled with their remotes, "
+        "without ever losing a commit.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="reconcile one repository now",
+        description="Fetch, then fast-forward, push, rebase in memory, or escape conflicting "
+        "local commits to a conflicts/<UTC> branch.",
+        epilog="exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
+    run.add_argument("--remote", default="origin", help="remote name (default: origin)")
+    run.add_argument("--branch", help="branch (default: the branch HEAD names)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--no-push", action="store_true", help="change nothing on the remote")
+    run.add_argument("--timeout", type=float, default=30.0,
+                     help="seconds to wait for the network at each step (default: 30)")
+    run.add_argument("--ssh-key", type=Path, help="SSH private key file (ed25519 or ECDSA)")
+    run.add_argument("--known-hosts", type=Path,
+                     help="known_hosts file for SSH host keys (default: ~/.ssh/known_hosts)")
+    run.add_argument("--conflict-prefix", default="conflicts/",
+                     help="prefix of conflict branches (default: conflicts/)")
+    run.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+
+    diagram = sub.add_parser("diagram", help="print the state machine as a mermaid diagram")
+    group = diagram.add_mutually_exclusive_group()
+    group.add_argument("--write", type=Path, metavar="README",
+                       help="rewrite the diagram between the markers in this file")
+    group.add_argument("--check", type=Path, metavar="README",
+                       help="exit 1 when the diagram in this file is out of date")
+
+    demo = sub.add_parser(
+        "demo", help="build a throwaway remote and clone, and drive them through every outcome")
+    demo.add_argument("--keep", action="store_true", help="keep the demo directory")
+    demo.add_argument("--json", action="store_true", help="print the results as JSON lines")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "diagram":
+            return _diagram(args)
+        if args.command == "demo":
+            from ._demo import run_demo
+
+            return run_demo(keep=args.keep, as_json=args.json)
+    except BadInputError as exc:
+        print(f"git-reconcile: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        if getattr(args, "verbose", False):
+            raise
+        print(f"git-reconcile: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    return EXIT_UNEXPECTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ._engine import reconcile
+    from ._spec import RepoSpec, SSHKey
+
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    spec = RepoSpec(
+        path=args.path,
+        remote=args.remote,
+        branch=args.branch,
+        timeout=args.timeout,
+        credentials=SSHKey(private_key=args.ssh_key) if args.ssh_key else None,
+        known_hosts=args.known_hosts,
+        conflict_prefix=args.conflict_prefix,
+        push=not args.no_push,
+    )
+    result = reconcile(spec)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(summary(result))
+    return exit_code(result)
+
+
+def summary(result: Result) -> str:
+    """A short human summary of a result."""
+    def short(commit: str | None) -> str:
+        return commit[:10] if commit else "(none)"
+
+    head = f"{result.outcome.value}: {result.repo} {result.branch}"
+    if result.old_commit != result.new_commit:
+        head += f" {short(result.old_commit)} -> {short(result.new_commit)}"
+    else:
+        head += f" at {short(result.new_commit)}"
+    lines = [head, f"  {result.reason}"]
+    if result.conflict_branch:
+        lines.append(f"  conflict branch: {result.conflict_branch}")
+    if result.push.status is not PushStatus.SKIPPED or result.push.error:
+        lines.append(f"  push: {result.push.status.value}"
+                     + (f" ({result.push.error})" if result.push.error else ""))
+    return "\n".join(lines)
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    from ._diagram import mermaid, readme_with_diagram, write_readme
+
+    try:
+        if args.write:
+            changed = write_readme(args.write)
+            print(f"{args.write}: {'updated' if changed else 'already current'}")
+            return EXIT_OK
+        if args.check:
+            text = args.check.read_text(encoding="utf-8")
+            if readme_with_diagram(text) != text:
+                print(f"{args.check}: the state diagram is out of date; "
+                      f"run: git-reconcile diagram --write {args.check}", file=sys.stderr)
+                return EXIT_UNEXPECTED
+            return EXIT_OK
+    except (OSError, ValueError) as exc:
+        print(f"git-reconcile: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    sys.stdout.write(mermaid())
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
