@@ -40,8 +40,14 @@ class _Demo:
         (root / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
 
     def git(self, cwd: Path, *args: str) -> None:
-        subprocess.run(["git", *args], cwd=cwd, env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def write(self, clone: Path, name: str, text: str, message: str) -> None:
         (clone / name).write_text(text)
@@ -122,7 +128,9 @@ def run_demo(*, keep: bool = False, as_json: bool = False) -> int:
             result = step()
             failures += result.outcome is not expected
             if as_json:
-                print(json.dumps({"scenario": title, "expected": expected.value, **result.to_dict()}))
+                print(
+                    json.dumps({"scenario": title, "expected": expected.value, **result.to_dict()})
+                )
             else:
                 mark = "" if result.outcome is expected else f"  (expected {expected.value})"
                 print(f"{title:<36} {result.outcome.value:<17} {result.reason}{mark}")

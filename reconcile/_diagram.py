@@ -21,8 +21,9 @@ def mermaid() -> str:
     from transitions.extensions import GraphMachine
 
     model = _Model()
-    build_machine(model, GraphMachine, graph_engine="mermaid", show_conditions=True,
-                  title="git-reconcile run")
+    build_machine(
+        model, GraphMachine, graph_engine="mermaid", show_conditions=True, title="git-reconcile run"
+    )
     graph = model.get_graph()  # type: ignore[attr-defined]
     text: str = graph.draw(None)
     # Drop the highlight styling (it marks the model's current state, which means

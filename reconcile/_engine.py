@@ -75,7 +75,8 @@ class _Run:
             raise UnknownBranchError(
                 f"{self.path} has no branch {self.branch!r} (branches: {known}); "
                 f"create it with: git -C {self.path} branch {self.branch} "
-                f"{spec.remote}/{self.branch}")
+                f"{spec.remote}/{self.branch}"
+            )
         self.known_hosts = _known_hosts(spec)
         # Facts.
         self.unsafe: str | None = None
@@ -87,14 +88,14 @@ class _Run:
         self.round = 0
         self.move_error: str | None = None
         self.conflict_paths: tuple[str, ...] = ()
-        self.replayed = 0
+        self.replayed_count = 0
         self.dropped = 0
         self.push_status = PushStatus.SKIPPED
         self.push_attempts = 0
         self.push_error: str | None = None
         self.raced = False
         self.conflict_branch: str | None = None
-        self.escaped: tuple[str, ...] = ()
+        self.escaped_commits: tuple[str, ...] = ()
         self.escape_note = ""
 
     # --- conditions: pure predicates over the facts ----------------------------------
@@ -109,10 +110,14 @@ class _Run:
         return self.local == self.remote_tip
 
     def local_behind(self) -> bool:
-        return self.remote_tip is not None and (self.local is None or (self.ahead == 0 < self.behind))
+        return self.remote_tip is not None and (
+            self.local is None or (self.ahead == 0 < self.behind)
+        )
 
     def local_ahead(self) -> bool:
-        return self.local is not None and (self.remote_tip is None or (self.behind == 0 < self.ahead))
+        return self.local is not None and (
+            self.remote_tip is None or (self.behind == 0 < self.ahead)
+        )
 
     def no_common_history(self) -> bool:
         return self.base is None
@@ -130,7 +135,7 @@ class _Run:
         return self.round < self.spec.max_rounds
 
     def commits_replayed(self) -> bool:
-        return self.replayed > 0 or self.dropped > 0
+        return self.replayed_count > 0 or self.dropped > 0
 
     @property
     def remote_tip(self) -> str | None:
@@ -144,16 +149,23 @@ class _Run:
             return
         operation = self.repo.in_progress()
         if operation is not None:
-            self.unsafe = (f"{operation} is in progress in {self.path}; finish or abort it "
-                           "(e.g. git merge --abort, git rebase --abort), then run again")
+            self.unsafe = (
+                f"{operation} is in progress in {self.path}; finish or abort it "
+                "(e.g. git merge --abort, git rebase --abort), then run again"
+            )
 
     def on_enter_fetching(self) -> None:
         self.round += 1
         self.raced = False
         spec = self.spec
         try:
-            self.remote = self.repo.fetch(spec.remote, self.branch, key=spec.credentials,
-                                          known_hosts=self.known_hosts, timeout=spec.timeout)
+            self.remote = self.repo.fetch(
+                spec.remote,
+                self.branch,
+                key=spec.credentials,
+                known_hosts=self.known_hosts,
+                timeout=spec.timeout,
+            )
         except GitError as exc:
             self.fetch_message = str(exc)
             return
@@ -172,16 +184,19 @@ class _Run:
 
     def on_enter_fast_forwarding(self) -> None:
         assert self.remote_tip is not None
-        self._move(self.remote_tip, f"git-reconcile: fast-forward {self.branch} to {self.spec.remote}")
+        self._move(
+            self.remote_tip, f"git-reconcile: fast-forward {self.branch} to {self.spec.remote}"
+        )
 
     def on_enter_rebasing(self) -> None:
-        assert self.local is not None and self.remote_tip is not None
+        assert self.local is not None
+        assert self.remote_tip is not None
         commits = self.repo.commits_not_in(self.local, self.remote_tip)
         replay = self.repo.replay(commits, self.remote_tip, self.spec.committer)
         if replay.tip is None:
             self.conflict_paths = replay.conflict_paths or ("(unknown)",)
             return
-        self.replayed += replay.replayed
+        self.replayed_count += replay.replayed
         self.dropped += replay.dropped
         self._move(replay.tip, f"git-reconcile: rebase {self.branch} onto {self.spec.remote}")
 
@@ -201,20 +216,25 @@ class _Run:
         elif answer.raced:
             self.raced = True
             self.push_status = PushStatus.REJECTED
-            self.push_error = (f"the remote moved during the run ({answer.message}); "
-                               f"gave up after {self.round} rounds, run again")
+            self.push_error = (
+                f"the remote moved during the run ({answer.message}); "
+                f"gave up after {self.round} rounds, run again"
+            )
         else:
             self.push_status, self.push_error = PushStatus.REJECTED, answer.message
 
     def on_enter_escaping(self) -> None:
-        assert self.local is not None and self.remote_tip is not None
-        self.escaped = tuple(self.repo.commits_not_in(self.local, self.remote_tip))
+        assert self.local is not None
+        assert self.remote_tip is not None
+        self.escaped_commits = tuple(self.repo.commits_not_in(self.local, self.remote_tip))
         if self.repo.is_checked_out(self.branch):
             paths = self.repo.blocking_paths(self.local, self.remote_tip)
             if paths:
-                self.move_error = (f"local commits must be escaped, but uncommitted changes "
-                                   f"would be overwritten: {', '.join(paths[:10])}; commit or "
-                                   "stash them, then run again")
+                self.move_error = (
+                    f"local commits must be escaped, but uncommitted changes "
+                    f"would be overwritten: {', '.join(paths[:10])}; commit or "
+                    "stash them, then run again"
+                )
                 return
         name = self._create_conflict_branch()
         if name is None:
@@ -222,8 +242,10 @@ class _Run:
         if self.push_status in (PushStatus.FAILED, PushStatus.REJECTED):
             self.escape_note = "; the local branch was left as it is until the push lands"
             return
-        self._move(self.remote_tip,
-                   f"git-reconcile: escaped local commits to {name}, reset to {self.spec.remote}")
+        self._move(
+            self.remote_tip,
+            f"git-reconcile: escaped local commits to {name}, reset to {self.spec.remote}",
+        )
 
     # --- helpers of the steps -----------------------------------------------------
 
@@ -238,8 +260,13 @@ class _Run:
     def _push(self, refs: dict[str, str | None]) -> PushOutcome | None:
         spec = self.spec
         try:
-            answers = self.repo.push(spec.remote, refs, key=spec.credentials,
-                                     known_hosts=self.known_hosts, timeout=spec.timeout)
+            answers = self.repo.push(
+                spec.remote,
+                refs,
+                key=spec.credentials,
+                known_hosts=self.known_hosts,
+                timeout=spec.timeout,
+            )
         except NetworkError as exc:
             self.push_status, self.push_error = PushStatus.FAILED, str(exc)
             return None
@@ -250,12 +277,15 @@ class _Run:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
         base = f"{self.spec.conflict_prefix}{stamp}"
         short = self.local[:7]
-        return [base, f"{base}-{short}"] + [f"{base}-{short}-{n}" for n in range(2, _MAX_NAME_TRIES)]
+        return [base, f"{base}-{short}"] + [
+            f"{base}-{short}-{n}" for n in range(2, _MAX_NAME_TRIES)
+        ]
 
     def _create_conflict_branch(self) -> str | None:
         """Create the conflict branch at the local head under a name free locally
         and remotely, and push it create-only. Returns its name."""
-        assert self.local is not None and self.remote is not None
+        assert self.local is not None
+        assert self.remote is not None
         taken_remote = set(self.remote.heads)
         for name in self._conflict_names():
             ref = f"refs/heads/{name}"
@@ -301,7 +331,7 @@ class _Run:
             reason=self._reason(outcome),
             duration_ms=seconds * 1000.0,
             conflict_paths=self.conflict_paths,
-            escaped_commits=self.escaped if outcome is Outcome.CONFLICT_ESCAPED else (),
+            escaped_commits=self.escaped_commits if outcome is Outcome.CONFLICT_ESCAPED else (),
         )
 
     def _reason(self, outcome: Outcome) -> str:
@@ -321,14 +351,20 @@ class _Run:
         if outcome is Outcome.REBASED:
             dropped = f", dropped {self.dropped} that became empty" if self.dropped else ""
             landed = "pushed" if self.push_status is PushStatus.OK else "not pushed"
-            return (f"replayed {self.replayed} local commit(s) onto {self.behind} from {remote}"
-                    f"{dropped}; {landed}{push}")
+            return (
+                f"replayed {self.replayed_count} local commit(s) onto {self.behind} from {remote}"
+                f"{dropped}; {landed}{push}"
+            )
         if outcome is Outcome.CONFLICT_ESCAPED:
-            why = (f"local commits conflict with {remote} in {', '.join(self.conflict_paths[:10])}"
-                   if self.conflict_paths else f"local and {remote} share no history")
+            why = (
+                f"local commits conflict with {remote} in {', '.join(self.conflict_paths[:10])}"
+                if self.conflict_paths
+                else f"local and {remote} share no history"
+            )
             where = "pushed" if self.push_status is PushStatus.OK else "kept locally"
             reset = self.escape_note or f"; {self.branch} reset to {remote}"
-            return f"{why}; {len(self.escaped)} commit(s) escaped to {self.conflict_branch} ({where}){reset}{push}"
+            escaped = f"{len(self.escaped_commits)} commit(s) escaped to {self.conflict_branch}"
+            return f"{why}; {escaped} ({where}){reset}{push}"
         if outcome is Outcome.FETCH_FAILED:
             return f"could not read {remote}: {self.fetch_message}"
         reason = self.unsafe or self.move_error or "blocked"

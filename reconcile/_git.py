@@ -7,10 +7,10 @@ the library sees hex commit ids, paths and our exceptions, never pygit2 objects.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
-import base64
 import os
 import tempfile
 import threading
@@ -35,8 +35,8 @@ from ._errors import (
     HostKeyError,
     NetworkError,
     NotARepositoryError,
-    RefMovedError,
     ReconcileError,
+    RefMovedError,
     UnknownRemoteError,
 )
 from ._redact import redact_text, redact_url, url_secrets
@@ -54,8 +54,15 @@ __all__ = [
 ZERO = "0" * 40
 _MAX_CREDENTIAL_ATTEMPTS = 3
 # Messages receive-pack sends when the ref moved under us: the remote raced.
-_RACE_MESSAGES = ("non-fast-forward", "fetch first", "failed to update ref", "failed to lock",
-                  "stale info", "already exists", "cannot lock ref")
+_RACE_MESSAGES = (
+    "non-fast-forward",
+    "fetch first",
+    "failed to update ref",
+    "failed to lock",
+    "stale info",
+    "already exists",
+    "cannot lock ref",
+)
 
 _IN_PROGRESS = {
     RepositoryState.MERGE: "a merge",
@@ -178,8 +185,10 @@ def known_host_entries(known_hosts: Path, host: str, port: int | None) -> list[s
                     expected = base64.b64decode(hash_b64)
                 except ValueError:
                     continue
-                if any(hmac.compare_digest(hmac.new(salt, n.encode(), "sha1").digest(), expected)
-                       for n in names):
+                if any(
+                    hmac.compare_digest(hmac.new(salt, n.encode(), "sha1").digest(), expected)
+                    for n in names
+                ):
                     found.append(keytype)
             elif pattern in names:
                 found.append(keytype)
@@ -189,8 +198,13 @@ def known_host_entries(known_hosts: Path, host: str, port: int | None) -> list[s
 class _Callbacks(pygit2.RemoteCallbacks):
     """Credentials with a bounded number of attempts, strict host keys, push status."""
 
-    def __init__(self, url: str, key: SSHKey | None, known_hosts: Path,
-                 expected: dict[str, str | None] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        key: SSHKey | None,
+        known_hosts: Path,
+        expected: dict[str, str | None] | None = None,
+    ) -> None:
         super().__init__()
         self.url = url
         self.key = key
@@ -201,13 +215,16 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.lease_lost: dict[str, str | None] = {}
         self.ref_status: dict[str, str | None] = {}
 
-    def credentials(self, url: str, username_from_url: str | None,
-                    allowed_types: CredentialType) -> pygit2.Username | pygit2.Keypair | pygit2.KeypairFromMemory:
+    def credentials(
+        self, url: str, username_from_url: str | None, allowed_types: CredentialType
+    ) -> pygit2.Username | pygit2.Keypair | pygit2.KeypairFromMemory:
         self.credential_attempts += 1
         if self.credential_attempts > _MAX_CREDENTIAL_ATTEMPTS:
             raise AuthenticationError(
                 f"the server refused the credentials {_MAX_CREDENTIAL_ATTEMPTS} times; "
-                "check that the key is authorized for this repository", kind="auth")
+                "check that the key is authorized for this repository",
+                kind="auth",
+            )
         key = self.key
         username = (key.username if key and key.username else None) or username_from_url or "git"
         if allowed_types & CredentialType.SSH_KEY:
@@ -215,7 +232,8 @@ class _Callbacks(pygit2.RemoteCallbacks):
                 raise AuthenticationError(
                     "the server asks for an SSH key and none is configured; "
                     "set credentials=SSHKey(...) in the spec (or --ssh-key on the command line)",
-                    kind="auth")
+                    kind="auth",
+                )
             if key.private_key is not None:
                 priv = Path(os.path.expanduser(key.private_key))
                 if not priv.is_file():
@@ -223,13 +241,16 @@ class _Callbacks(pygit2.RemoteCallbacks):
                 pub = key.public_key
                 if pub is None and priv.with_name(priv.name + ".pub").is_file():
                     pub = priv.with_name(priv.name + ".pub")
-                return pygit2.Keypair(username, str(pub) if pub else None, str(priv), key.passphrase)
+                return pygit2.Keypair(
+                    username, str(pub) if pub else None, str(priv), key.passphrase
+                )
             return pygit2.KeypairFromMemory(username, None, key.private_key_data, key.passphrase)
         if allowed_types & CredentialType.USERNAME:
             return pygit2.Username(username)
         raise AuthenticationError(
             f"the server asks for credentials of a kind not configured ({allowed_types!r})",
-            kind="auth")
+            kind="auth",
+        )
 
     def certificate_check(self, certificate: None, valid: bool, host: bytes | str) -> bool:
         if valid:
@@ -271,13 +292,18 @@ def _translate(kind: str, url: str = "", callbacks: _Callbacks | None = None) ->
         if isinstance(exc, pygit2.GitError) and "unsupported URL protocol" in str(exc):
             if "://" not in url and not Path(url).exists():
                 raise NetworkError(f"there is no repository at {shown}", kind=kind) from None
-            raise NetworkError(f"cannot reach {shown}: unsupported URL protocol", kind=kind) from None
+            raise NetworkError(
+                f"cannot reach {shown}: unsupported URL protocol", kind=kind
+            ) from None
         if callbacks is not None and callbacks.rejected_host is not None:
             raise _host_key_error(callbacks, kind) from None
         if kind in ("fetch", "push"):
-            if "authentication" in message.lower() or "auth" in message.lower() and "fail" in message.lower():
+            if "authentication" in message.lower() or (
+                "auth" in message.lower() and "fail" in message.lower()
+            ):
                 raise AuthenticationError(
-                    f"{shown}: authentication failed: {message}", kind=kind) from None
+                    f"{shown}: authentication failed: {message}", kind=kind
+                ) from None
             raise NetworkError(f"{shown}: {message}", kind=kind) from None
         raise GitError(message, kind=kind) from None
 
@@ -297,10 +323,14 @@ def _host_key_error(callbacks: _Callbacks, kind: str) -> HostKeyError:
         return HostKeyError(
             f"host key for {where} does not match the one recorded in {known} "
             f"({', '.join(sorted(set(recorded)))}): it changed, or someone is in between. "
-            "Verify the new key with the host's operator before replacing the entry", kind=kind)
+            "Verify the new key with the host's operator before replacing the entry",
+            kind=kind,
+        )
     return HostKeyError(
         f"host key for {where} is unknown: no entry in {known}. Record it after verifying "
-        f"its fingerprint (e.g. ssh-keyscan -p {port or 22} {host} >> {known})", kind=kind)
+        f"its fingerprint (e.g. ssh-keyscan -p {port or 22} {host} >> {known})",
+        kind=kind,
+    )
 
 
 def _status_blocks(flags: int) -> bool:
@@ -316,7 +346,8 @@ class GitRepo:
         except (pygit2.GitError, KeyError, OSError):
             hint = "" if path.exists() else " (the path does not exist)"
             raise NotARepositoryError(
-                f"{path} is not a git repository{hint}; give the path of a clone or a bare repository"
+                f"{path} is not a git repository{hint}; "
+                "give the path of a clone or of a bare repository"
             ) from None
         self.path = path
 
@@ -334,7 +365,7 @@ class GitRepo:
                 return None
             target = head.target
             if isinstance(target, str) and target.startswith("refs/heads/"):
-                return target[len("refs/heads/"):]
+                return target[len("refs/heads/") :]
             return None
 
     def in_progress(self) -> str | None:
@@ -392,7 +423,7 @@ class GitRepo:
         with _translate("compare"):
             new = self._repo[b].peel(pygit2.Tree)
             old = _empty_tree(self._repo) if a is None else self._repo[a].peel(pygit2.Tree)
-            diff = self._repo.diff(old, new)
+            diff = old.diff_to_tree(new)
             paths: set[str] = set()
             for delta in diff.deltas:
                 paths.add(delta.old_file.path)
@@ -414,8 +445,9 @@ class GitRepo:
             if not _status_blocks(flags):
                 continue
             # A path in the way, or a file inside a directory the update replaces.
-            if path in touched or any(path.startswith(t + "/") or t.startswith(path.rstrip("/") + "/")
-                                      for t in touched):
+            if path in touched or any(
+                path.startswith(t + "/") or t.startswith(path.rstrip("/") + "/") for t in touched
+            ):
                 blocked.add(path)
         return tuple(sorted(blocked))
 
@@ -438,7 +470,9 @@ class GitRepo:
                 current = self.branch_tip(branch)
                 if current != old:
                     raise RefMovedError(
-                        f"{refname} moved during the run (now {current}, expected {old})", kind="ref")
+                        f"{refname} moved during the run (now {current}, expected {old})",
+                        kind="ref",
+                    )
                 if checkout:
                     paths = self.blocking_paths(old, new)
                     if paths:
@@ -454,17 +488,19 @@ class GitRepo:
         try:
             with _translate("checkout"):
                 tree = self._repo[new].peel(pygit2.Tree)
-                self._repo.checkout_tree(tree, strategy=strategy)
+                self._repo.checkout_tree(tree, strategy=strategy)  # type: ignore[no-untyped-call]
         except GitError as exc:
             raise CheckoutBlockedError(
-                f"local changes are in the way of the checkout: {exc}") from None
+                f"local changes are in the way of the checkout: {exc}"
+            ) from None
 
     def create_ref(self, refname: str, target: str, message: str) -> bool:
         """Create ``refname`` at ``target`` unless it exists; True when created."""
         try:
             with _translate("ref"):
-                self._repo.create_reference_direct(refname, pygit2.Oid(hex=target), False,
-                                                   message=message)
+                self._repo.create_reference_direct(
+                    refname, pygit2.Oid(hex=target), False, message=message
+                )
         except GitError:
             if self.ref_exists(refname):
                 return False
@@ -496,21 +532,33 @@ class GitRepo:
                 base_tree = commit.parents[0].tree if commit.parents else _empty_tree(repo)
                 index = repo.merge_trees(base_tree, tip.tree, commit.tree)
                 if index.conflicts is not None:
-                    paths = sorted({
-                        entry.path
-                        for triple in index.conflicts
-                        for entry in triple
-                        if entry is not None
-                    })
-                    return Replay(tip=None, conflict_paths=tuple(paths), conflict_commit=hexid,
-                                  replayed=replayed, dropped=dropped)
+                    paths = sorted(
+                        {
+                            entry.path
+                            for triple in index.conflicts
+                            for entry in triple
+                            if entry is not None
+                        }
+                    )
+                    return Replay(
+                        tip=None,
+                        conflict_paths=tuple(paths),
+                        conflict_commit=hexid,
+                        replayed=replayed,
+                        dropped=dropped,
+                    )
                 tree_id = index.write_tree(repo)
                 if tree_id == tip.tree_id:
                     dropped += 1
                     continue
                 new_id = repo.create_commit(
-                    None, commit.author, self._committer(commit, committer), commit.message,
-                    tree_id, [tip.id])
+                    None,
+                    commit.author,
+                    self._committer(commit, committer),
+                    commit.message,
+                    tree_id,
+                    [tip.id],
+                )
                 tip = repo[new_id].peel(pygit2.Commit)
                 replayed += 1
             return Replay(tip=str(tip.id), replayed=replayed, dropped=dropped)
@@ -530,8 +578,15 @@ class GitRepo:
 
     # --- network ----------------------------------------------------------------
 
-    def fetch(self, remote_name: str, branch: str, *, key: SSHKey | None,
-              known_hosts: Path, timeout: float) -> RemoteState:
+    def fetch(
+        self,
+        remote_name: str,
+        branch: str,
+        *,
+        key: SSHKey | None,
+        known_hosts: Path,
+        timeout: float,
+    ) -> RemoteState:
         """One connection: read the remote's heads, and download the branch only when
         its tip is not already here. The tip lands in refs/remotes/<remote>/<branch>
         through an explicit refspec, never in a local branch."""
@@ -541,22 +596,35 @@ class GitRepo:
         tracking = f"refs/remotes/{remote_name}/{branch}"
         with _ENV.use(known_hosts, _ms(timeout)), _translate("fetch", url, callbacks):
             remote = self._repo.remotes[remote_name]
-            heads = {h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks)}
+            heads = {
+                h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks) if h.name
+            }
             tip = heads.get(refname)
             received = objects = 0
             if tip is not None and pygit2.Oid(hex=tip) not in self._repo:
-                stats = remote.fetch([f"+{refname}:{tracking}"], callbacks=callbacks,
-                                     message=f"git-reconcile: fetch {branch}")
+                stats = remote.fetch(
+                    [f"+{refname}:{tracking}"],
+                    callbacks=callbacks,
+                    message=f"git-reconcile: fetch {branch}",
+                )
                 received, objects = int(stats.received_bytes), int(stats.received_objects)
             if tip is not None:
                 self._repo.create_reference_direct(
-                    tracking, pygit2.Oid(hex=tip), True,
-                    message=f"git-reconcile: fetch {branch}")
-        return RemoteState(tip=tip, heads=frozenset(heads), received_bytes=received,
-                           received_objects=objects)
+                    tracking, pygit2.Oid(hex=tip), True, message=f"git-reconcile: fetch {branch}"
+                )
+        return RemoteState(
+            tip=tip, heads=frozenset(heads), received_bytes=received, received_objects=objects
+        )
 
-    def push(self, remote_name: str, refs: dict[str, str | None], *, key: SSHKey | None,
-             known_hosts: Path, timeout: float) -> dict[str, PushOutcome]:
+    def push(
+        self,
+        remote_name: str,
+        refs: dict[str, str | None],
+        *,
+        key: SSHKey | None,
+        known_hosts: Path,
+        timeout: float,
+    ) -> dict[str, PushOutcome]:
         """Push local refs to the same names on the remote. ``refs`` maps each ref to
         the value the remote must hold for the push to proceed (None: must not
         exist), checked in push negotiation; the server's compare-and-swap guards the
@@ -570,9 +638,14 @@ class GitRepo:
         except _LeaseLost:
             return {
                 name: PushOutcome(
-                    ok=False, raced=name in callbacks.lease_lost,
-                    message=(f"remote moved: {name} is at {callbacks.lease_lost[name] or 'nothing'}"
-                             if name in callbacks.lease_lost else "not pushed"))
+                    ok=False,
+                    raced=name in callbacks.lease_lost,
+                    message=(
+                        f"remote moved: {name} is at {callbacks.lease_lost[name] or 'nothing'}"
+                        if name in callbacks.lease_lost
+                        else "not pushed"
+                    ),
+                )
                 for name in refs
             }
         except NetworkError as exc:
@@ -582,15 +655,18 @@ class GitRepo:
         result: dict[str, PushOutcome] = {}
         for name in refs:
             if name not in callbacks.ref_status:
-                result[name] = PushOutcome(ok=False, message="the server sent no status for the ref")
+                result[name] = PushOutcome(
+                    ok=False, message="the server sent no status for the ref"
+                )
                 continue
             message = callbacks.ref_status[name]
             if message is None:
                 result[name] = PushOutcome(ok=True)
             else:
                 raced = any(m in message for m in _RACE_MESSAGES)
-                result[name] = PushOutcome(ok=False, raced=raced,
-                                           message=redact_text(message, url_secrets(url)))
+                result[name] = PushOutcome(
+                    ok=False, raced=raced, message=redact_text(message, url_secrets(url))
+                )
         return result
 
 
@@ -604,7 +680,6 @@ def _empty_tree(repo: pygit2.Repository) -> pygit2.Tree:
 
 def _blocked_message(paths: tuple[str, ...]) -> str:
     shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
-    return (f"uncommitted changes would be overwritten: {shown}; "
-            "commit or stash them, then run again")
-
-
+    return (
+        f"uncommitted changes would be overwritten: {shown}; commit or stash them, then run again"
+    )

@@ -10,7 +10,9 @@ __all__ = ["redact_text", "redact_url", "url_secrets"]
 _MASK = "***"
 # scheme://userinfo@host... anywhere in a text; userinfo is everything up to the last '@'
 # before the host part, so a password containing '@' is masked whole.
-_URL_WITH_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@]+(?:@[^/\s@]+)*)@")
+_URL_WITH_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@]+(?:@[^/\s@]+)*)@"
+)
 
 
 def redact_url(url: str) -> str:

@@ -38,7 +38,8 @@ class SSHKey:
     def __post_init__(self) -> None:
         if (self.private_key is None) == (self.private_key_data is None):
             raise InvalidSpecError(
-                "SSHKey needs exactly one of private_key (a path) or private_key_data (the key text)"
+                "SSHKey needs exactly one of private_key (a path) "
+                "or private_key_data (the key text)"
             )
 
 
@@ -66,7 +67,9 @@ class RepoSpec:
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
-            raise InvalidSpecError(f"timeout must be a positive number of seconds, not {self.timeout!r}")
+            raise InvalidSpecError(
+                f"timeout must be a positive number of seconds, not {self.timeout!r}"
+            )
         if self.max_rounds < 1:
             raise InvalidSpecError(f"max_rounds must be at least 1, not {self.max_rounds!r}")
         prefix = self.conflict_prefix

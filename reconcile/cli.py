@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         help="reconcile one repository now",
         description="Fetch, then fast-forward, push, rebase in memory, or escape conflicting "
         "local commits to a conflicts/<UTC> branch.",
-        epilog="exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items()),
+        epilog="exit codes:\n"
+        + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
@@ -68,24 +69,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--branch", help="branch (default: the branch HEAD names)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--no-push", action="store_true", help="change nothing on the remote")
-    run.add_argument("--timeout", type=float, default=30.0,
-                     help="seconds to wait for the network at each step (default: 30)")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the network at each step (default: 30)",
+    )
     run.add_argument("--ssh-key", type=Path, help="SSH private key file (ed25519 or ECDSA)")
-    run.add_argument("--known-hosts", type=Path,
-                     help="known_hosts file for SSH host keys (default: ~/.ssh/known_hosts)")
-    run.add_argument("--conflict-prefix", default="conflicts/",
-                     help="prefix of conflict branches (default: conflicts/)")
+    run.add_argument(
+        "--known-hosts",
+        type=Path,
+        help="known_hosts file for SSH host keys (default: ~/.ssh/known_hosts)",
+    )
+    run.add_argument(
+        "--conflict-prefix",
+        default="conflicts/",
+        help="prefix of conflict branches (default: conflicts/)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
 
     diagram = sub.add_parser("diagram", help="print the state machine as a mermaid diagram")
     group = diagram.add_mutually_exclusive_group()
-    group.add_argument("--write", type=Path, metavar="README",
-                       help="rewrite the diagram between the markers in this file")
-    group.add_argument("--check", type=Path, metavar="README",
-                       help="exit 1 when the diagram in this file is out of date")
+    group.add_argument(
+        "--write",
+        type=Path,
+        metavar="README",
+        help="rewrite the diagram between the markers in this file",
+    )
+    group.add_argument(
+        "--check",
+        type=Path,
+        metavar="README",
+        help="exit 1 when the diagram in this file is out of date",
+    )
 
     demo = sub.add_parser(
-        "demo", help="build a throwaway remote and clone, and drive them through every outcome")
+        "demo", help="build a throwaway remote and clone, and drive them through every outcome"
+    )
     demo.add_argument("--keep", action="store_true", help="keep the demo directory")
     demo.add_argument("--json", action="store_true", help="print the results as JSON lines")
     return parser
@@ -127,8 +147,12 @@ def _run(args: argparse.Namespace) -> int:
     from ._spec import RepoSpec, SSHKey
 
     if args.verbose:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.WARNING,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("reconcile").setLevel(logging.INFO)
     spec = RepoSpec(
         path=args.path,
         remote=args.remote,
@@ -149,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def summary(result: Result) -> str:
     """A short human summary of a result."""
+
     def short(commit: str | None) -> str:
         return commit[:10] if commit else "(none)"
 
@@ -161,8 +186,10 @@ def summary(result: Result) -> str:
     if result.conflict_branch:
         lines.append(f"  conflict branch: {result.conflict_branch}")
     if result.push.status is not PushStatus.SKIPPED or result.push.error:
-        lines.append(f"  push: {result.push.status.value}"
-                     + (f" ({result.push.error})" if result.push.error else ""))
+        lines.append(
+            f"  push: {result.push.status.value}"
+            + (f" ({result.push.error})" if result.push.error else "")
+        )
     return "\n".join(lines)
 
 
@@ -177,8 +204,11 @@ def _diagram(args: argparse.Namespace) -> int:
         if args.check:
             text = args.check.read_text(encoding="utf-8")
             if readme_with_diagram(text) != text:
-                print(f"{args.check}: the state diagram is out of date; "
-                      f"run: git-reconcile diagram --write {args.check}", file=sys.stderr)
+                print(
+                    f"{args.check}: the state diagram is out of date; "
+                    f"run: git-reconcile diagram --write {args.check}",
+                    file=sys.stderr,
+                )
                 return EXIT_UNEXPECTED
             return EXIT_OK
     except (OSError, ValueError) as exc:

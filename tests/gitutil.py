@@ -42,9 +42,15 @@ def branches(repo: Path, prefix: str = "") -> dict[str, str]:
     }
 
 
-def commit_plumbing(repo_path: Path, files: dict[str, str | None], message: str,
-                    branch: str = "main", author: pygit2.Signature | None = None,
-                    parents: list[str] | None = None) -> str:
+def commit_plumbing(
+    repo_path: Path,
+    files: dict[str, str | None],
+    message: str,
+    *,
+    branch: str = "main",
+    author: pygit2.Signature | None = None,
+    parents: list[str] | None = None,
+) -> str:
     """Commit ``files`` (None deletes) on ``branch`` without a working tree, as an
     application writing a bare data repo with plumbing does."""
     repo = pygit2.Repository(str(repo_path))
@@ -108,8 +114,14 @@ class World:
         """Put a first commit on the remote's main."""
         return commit_plumbing(self.remote, files or {"data.txt": "1\n"}, message)
 
-    def clone(self, name: str, *, bare: bool = False, single_branch: bool = False,
-              branch: str | None = None) -> Path:
+    def clone(
+        self,
+        name: str,
+        *,
+        bare: bool = False,
+        single_branch: bool = False,
+        branch: str | None = None,
+    ) -> Path:
         path = self.root / name
         args = ["clone", "-q"]
         if bare:
@@ -122,15 +134,17 @@ class World:
         git(path, "remote", "set-url", "origin", self.url)
         return path
 
-    def commit(self, clone: Path, files: dict[str, str | None], message: str,
-               branch: str = "main") -> str:
+    def commit(
+        self, clone: Path, files: dict[str, str | None], message: str, branch: str = "main"
+    ) -> str:
         """Commit on ``clone``: through the working tree, or with plumbing when bare."""
         if pygit2.Repository(str(clone)).is_bare:
             return commit_plumbing(clone, files, message, branch=branch)
         return commit_worktree(clone, files, message)
 
-    def remote_commit(self, files: dict[str, str | None], message: str,
-                      branch: str = "main") -> str:
+    def remote_commit(
+        self, files: dict[str, str | None], message: str, branch: str = "main"
+    ) -> str:
         """Another writer's commit, landing on the remote directly."""
         return commit_plumbing(self.remote, files, message, branch=branch)
 
@@ -150,7 +164,8 @@ def isolate_git_config(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
+    )
     os.environ["HOME"] = str(home)
     os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
     os.environ["GIT_CONFIG_GLOBAL"] = str(home / ".gitconfig")

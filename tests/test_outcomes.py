@@ -20,8 +20,9 @@ def _clone(world: World, layout: str, name: str = "app") -> Path:
 def _log(repo: Path, ref: str = "main") -> list[tuple[str, str, str]]:
     """(author, email, message) of each commit on ``ref``, oldest first."""
     r = pygit2.Repository(str(repo))
-    walker = r.walk(r.revparse_single(ref).id, pygit2.enums.SortMode.TOPOLOGICAL
-                    | pygit2.enums.SortMode.REVERSE)
+    walker = r.walk(
+        r.revparse_single(ref).id, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE
+    )
     return [(c.author.name, c.author.email, c.message) for c in walker]
 
 
@@ -85,10 +86,20 @@ def test_rebased_keeps_authors_messages_and_order(world: World, layout: str) -> 
     assert world.remote_tip() == result.new_commit == rev(app, "main")
     assert _log(app)[-3:] == local_log
     r = pygit2.Repository(str(app))
-    assert str(r[result.new_commit].peel(pygit2.Commit).parents[0].parents[0].parents[0].id) == remote_tip
+    assert result.new_commit is not None
+    assert (
+        str(r[result.new_commit].peel(pygit2.Commit).parents[0].parents[0].parents[0].id)
+        == remote_tip
+    )
     if layout == "worktree":
         assert sorted(p.name for p in app.glob("*.txt")) == [
-            "data.txt", "l1.txt", "l2.txt", "l3.txt", "r1.txt", "r2.txt"]
+            "data.txt",
+            "l1.txt",
+            "l2.txt",
+            "l3.txt",
+            "r1.txt",
+            "r2.txt",
+        ]
         assert git(app, "status", "--porcelain") == ""
 
 
@@ -102,7 +113,11 @@ def test_rebase_drops_commits_that_become_empty(path_world: World) -> None:
     world.commit(app, {"l.txt": "l\n"}, "local other")
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.REBASED
-    assert [m for _a, _e, m in _log(app)][-3:] == ["remote adds same.txt", "remote more", "local other\n"]
+    assert [m for _a, _e, m in _log(app)][-3:] == [
+        "remote adds same.txt",
+        "remote more",
+        "local other\n",
+    ]
     assert "dropped 1" in result.reason
 
 
@@ -116,7 +131,8 @@ def test_conflict_escaped(world: World, layout: str) -> None:
     assert result.outcome is Outcome.CONFLICT_ESCAPED, result.reason
     name = result.conflict_branch
     assert name is not None
-    assert name.startswith("conflicts/") and name.endswith("Z")
+    assert name.startswith("conflicts/")
+    assert name.endswith("Z")
     assert rev(world.remote, f"refs/heads/{name}") == local_tip
     assert rev(app, f"refs/heads/{name}") == local_tip
     assert rev(app, "main") == remote_tip == result.new_commit
@@ -143,8 +159,11 @@ def test_two_escapes_within_one_second_get_distinct_branches(world: World) -> No
     conflicts = branches(world.remote, "conflicts/")
     assert conflicts[str(first.conflict_branch)] == tip_a
     assert conflicts[str(second.conflict_branch)] == tip_b
-    if first.conflict_branch and second.conflict_branch and \
-            first.conflict_branch[:29] == second.conflict_branch[:29]:
+    if (
+        first.conflict_branch
+        and second.conflict_branch
+        and first.conflict_branch[:29] == second.conflict_branch[:29]
+    ):
         assert second.conflict_branch.endswith(tip_b[:7])
 
 

@@ -1,0 +1,123 @@
+"""The public surface: names, values and the exception hierarchy."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import reconcile
+from reconcile import (
+    BadInputError,
+    InvalidSpecError,
+    NotARepositoryError,
+    Outcome,
+    PushStatus,
+    ReconcileError,
+    RepoSpec,
+    SSHKey,
+    UnknownBranchError,
+    UnknownRemoteError,
+)
+
+PUBLIC = {
+    "AuthenticationError",
+    "BadInputError",
+    "CheckoutBlockedError",
+    "GitError",
+    "HostKeyError",
+    "Identity",
+    "InvalidSpecError",
+    "NetworkError",
+    "NotARepositoryError",
+    "Outcome",
+    "PushResult",
+    "PushStatus",
+    "ReconcileError",
+    "RefMovedError",
+    "RepoSpec",
+    "Result",
+    "SSHKey",
+    "UnknownBranchError",
+    "UnknownRemoteError",
+    "__version__",
+    "reconcile",
+    "redact_text",
+    "redact_url",
+}
+
+
+def test_public_names() -> None:
+    """`__all__` lists exactly the public names, and each exists."""
+    assert set(reconcile.__all__) == PUBLIC
+    for name in reconcile.__all__:
+        assert hasattr(reconcile, name)
+
+
+def test_outcome_values_are_the_contract() -> None:
+    """The seven outcome values are those of the design."""
+    assert [o.value for o in Outcome] == [
+        "in-sync",
+        "fast-forwarded",
+        "pushed-ahead",
+        "rebased",
+        "conflict-escaped",
+        "fetch-failed",
+        "blocked",
+    ]
+    assert [s.value for s in PushStatus] == ["ok", "failed", "rejected", "skipped"]
+
+
+def test_bad_input_hierarchy() -> None:
+    """Every bad-input error is a BadInputError and a ReconcileError."""
+    for cls in (NotARepositoryError, UnknownRemoteError, UnknownBranchError, InvalidSpecError):
+        assert issubclass(cls, BadInputError)
+        assert issubclass(cls, ReconcileError)
+
+
+def test_hierarchy_is_drawn_in_the_docstring() -> None:
+    """The exception module's docstring draws every exception class."""
+    from reconcile import _errors
+
+    assert _errors.__doc__ is not None
+    for name in _errors.__all__:
+        assert name in _errors.__doc__
+
+
+def test_spec_defaults() -> None:
+    """A spec needs only a path: origin, HEAD's branch, conflicts/ prefix."""
+    spec = RepoSpec("/srv/data")
+    assert (spec.remote, spec.branch, spec.conflict_prefix, spec.push) == (
+        "origin",
+        None,
+        "conflicts/",
+        True,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.remote = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"timeout": 0},
+        {"timeout": -1},
+        {"conflict_prefix": ""},
+        {"conflict_prefix": "a..b/"},
+        {"branch": "refs/heads/main"},
+        {"max_rounds": 0},
+    ],
+)
+def test_malformed_spec_is_rejected(kwargs: dict[str, object]) -> None:
+    """Malformed spec values raise InvalidSpecError naming the field."""
+    with pytest.raises(InvalidSpecError, match=next(iter(kwargs))):
+        RepoSpec("/srv/data", **kwargs)  # type: ignore[arg-type]
+
+
+def test_ssh_key_needs_one_source_and_hides_secrets() -> None:
+    """An SSHKey takes a file or text, not both, and never shows secrets in repr."""
+    with pytest.raises(InvalidSpecError):
+        SSHKey()
+    key = SSHKey(private_key_data="-----BEGIN OPENSSH PRIVATE KEY-----x", passphrase="hunter2")
+    assert "hunter2" not in repr(key)
+    assert "BEGIN" not in repr(key)

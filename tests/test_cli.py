@@ -1,0 +1,195 @@
+"""The command line: run, its JSON and exit codes, bad input, diagram, demo, `git reconcile`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gitutil import World, git
+
+from reconcile.cli import main
+
+KEYS = {
+    "repo",
+    "remote",
+    "branch",
+    "outcome",
+    "old_commit",
+    "new_commit",
+    "remote_commit",
+    "ahead",
+    "behind",
+    "conflict_branch",
+    "push",
+    "reason",
+    "duration_ms",
+}
+
+
+def _run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+    code = main(["run", *args, "--json"])
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    return code, json.loads(lines[0])
+
+
+def test_json_has_every_key_and_exit_0(
+    path_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run --json` prints one object with the documented keys; in-sync exits 0."""
+    app = path_world.clone("app")
+    code, data = _run_json(capsys, str(app))
+    assert code == 0
+    assert set(data) >= KEYS
+    assert data["outcome"] == "in-sync"
+    assert data["push"] == {"status": "skipped", "attempts": 0, "error": None}
+    assert data["repo"] == str(app)
+
+
+def test_exit_code_3_on_conflict(path_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A conflict escape exits 3 and names the branch."""
+    world = path_world
+    app = world.clone("app")
+    world.remote_commit({"data.txt": "remote\n"}, "r")
+    world.commit(app, {"data.txt": "local\n"}, "l")
+    code, data = _run_json(capsys, str(app))
+    assert code == 3
+    assert data["outcome"] == "conflict-escaped"
+    assert str(data["conflict_branch"]).startswith("conflicts/")
+
+
+def test_exit_code_4_on_fetch_failure(
+    path_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unreadable remote exits 4."""
+    app = path_world.clone("app")
+    git(app, "remote", "set-url", "origin", str(path_world.root / "gone.git"))
+    code, data = _run_json(capsys, str(app))
+    assert (code, data["outcome"]) == (4, "fetch-failed")
+
+
+def test_exit_code_6_when_blocked(path_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A dirty file in the way exits 6."""
+    world = path_world
+    app = world.clone("app")
+    world.remote_commit({"data.txt": "remote\n"}, "r")
+    (app / "data.txt").write_text("dirty\n")
+    code, data = _run_json(capsys, str(app))
+    assert (code, data["outcome"]) == (6, "blocked")
+
+
+def test_no_push_flag(path_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """--no-push leaves the remote alone and reports the push skipped."""
+    world = path_world
+    app = world.clone("app")
+    world.commit(app, {"a": "a"}, "local")
+    before = world.remote_tip()
+    code, data = _run_json(capsys, str(app), "--no-push")
+    assert code == 0
+    assert data["push"]["status"] == "skipped"  # type: ignore[index]
+    assert world.remote_tip() == before
+
+
+def test_human_summary(path_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --json the command prints a short summary that starts with the outcome."""
+    world = path_world
+    app = world.clone("app")
+    world.remote_commit({"data.txt": "2\n"}, "r")
+    assert main(["run", str(app)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fast-forwarded: ")
+    assert len(out.splitlines()) <= 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{root}/not-a-repo"], "not a git repository"),
+        (["{app}", "--remote", "upstream"], "no remote named 'upstream'"),
+        (["{app}", "--branch", "nope"], "no branch 'nope'"),
+        (["{app}", "--timeout", "0"], "timeout"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    path_world: World, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """Bad input exits 2 with one clear line on stderr and no traceback."""
+    app = path_world.clone("app")
+    (path_world.root / "not-a-repo").mkdir()
+    argv = [a.format(root=path_world.root, app=app) for a in args]
+    code = main(["run", *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_diagram_prints_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
+    """`diagram` prints the mermaid state diagram."""
+    assert main(["diagram"]) == 0
+    out = capsys.readouterr().out
+    assert "stateDiagram-v2" in out
+    assert "fetching --> fetch_failed: fetched [fetch_error]" in out
+
+
+def test_diagram_write_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`diagram --write` rewrites the marked block and `--check` tells a stale one."""
+    from reconcile._diagram import BEGIN, END
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
+    assert main(["diagram", "--check", str(readme)]) == 1
+    assert main(["diagram", "--write", str(readme)]) == 0
+    assert main(["diagram", "--check", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n")
+    assert text.endswith(f"{END}\noutro\n")
+    assert "old" not in text
+
+
+def test_demo_reaches_every_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo drives a throwaway remote and clone through all seven outcomes."""
+    assert main(["demo", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["outcome"] for r in rows} == {
+        "in-sync",
+        "fast-forwarded",
+        "pushed-ahead",
+        "rebased",
+        "conflict-escaped",
+        "blocked",
+        "fetch-failed",
+    }
+    assert all(r["outcome"] == r["expected"] for r in rows)
+
+
+def test_git_reconcile_subcommand(path_world: World) -> None:
+    """The installed console script also runs as `git reconcile`."""
+    assert shutil.which("git-reconcile"), "install the package: pip install -e '.[test]'"
+    world = path_world
+    app = world.clone("app")
+    world.commit(app, {"a": "a"}, "local")
+    done = subprocess.run(
+        ["git", "reconcile", "run", str(app), "--json"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "pushed-ahead"
+
+
+def test_python_m_reconcile(path_world: World) -> None:
+    """`python -m reconcile` is the same command."""
+    app = path_world.clone("app")
+    done = subprocess.run(
+        [sys.executable, "-m", "reconcile", "run", str(app)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("in-sync: ")
