@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._errors import CheckoutBlockedError, GitError, NetworkError, RefMovedError
+from ._errors import (
+    CheckoutBlockedError,
+    GitError,
+    InvalidSpecError,
+    NetworkError,
+    RefMovedError,
+    UnknownBranchError,
+)
 from ._git import GitRepo, PushOutcome, RemoteState
 from ._machine import TERMINAL, TRANSITIONS, build_machine
 from ._result import Outcome, PushResult, PushStatus, Result
@@ -60,14 +67,14 @@ class _Run:
     trigger: Any  # bound by the machine
 
     def __init__(self, spec: RepoSpec) -> None:
-        from ._errors import UnknownBranchError
-
         self.spec = spec
         self.path = spec.resolved_path
         self.repo = GitRepo(self.path)
         self.repo.remote_url(spec.remote)  # UnknownRemoteError before anything else
         head = self.repo.head_branch()
         self.branch = spec.branch or head or ""
+        if self.branch and not GitRepo.valid_branch_name(self.branch):
+            raise InvalidSpecError(f"{self.branch!r} is not a valid branch name")
         self.refname = f"refs/heads/{self.branch}"
         self.original: str | None = self.repo.branch_tip(self.branch) if self.branch else None
         if self.branch and self.original is None and head != self.branch:

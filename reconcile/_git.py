@@ -342,8 +342,9 @@ class GitRepo:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._repo = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
-        except (pygit2.GitError, KeyError, OSError):
+            with _translate("open"):
+                self._repo = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+        except GitError:
             hint = "" if path.exists() else " (the path does not exist)"
             raise NotARepositoryError(
                 f"{path} is not a git repository{hint}; "
@@ -377,8 +378,9 @@ class GitRepo:
 
     def remote_url(self, name: str) -> str:
         try:
-            remote = self._repo.remotes[name]
-        except (KeyError, ValueError, pygit2.GitError):
+            with _translate("open"):
+                remote = self._repo.remotes[name]
+        except GitError:
             known = ", ".join(r.name or "" for r in self._repo.remotes) or "none"
             raise UnknownRemoteError(
                 f"{self.path} has no remote named {name!r} (remotes: {known}); "
@@ -387,11 +389,18 @@ class GitRepo:
         return remote.url or ""
 
     def branch_tip(self, branch: str) -> str | None:
-        ref = self._repo.references.get(f"refs/heads/{branch}")
-        return None if ref is None else str(ref.resolve().target)
+        with _translate("ref"):
+            ref = self._repo.references.get(f"refs/heads/{branch}")
+            return None if ref is None else str(ref.resolve().target)
 
     def ref_exists(self, refname: str) -> bool:
-        return self._repo.references.get(refname) is not None
+        with _translate("ref"):
+            return self._repo.references.get(refname) is not None
+
+    @staticmethod
+    def valid_branch_name(branch: str) -> bool:
+        """True when ``refs/heads/<branch>`` is a well-formed ref name."""
+        return bool(pygit2.reference_is_valid_name(f"refs/heads/{branch}"))
 
     def branches(self) -> list[str]:
         return sorted(self._repo.branches.local)
@@ -461,12 +470,11 @@ class GitRepo:
         """
         refname = f"refs/heads/{branch}"
         checkout = self.is_checked_out(branch)
-        with _translate("ref"):
-            txn = self._repo.transaction()
         try:
-            with txn:
-                with _translate("ref"):
-                    txn.lock_ref(refname)
+            # The transaction commits when its block ends; a failure there (the lock
+            # or the write) arrives through _translate as a GitError.
+            with _translate("ref"), self._repo.transaction() as txn:
+                txn.lock_ref(refname)
                 current = self.branch_tip(branch)
                 if current != old:
                     raise RefMovedError(
@@ -478,9 +486,10 @@ class GitRepo:
                     if paths:
                         raise CheckoutBlockedError(_blocked_message(paths), paths=paths)
                     self._checkout(old, new)
-                with _translate("ref"):
-                    txn.set_target(refname, pygit2.Oid(hex=new), message=message)
-        except pygit2.GitError as exc:  # raised when the transaction commits
+                txn.set_target(refname, pygit2.Oid(hex=new), message=message)
+        except (CheckoutBlockedError, RefMovedError):
+            raise
+        except GitError as exc:
             raise RefMovedError(f"could not move {refname}: {exc}", kind="ref") from None
 
     def _checkout(self, old: str | None, new: str) -> None:
@@ -567,8 +576,9 @@ class GitRepo:
         if committer is not None:
             return pygit2.Signature(committer.name, committer.email)
         try:
-            return self._repo.default_signature
-        except (KeyError, pygit2.GitError):
+            with _translate("rebase"):
+                return self._repo.default_signature
+        except GitError:
             return pygit2.Signature(commit.committer.name, commit.committer.email)
 
     def commit_summary(self, hexid: str) -> str:
@@ -596,9 +606,7 @@ class GitRepo:
         tracking = f"refs/remotes/{remote_name}/{branch}"
         with _ENV.use(known_hosts, _ms(timeout)), _translate("fetch", url, callbacks):
             remote = self._repo.remotes[remote_name]
-            heads = {
-                h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks) if h.name
-            }
+            heads = {h.name: str(h.oid) for h in remote.list_heads(callbacks=callbacks) if h.name}
             tip = heads.get(refname)
             received = objects = 0
             if tip is not None and pygit2.Oid(hex=tip) not in self._repo:

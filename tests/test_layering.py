@@ -86,3 +86,15 @@ def test_checker_sees_a_violation(tmp_path: Path) -> None:
     sample = tmp_path / "m.py"
     sample.write_text("import starlette.routing\nfrom anyio import to_thread\nfrom . import x\n")
     assert _imports(sample) == {"starlette", "anyio"}
+
+
+def test_pygit2_errors_are_caught_in_one_place() -> None:
+    """Only the git layer's translator catches pygit2's exceptions."""
+    catching = []
+    for path in _files("reconcile"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                if "pygit2" in ast.unparse(node.type):
+                    catching.append(path.name)
+    assert catching == ["_git.py"]

@@ -373,3 +373,55 @@ def test_unborn_local_branch_is_fast_forwarded(path_world: World) -> None:
     assert result.outcome is Outcome.FAST_FORWARDED
     assert rev(app, "main") == world.remote_tip()
     assert (app / "data.txt").read_text() == "1\n"
+
+
+def test_bad_input_raises_before_touching_anything(path_world: World) -> None:
+    """Not a repository, an unknown remote, an unknown or malformed branch raise BadInputError."""
+    from reconcile import (
+        InvalidSpecError,
+        NotARepositoryError,
+        RepoSpec,
+        UnknownBranchError,
+        UnknownRemoteError,
+    )
+
+    app = path_world.clone("app")
+    plain = path_world.root / "plain"
+    plain.mkdir()
+    with pytest.raises(NotARepositoryError, match="not a git repository"):
+        reconcile(RepoSpec(plain))
+    with pytest.raises(NotARepositoryError, match="does not exist"):
+        reconcile(RepoSpec(path_world.root / "absent"))
+    with pytest.raises(UnknownRemoteError, match="upstream"):
+        reconcile(RepoSpec(app, remote="upstream"))
+    with pytest.raises(UnknownBranchError, match="feature"):
+        reconcile(RepoSpec(app, branch="feature"))
+    with pytest.raises(InvalidSpecError, match="not a valid branch name"):
+        reconcile(RepoSpec(app, branch="bad..name"))
+    assert git(app, "status", "--porcelain") == ""
+
+
+def test_remote_moving_after_fetch_is_fetched_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer landing between our fetch and our push makes the run fetch again and rebase."""
+    from reconcile import _git
+
+    app = world.clone("app")
+    world.commit(app, {"mine.txt": "mine\n"}, "local")
+    real_fetch = _git.GitRepo.fetch
+    landed: list[str] = []
+
+    def fetch_then_someone_pushes(self: _git.GitRepo, *args: object, **kwargs: object) -> object:
+        state = real_fetch(self, *args, **kwargs)  # type: ignore[arg-type]
+        if not landed:
+            landed.append(world.remote_commit({"theirs.txt": "theirs\n"}, "concurrent writer"))
+        return state
+
+    monkeypatch.setattr(_git.GitRepo, "fetch", fetch_then_someone_pushes)
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.REBASED, result.reason
+    assert result.push.status is PushStatus.OK
+    assert result.push.attempts == 2
+    log = git(world.remote, "log", "--format=%s", "main").splitlines()
+    assert log[:2] == ["local", "concurrent writer"]

@@ -206,3 +206,13 @@ def test_bare_and_worktree_over_ssh_rebase(ssh_world: World, bare: bool) -> None
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.REBASED
     assert world.remote_tip() == result.new_commit
+
+
+def test_missing_repository_on_the_server(ssh_world: World) -> None:
+    """A repository path the server does not have gives fetch-failed."""
+    world = ssh_world
+    app = world.clone("app")
+    git(app, "remote", "set-url", "origin", world.ssh.url(world.root / "absent.git"))
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.FETCH_FAILED
+    assert "absent.git" in result.reason, result.reason
