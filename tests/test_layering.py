@@ -94,7 +94,10 @@ def test_pygit2_errors_are_caught_in_one_place() -> None:
     for path in _files("reconcile"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ExceptHandler) and node.type is not None:
-                if "pygit2" in ast.unparse(node.type):
-                    catching.append(path.name)
+            if (
+                isinstance(node, ast.ExceptHandler)
+                and node.type is not None
+                and "pygit2" in ast.unparse(node.type)
+            ):
+                catching.append(path.name)
     assert catching == ["_git.py"]
