@@ -10,11 +10,16 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import tenacity
+
+from ._control import CancelToken, ProgressCallback
 from ._errors import (
+    CancelledError,
     CheckoutBlockedError,
     GitError,
     InvalidSpecError,
@@ -22,29 +27,39 @@ from ._errors import (
     RefMovedError,
     UnknownBranchError,
 )
-from ._git import GitRepo, PushOutcome, RemoteState
+from ._git import GitRepo, NetOptions, PushOutcome, RemoteState
+from ._hostkeys import default_known_hosts
 from ._machine import TERMINAL, TRANSITIONS, build_machine
-from ._result import Outcome, PushResult, PushStatus, Result
-from ._spec import RepoSpec
+from ._redact import redact_url
+from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
+from ._spec import RepoSpec, Retry
 
-__all__ = ["reconcile"]
+__all__ = ["push_with_lease", "reconcile"]
 
 logger = logging.getLogger("reconcile")
 
 # The trigger that leaves each step; the table has exactly one per source state.
 _NEXT = {source: trigger for trigger, source, _dest, _conds in TRANSITIONS}
 _MAX_NAME_TRIES = 5
+T = TypeVar("T")
 
 
-def reconcile(spec: RepoSpec) -> Result:
+def reconcile(
+    spec: RepoSpec,
+    *,
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback | None = None,
+) -> Result:
     """Reconcile one branch of one repository with its remote, and say what happened.
 
-    Raises ``NotARepositoryError``, ``UnknownRemoteError`` or ``UnknownBranchError``
-    (all ``BadInputError``) before touching anything; every other problem ends in
-    an outcome of the returned ``Result``.
+    Raises ``NotARepositoryError``, ``UnknownRemoteError``, ``UnknownBranchError``
+    or ``InvalidSpecError`` (all ``BadInputError``) before touching anything; every
+    other problem ends in an outcome of the returned ``Result``. ``cancel`` stops
+    the run's network operations; ``progress`` is told how transfers advance, a
+    few times a second at most.
     """
     started = time.monotonic()
-    run = _Run(spec)
+    run = _Run(spec, cancel, progress)
     build_machine(run)
     run.trigger("begin")
     while run.state not in TERMINAL:
@@ -54,10 +69,42 @@ def reconcile(spec: RepoSpec) -> Result:
     return result
 
 
-def _known_hosts(spec: RepoSpec) -> Path:
-    if spec.known_hosts is not None:
-        return Path(os.path.expanduser(spec.known_hosts)).absolute()
-    return Path.home() / ".ssh" / "known_hosts"
+def push_with_lease(
+    spec: RepoSpec,
+    expected: str | None,
+    *,
+    branch: str | None = None,
+    cancel: CancelToken | None = None,
+) -> PushResult:
+    """Force-push the local branch, but only if the remote branch is at ``expected``.
+
+    ``expected`` is the commit the remote branch must hold (None: it must not exist
+    yet, a create-only push). The lease is checked in push negotiation, before
+    anything is sent; a lost lease leaves the remote untouched and gives status
+    ``rejected`` with reason ``non-fast-forward``. Use it for history the
+    application rewrote on purpose; ``reconcile()`` never needs force.
+    """
+    run = _Run(spec if branch is None else _with_branch(spec, branch), cancel, None)
+    refname = run.refname
+    if run.local is None:
+        raise UnknownBranchError(f"{run.path} has no branch {run.branch!r} to push")
+    answer = run.push_refs({refname: expected}, force=True)
+    if answer is not None:
+        run.apply_push_answer(answer)
+    return PushResult(run.push_status, run.push_attempts, run.push_error, run.push_reason)
+
+
+def _with_branch(spec: RepoSpec, branch: str) -> RepoSpec:
+    from dataclasses import replace
+
+    return replace(spec, branch=branch)
+
+
+class _Attempts:
+    """Counts the tries of one retried operation."""
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 class _Run:
@@ -66,11 +113,14 @@ class _Run:
     state: str
     trigger: Any  # bound by the machine
 
-    def __init__(self, spec: RepoSpec) -> None:
+    def __init__(
+        self, spec: RepoSpec, cancel: CancelToken | None, progress: ProgressCallback | None
+    ) -> None:
         self.spec = spec
+        self.cancel = cancel
         self.path = spec.resolved_path
         self.repo = GitRepo(self.path)
-        self.repo.remote_url(spec.remote)  # UnknownRemoteError before anything else
+        self.url = self.repo.remote_url(spec.remote)  # UnknownRemoteError before anything else
         head = self.repo.head_branch()
         self.branch = spec.branch or head or ""
         if self.branch and not GitRepo.valid_branch_name(self.branch):
@@ -84,7 +134,19 @@ class _Run:
                 f"create it with: git -C {self.path} branch {self.branch} "
                 f"{spec.remote}/{self.branch}"
             )
-        self.known_hosts = _known_hosts(spec)
+        known_hosts = (
+            Path(os.path.expanduser(spec.known_hosts)).absolute()
+            if spec.known_hosts is not None
+            else default_known_hosts()
+        )
+        self.net = NetOptions(
+            credentials=spec.credentials,
+            known_hosts=known_hosts,
+            pins=spec.host_key_fingerprints,
+            timeout=spec.timeout,
+            cancel=cancel,
+            progress=progress,
+        )
         # Facts.
         self.unsafe: str | None = None
         self.fetch_message: str | None = None
@@ -100,10 +162,12 @@ class _Run:
         self.push_status = PushStatus.SKIPPED
         self.push_attempts = 0
         self.push_error: str | None = None
+        self.push_reason: str | None = None
         self.raced = False
         self.conflict_branch: str | None = None
         self.escaped_commits: tuple[str, ...] = ()
         self.escape_note = ""
+        self.operations: list[NetworkOperation] = []
 
     # --- conditions: pure predicates over the facts ----------------------------------
 
@@ -160,25 +224,50 @@ class _Run:
                 f"{operation} is in progress in {self.path}; finish or abort it "
                 "(e.g. git merge --abort, git rebase --abort), then run again"
             )
+            return
+        locks = self.repo.clear_stale_locks()
+        if locks.live:
+            self.unsafe = (
+                f"another process is writing the repository (it holds {', '.join(locks.live)}); "
+                "run again when it is done"
+            )
+        for path in locks.cleared:
+            logger.warning("removed a stale lock file left by a crashed process: %s", path)
 
     def on_enter_fetching(self) -> None:
         self.round += 1
         self.raced = False
-        spec = self.spec
+        started, clock = time.time(), time.monotonic()
+        tries = _Attempts()
         try:
-            self.remote = self.repo.fetch(
-                spec.remote,
-                self.branch,
-                key=spec.credentials,
-                known_hosts=self.known_hosts,
-                timeout=spec.timeout,
+            self.remote = self._retrying(
+                tries, lambda: self.repo.fetch(self.spec.remote, self.branch, self.net)
             )
         except GitError as exc:
             self.fetch_message = str(exc)
+            self._record(
+                "fetch",
+                (self.refname,),
+                started=started,
+                clock=clock,
+                attempts=tries.count,
+                sent=0,
+                objects=0,
+                error=exc,
+            )
             return
+        self._record(
+            "fetch",
+            (self.refname,),
+            started=started,
+            clock=clock,
+            attempts=tries.count,
+            sent=self.remote.received_bytes,
+            objects=self.remote.received_objects,
+            error=None,
+        )
         self.local = self.repo.branch_tip(self.branch)
         local, tip = self.local, self.remote_tip
-        self.base = None
         if local is None or tip is None:
             self.ahead = len(self.repo.commits_not_in(local, None)) if local else 0
             self.behind = len(self.repo.commits_not_in(tip, None)) if tip else 0
@@ -209,26 +298,14 @@ class _Run:
 
     def on_enter_pushing(self) -> None:
         if self.local == self.remote_tip or self.local is None:
-            self.push_status, self.push_error = PushStatus.SKIPPED, None
+            self.push_status, self.push_error, self.push_reason = PushStatus.SKIPPED, None, None
             return
         if not self.spec.push:
             self.push_status, self.push_error = PushStatus.SKIPPED, "pushing is turned off"
             return
-        self.push_attempts += 1
-        answer = self._push({self.refname: self.remote_tip})
-        if answer is None:
-            return
-        if answer.ok:
-            self.push_status, self.push_error = PushStatus.OK, None
-        elif answer.raced:
-            self.raced = True
-            self.push_status = PushStatus.REJECTED
-            self.push_error = (
-                f"the remote moved during the run ({answer.message}); "
-                f"gave up after {self.round} rounds, run again"
-            )
-        else:
-            self.push_status, self.push_error = PushStatus.REJECTED, answer.message
+        answer = self.push_refs({self.refname: self.remote_tip})
+        if answer is not None:
+            self.apply_push_answer(answer)
 
     def on_enter_escaping(self) -> None:
         assert self.local is not None
@@ -238,9 +315,8 @@ class _Run:
             paths = self.repo.blocking_paths(self.local, self.remote_tip)
             if paths:
                 self.move_error = (
-                    f"local commits must be escaped, but uncommitted changes "
-                    f"would be overwritten: {', '.join(paths[:10])}; commit or "
-                    "stash them, then run again"
+                    f"local commits must be escaped, but uncommitted changes would be "
+                    f"overwritten: {', '.join(paths[:10])}; commit or stash them, then run again"
                 )
                 return
         name = self._create_conflict_branch()
@@ -264,20 +340,117 @@ class _Run:
             return
         self.local = new
 
-    def _push(self, refs: dict[str, str | None]) -> PushOutcome | None:
-        spec = self.spec
+    def _retrying(self, tries: _Attempts, operation: Callable[[], T]) -> T:
+        """Run a network operation, retrying what time may fix (tenacity, full jitter)."""
+        policy: Retry = self.spec.retry
+
+        def attempt() -> T:
+            tries.count += 1
+            return operation()
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.attempts),
+            wait=tenacity.wait_random_exponential(
+                multiplier=policy.initial, exp_base=policy.multiplier, max=policy.max_delay
+            ),
+            retry=tenacity.retry_if_exception(_transient),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def _sleep(self, seconds: float) -> None:
+        if self.cancel is None:
+            time.sleep(seconds)
+        elif self.cancel.wait(seconds):
+            raise CancelledError("cancelled while waiting to retry")
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.info(
+            "retrying after a transient failure (attempt %d, waiting %.2fs): %s",
+            state.attempt_number,
+            wait,
+            error,
+        )
+
+    def push_refs(self, refs: dict[str, str | None], *, force: bool = False) -> PushOutcome | None:
+        """Push under a lease, retrying transient failures. A push whose answer was
+        lost (a timeout after the server accepted it) is found landed by reading the
+        remote's heads before the next try. None when it failed; the facts say why."""
+        started, clock = time.time(), time.monotonic()
+        tries = _Attempts()
+        sent = 0
+
+        def attempt() -> dict[str, PushOutcome]:
+            nonlocal sent
+            if tries.count > 1 and self._landed(refs):
+                return dict.fromkeys(refs, PushOutcome(ok=True))
+            answers, sent = self.repo.push(self.spec.remote, refs, self.net, force=force)
+            return answers
+
         try:
-            answers = self.repo.push(
-                spec.remote,
-                refs,
-                key=spec.credentials,
-                known_hosts=self.known_hosts,
-                timeout=spec.timeout,
-            )
+            answers = self._retrying(tries, attempt)
         except NetworkError as exc:
-            self.push_status, self.push_error = PushStatus.FAILED, str(exc)
-            return None
-        return next(iter(answers.values()))
+            if exc.transient and self._landed(refs):
+                answers = dict.fromkeys(refs, PushOutcome(ok=True))
+            else:
+                self.push_attempts += tries.count
+                self.push_status = PushStatus.FAILED
+                self.push_error, self.push_reason = str(exc), exc.code
+                self._record(
+                    "push",
+                    tuple(refs),
+                    started=started,
+                    clock=clock,
+                    attempts=tries.count,
+                    sent=sent,
+                    objects=0,
+                    error=exc,
+                )
+                return None
+        self.push_attempts += tries.count
+        answer = next(iter(answers.values()))
+        self._record(
+            "push",
+            tuple(refs),
+            started=started,
+            clock=clock,
+            attempts=tries.count,
+            sent=sent,
+            objects=0,
+            error=None,
+            result="ok" if answer.ok else "rejected",
+            message=answer.message,
+            code=answer.code,
+        )
+        return answer
+
+    def _landed(self, refs: dict[str, str | None]) -> bool:
+        """True when the remote holds our value for every ref (best effort)."""
+        try:
+            heads = self.repo.remote_heads(self.spec.remote, self.net)
+        except GitError:
+            return False
+        return all(heads.get(ref) == self.repo.ref_target(ref) for ref in refs)
+
+    def apply_push_answer(self, answer: PushOutcome) -> None:
+        if answer.ok:
+            self.push_status, self.push_error, self.push_reason = PushStatus.OK, None, None
+        elif answer.raced:
+            self.raced = True
+            self.push_status, self.push_reason = PushStatus.REJECTED, "non-fast-forward"
+            self.push_error = (
+                f"the remote moved during the run ({answer.message}); "
+                f"gave up after {self.round} round(s), run again"
+            )
+        else:
+            self.push_status = PushStatus.REJECTED
+            self.push_reason = answer.code or "rejected"
+            message = answer.message or "refused by the server"
+            self.push_error = message + (f" ({answer.hint})" if answer.hint else "")
 
     def _conflict_names(self) -> list[str]:
         assert self.local is not None
@@ -303,21 +476,56 @@ class _Run:
             self.conflict_branch = name
             if not self.spec.push:
                 return name
-            self.push_attempts += 1
-            answer = self._push({ref: None})
+            answer = self.push_refs({ref: None})
             if answer is None:
                 return name
             if answer.ok:
-                self.push_status, self.push_error = PushStatus.OK, None
+                self.push_status, self.push_error, self.push_reason = PushStatus.OK, None, None
                 return name
             if answer.raced:  # the name was taken on the remote meanwhile: pick another
                 self.repo.delete_ref(ref, self.local)
                 self.conflict_branch = None
                 continue
-            self.push_status, self.push_error = PushStatus.REJECTED, answer.message
+            self.apply_push_answer(answer)
             return name
         self.move_error = "no free name for the conflict branch; delete old conflict branches"
         return None
+
+    def _record(
+        self,
+        kind: str,
+        refs: tuple[str, ...],
+        *,
+        started: float,
+        clock: float,
+        attempts: int,
+        sent: int,
+        objects: int,
+        error: GitError | None,
+        result: str | None = None,
+        message: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        if error is not None:
+            result = "cancelled" if isinstance(error, CancelledError) else "failed"
+            message = str(error)
+            code = error.code if isinstance(error, NetworkError) else None
+        self.operations.append(
+            NetworkOperation(
+                kind=kind,
+                remote=self.spec.remote,
+                url=redact_url(self.url),
+                refs=refs,
+                started_at=started,
+                duration_ms=(time.monotonic() - clock) * 1000.0,
+                attempts=attempts,
+                bytes=sent,
+                objects=objects,
+                result=result or "ok",
+                error=message,
+                code=code,
+            )
+        )
 
     # --- the result ------------------------------------------------------------------
 
@@ -334,11 +542,14 @@ class _Run:
             ahead=self.ahead,
             behind=self.behind,
             conflict_branch=self.conflict_branch,
-            push=PushResult(self.push_status, self.push_attempts, self.push_error),
+            push=PushResult(
+                self.push_status, self.push_attempts, self.push_error, self.push_reason
+            ),
             reason=self._reason(outcome),
             duration_ms=seconds * 1000.0,
             conflict_paths=self.conflict_paths,
             escaped_commits=self.escaped_commits if outcome is Outcome.CONFLICT_ESCAPED else (),
+            operations=tuple(self.operations),
         )
 
     def _reason(self, outcome: Outcome) -> str:
@@ -359,8 +570,8 @@ class _Run:
             dropped = f", dropped {self.dropped} that became empty" if self.dropped else ""
             landed = "pushed" if self.push_status is PushStatus.OK else "not pushed"
             return (
-                f"replayed {self.replayed_count} local commit(s) onto {self.behind} from {remote}"
-                f"{dropped}; {landed}{push}"
+                f"replayed {self.replayed_count} local commit(s) onto {self.behind} from "
+                f"{remote}{dropped}; {landed}{push}"
             )
         if outcome is Outcome.CONFLICT_ESCAPED:
             why = (
@@ -378,6 +589,10 @@ class _Run:
         if self.conflict_branch:
             reason += f" (local commits are on {self.conflict_branch})"
         return reason
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, NetworkError) and exc.transient
 
 
 def _log(result: Result) -> None:

@@ -11,9 +11,11 @@ amount of retrying will fix, and for errors inside the library itself::
     │   ├── UnknownBranchError    the branch does not exist locally and HEAD does not name it
     │   └── InvalidSpecError      a value in the spec is malformed (timeout, prefix, key)
     └── GitError                  a git operation failed; ``kind`` says which one
-        ├── NetworkError          the remote could not be reached or read
+            ├── NetworkError          the remote could not be reached or read;
+        │   │                     ``transient`` says whether a retry may help
         │   ├── HostKeyError      the server's SSH host key is unknown or has changed
-        │   └── AuthenticationError  the credentials were refused or missing
+        │   ├── AuthenticationError  the credentials were refused or missing
+        │   └── CancelledError    the operation was cancelled
         ├── CheckoutBlockedError  local changes are in the way of a checkout
         └── RefMovedError         a ref moved during the run (compare-and-swap lost)
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "BadInputError",
+    "CancelledError",
     "CheckoutBlockedError",
     "GitError",
     "HostKeyError",
@@ -77,15 +80,40 @@ class GitError(ReconcileError):
 
 
 class NetworkError(GitError):
-    """The remote could not be reached, timed out, or broke the protocol."""
+    """The remote could not be reached, timed out, or broke the protocol.
+
+    ``code`` names the problem (``timeout``, ``connection``, ``dns``,
+    ``server-error``, ``rate-limited``, ``auth``, ``host-key``, ``not-found``, ...);
+    ``transient`` is True when time may fix it, so a retry is worth it.
+    """
+
+    def __init__(
+        self, message: str, *, kind: str = "git", code: str = "unknown", transient: bool = False
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.code = code
+        self.transient = transient
 
 
 class HostKeyError(NetworkError):
     """The server's SSH host key is not in known_hosts, or differs from it."""
 
+    def __init__(self, message: str, *, kind: str = "git") -> None:
+        super().__init__(message, kind=kind, code="host-key", transient=False)
+
 
 class AuthenticationError(NetworkError):
     """The server refused the credentials, or none were configured."""
+
+    def __init__(self, message: str, *, kind: str = "git") -> None:
+        super().__init__(message, kind=kind, code="auth", transient=False)
+
+
+class CancelledError(NetworkError):
+    """The operation was cancelled through its CancelToken."""
+
+    def __init__(self, message: str = "cancelled", *, kind: str = "git") -> None:
+        super().__init__(message, kind=kind, code="cancelled", transient=False)
 
 
 class CheckoutBlockedError(GitError):

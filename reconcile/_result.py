@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Outcome", "PushResult", "PushStatus", "Result"]
+__all__ = ["NetworkOperation", "Outcome", "PushResult", "PushStatus", "Result"]
 
 
 class Outcome(enum.Enum):
@@ -38,11 +38,17 @@ class PushStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class PushResult:
-    """The push of a run: its status, how many attempts it took, and the error."""
+    """The push of a run: its status, how many attempts it took, and the error.
+
+    ``reason`` is a short code for a push that did not land: ``protected-branch``,
+    ``hook-declined``, ``non-fast-forward`` (the remote kept moving), ``rejected``,
+    or the network error's code (``timeout``, ``auth``, ``connection``, ...).
+    """
 
     status: PushStatus = PushStatus.SKIPPED
     attempts: int = 0
     error: str | None = None
+    reason: str | None = None
 
     @property
     def landed(self) -> bool:
@@ -50,7 +56,50 @@ class PushResult:
         return self.status in (PushStatus.OK, PushStatus.SKIPPED)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status.value, "attempts": self.attempts, "error": self.error}
+        return {
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "error": self.error,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class NetworkOperation:
+    """A record of one network operation of a run, retries included.
+
+    ``kind`` is ``fetch`` or ``push``; ``result`` is ``ok``, ``rejected`` (the
+    server answered no), ``failed`` or ``cancelled``; ``code`` classifies a failure.
+    """
+
+    kind: str
+    remote: str
+    url: str
+    refs: tuple[str, ...]
+    started_at: float
+    duration_ms: float
+    attempts: int
+    bytes: int
+    objects: int
+    result: str
+    error: str | None = None
+    code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "remote": self.remote,
+            "url": self.url,
+            "refs": list(self.refs),
+            "started_at": self.started_at,
+            "duration_ms": round(self.duration_ms, 3),
+            "attempts": self.attempts,
+            "bytes": self.bytes,
+            "objects": self.objects,
+            "result": self.result,
+            "error": self.error,
+            "code": self.code,
+        }
 
 
 @dataclass(frozen=True)
@@ -72,6 +121,7 @@ class Result:
     duration_ms: float = 0.0
     conflict_paths: tuple[str, ...] = ()
     escaped_commits: tuple[str, ...] = ()
+    operations: tuple[NetworkOperation, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -105,4 +155,5 @@ class Result:
             "duration_ms": round(self.duration_ms, 3),
             "conflict_paths": list(self.conflict_paths),
             "escaped_commits": list(self.escaped_commits),
+            "operations": [op.to_dict() for op in self.operations],
         }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ._errors import InvalidSpecError
 
-__all__ = ["Identity", "RepoSpec", "SSHKey"]
+__all__ = ["HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,70 @@ class SSHKey:
 
 
 @dataclass(frozen=True)
+class HTTPAuth:
+    """Credentials for http(s) remotes, sent out of band: never in the URL or config.
+
+    The secret (a password or an access token) is given as ``password`` or, better,
+    as ``password_file``, which is read at every run, so a rotated token needs no
+    restart. By default it answers the server's Basic challenge as
+    ``username``/secret (GitHub: any user name with a token; GitLab:
+    ``oauth2``; Bitbucket: ``x-token-auth``). With ``bearer=True`` it is sent up
+    front as ``Authorization: Bearer <secret>`` instead.
+    """
+
+    username: str = "git"
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+    bearer: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.password is None) == (self.password_file is None):
+            raise InvalidSpecError(
+                "HTTPAuth needs exactly one of password (the secret) or password_file (a path)"
+            )
+
+    def secret(self) -> str:
+        """The password or token, read from its file now when it is in one."""
+        if self.password_file is None:
+            return self.password or ""
+        path = Path(os.path.expanduser(self.password_file))
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InvalidSpecError(
+                f"cannot read the HTTP secret from {path}: {exc.strerror}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How transient network failures are retried: exponential backoff, full jitter.
+
+    An operation is tried at most ``attempts`` times. Before try *n* + 1 it waits a
+    random time between 0 and ``min(max_delay, initial * multiplier ** (n - 1))``
+    seconds. Only failures that time may fix are retried (timeouts, refused or
+    reset connections, DNS, HTTP 5xx, rate limiting); authentication, host keys,
+    missing repositories and refused pushes are not.
+    """
+
+    attempts: int = 4
+    initial: float = 0.5
+    multiplier: float = 2.0
+    max_delay: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise InvalidSpecError(f"retry attempts must be at least 1, not {self.attempts!r}")
+        if self.initial < 0 or self.max_delay < 0 or self.multiplier < 1:
+            raise InvalidSpecError(
+                "retry delays must be non-negative and the multiplier at least 1"
+            )
+
+
+NO_RETRY = Retry(attempts=1)
+
+
+@dataclass(frozen=True)
 class RepoSpec:
     """One branch of one repository, to reconcile against one remote.
 
@@ -52,18 +116,24 @@ class RepoSpec:
     ``~/.ssh/known_hosts``; SSH host keys are always verified against it.
     ``committer`` signs replayed commits; it defaults to the repository's
     configured user, else to each commit's original committer.
+    ``host_key_fingerprints`` pins the server's SSH host key (``SHA256:...`` as
+    ``ssh-keygen -l`` prints it) instead of looking it up in known_hosts.
+    ``retry`` says how transient network failures are retried; ``max_rounds``
+    how many times a run fetches again when the remote moved under its push.
     """
 
     path: Path | str
     remote: str = "origin"
     branch: str | None = None
     timeout: float = 30.0
-    credentials: SSHKey | None = None
+    credentials: SSHKey | HTTPAuth | None = None
     known_hosts: Path | None = None
+    host_key_fingerprints: tuple[str, ...] = ()
     conflict_prefix: str = "conflicts/"
     committer: Identity | None = None
     push: bool = True
     max_rounds: int = 3
+    retry: Retry = field(default_factory=Retry)
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:

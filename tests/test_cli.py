@@ -47,7 +47,7 @@ def test_json_has_every_key_and_exit_0(
     assert code == 0
     assert set(data) >= KEYS
     assert data["outcome"] == "in-sync"
-    assert data["push"] == {"status": "skipped", "attempts": 0, "error": None}
+    assert data["push"] == {"status": "skipped", "attempts": 0, "error": None, "reason": None}
     assert data["repo"] == str(app)
 
 
