@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from ._engine import reconcile
+from ._control import CancelToken, Progress
+from ._engine import push_with_lease, reconcile
 from ._errors import (
     AuthenticationError,
     BadInputError,
+    CancelledError,
     CheckoutBlockedError,
     GitError,
     HostKeyError,
@@ -26,8 +28,8 @@ from ._errors import (
     UnknownRemoteError,
 )
 from ._redact import redact_text, redact_url
-from ._result import Outcome, PushResult, PushStatus, Result
-from ._spec import Identity, RepoSpec, SSHKey
+from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
+from ._spec import HTTPAuth, Identity, RepoSpec, Retry, SSHKey
 
 __version__ = "0.1.0"
 
@@ -37,24 +39,31 @@ logging.getLogger("reconcile").addHandler(logging.NullHandler())
 __all__ = [
     "AuthenticationError",
     "BadInputError",
+    "CancelToken",
+    "CancelledError",
     "CheckoutBlockedError",
     "GitError",
+    "HTTPAuth",
     "HostKeyError",
     "Identity",
     "InvalidSpecError",
     "NetworkError",
+    "NetworkOperation",
     "NotARepositoryError",
     "Outcome",
+    "Progress",
     "PushResult",
     "PushStatus",
     "ReconcileError",
     "RefMovedError",
     "RepoSpec",
     "Result",
+    "Retry",
     "SSHKey",
     "UnknownBranchError",
     "UnknownRemoteError",
     "__version__",
+    "push_with_lease",
     "reconcile",
     "redact_text",
     "redact_url",

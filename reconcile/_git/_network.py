@@ -155,6 +155,7 @@ class Session(pygit2.RemoteCallbacks):
         self.lease_lost: dict[str, str | None] = {}
         self.ref_status: dict[str, str | None] = {}
         self.pushed_bytes = 0
+        self.pack_dir: Path | None = None  # where a fetch writes its pack, for progress
         self._cert_cb = ffi.callback(
             "int(git_cert *, int, const char *, void *)", self._certificate_check
         )
@@ -273,8 +274,8 @@ class Session(pygit2.RemoteCallbacks):
                 stop = _REMOTE_STOP
                 unregister = self.net.cancel.register(lambda: _ignore(stop(pointer)))
         poller = (
-            _Poller(remote, self.net.progress)
-            if (self.net.progress is not None and self.operation == "fetch")
+            _Poller(remote, self.net.progress, self.pack_dir)
+            if (self.net.progress is not None and self.pack_dir is not None)
             else None
         )
         try:
@@ -314,8 +315,16 @@ class Session(pygit2.RemoteCallbacks):
                 )
                 self._check(err, payload)
 
-    def fetch(self, remote: pygit2.Remote, refspecs: list[str], message: str) -> tuple[int, int]:
-        """Download ``refspecs``; returns (bytes, objects) received."""
+    def fetch(
+        self, remote: pygit2.Remote, refspecs: list[str], message: str, pack_dir: Path
+    ) -> tuple[int, int]:
+        """Download ``refspecs``; returns (bytes, objects) received.
+
+        libgit2 counts received bytes only for a per-packet Python callback, which is
+        what must be avoided; the pack it writes is the same size, so its size is
+        the byte count (and the poller reads the growing temporary pack).
+        """
+        before = _packs(pack_dir)
         with git_fetch_options(self) as payload:
             opts = payload.fetch_options
             opts.callbacks.transfer_progress = ffi.NULL
@@ -326,17 +335,18 @@ class Session(pygit2.RemoteCallbacks):
                 err = C.git_remote_fetch(remote._remote, arr.ptr, opts, message.encode())
                 self._check(err, payload)
         stats = C.git_remote_stats(remote._remote)
+        received = sum(size for path, size in _packs(pack_dir).items() if path not in before)
         if self.net.progress is not None:
             self.net.progress(
                 Progress(
                     "fetch",
                     int(stats.received_objects),
                     int(stats.total_objects),
-                    int(stats.received_bytes),
+                    received,
                     done=True,
                 )
             )
-        return int(stats.received_bytes), int(stats.received_objects)
+        return received, int(stats.received_objects)
 
     def push(self, remote: pygit2.Remote, refspecs: list[str]) -> None:
         with git_push_options(self) as payload:
@@ -362,8 +372,11 @@ class LeaseLost(Exception):
 class _Poller:
     """Reads libgit2's transfer statistics a few times a second, off the hot path."""
 
-    def __init__(self, remote: pygit2.Remote, callback: ProgressCallback | None) -> None:
+    def __init__(
+        self, remote: pygit2.Remote, callback: ProgressCallback | None, pack_dir: Path
+    ) -> None:
         self._remote = remote
+        self._pack_dir = pack_dir
         self._callback = callback
         self._stopped = threading.Event()
         self._thread = threading.Thread(
@@ -381,11 +394,25 @@ class _Poller:
         last = None
         while not self._stopped.wait(_POLL_SECONDS):
             stats = C.git_remote_stats(self._remote._remote)
-            now = (int(stats.received_objects), int(stats.total_objects), int(stats.received_bytes))
+            received = sum(
+                size for path, size in _packs(self._pack_dir).items() if "tmp_pack" in path
+            )
+            now = (int(stats.received_objects), int(stats.total_objects), received)
             if now != last and self._callback is not None:
                 last = now
                 with contextlib.suppress(Exception):
                     self._callback(Progress("fetch", *now))
+
+
+def _packs(pack_dir: Path) -> dict[str, int]:
+    """Pack files (finished and temporary) in a pack directory, with their sizes."""
+    found: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(pack_dir):
+            if entry.name.endswith(".pack") or entry.name.startswith("tmp_pack"):
+                with contextlib.suppress(OSError):
+                    found[entry.path] = entry.stat().st_size
+    return found
 
 
 def _keypair(

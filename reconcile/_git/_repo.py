@@ -370,6 +370,7 @@ class GitRepo:
         through an explicit refspec, never in a local branch."""
         url = self.remote_url(remote_name)
         session = Session(url, net, "fetch")
+        session.pack_dir = Path(self._repo.path) / "objects" / "pack"
         refname = f"refs/heads/{branch}"
         tracking = f"refs/remotes/{remote_name}/{branch}"
         received = objects = 0
@@ -381,7 +382,10 @@ class GitRepo:
                 tip = heads.get(refname)
                 if tip is not None and pygit2.Oid(hex=tip) not in self._repo:
                     received, objects = session.fetch(
-                        remote, [f"+{refname}:{tracking}"], f"git-reconcile: fetch {branch}"
+                        remote,
+                        [f"+{refname}:{tracking}"],
+                        f"git-reconcile: fetch {branch}",
+                        session.pack_dir,
                     )
             if tip is not None:
                 self._repo.create_reference_direct(
