@@ -98,7 +98,7 @@ def test_protected_branch_rejection_is_reported_as_such(ssh_world: World, messag
     assert result.push.status is PushStatus.REJECTED
     assert result.push.reason == "protected-branch"
     assert result.push.attempts == 1
-    assert "protected" in (result.push.error or "")
+    assert message in (result.push.error or "")
     assert world.remote_tip() == before
 
 

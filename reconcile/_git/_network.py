@@ -41,6 +41,7 @@ __all__ = ["ZERO", "NetOptions", "Session"]
 ZERO = "0" * 40
 MAX_CREDENTIAL_ATTEMPTS = 3
 _POLL_SECONDS = 0.25
+_MAX_REMOTE_LINES = 50
 _GIT_CERT_SSH_RAW = 1 << 3
 
 
@@ -155,6 +156,7 @@ class Session(pygit2.RemoteCallbacks):
         self.lease_lost: dict[str, str | None] = {}
         self.ref_status: dict[str, str | None] = {}
         self.pushed_bytes = 0
+        self.remote_messages: list[str] = []
         self.pack_dir: Path | None = None  # where a fetch writes its pack, for progress
         self._cert_cb = ffi.callback(
             "int(git_cert *, int, const char *, void *)", self._certificate_check
@@ -236,6 +238,11 @@ class Session(pygit2.RemoteCallbacks):
         except Exception:  # a callback must never raise into C
             self.host_key_problem = "the server's certificate could not be checked"
             return int(C.GIT_ECERTIFICATE)
+
+    def sideband_progress(self, string: str) -> None:
+        text = string.strip()
+        if text and len(self.remote_messages) < _MAX_REMOTE_LINES:
+            self.remote_messages.append(text)
 
     def push_negotiation(self, updates: list[Any]) -> None:
         for update in updates:
@@ -349,10 +356,11 @@ class Session(pygit2.RemoteCallbacks):
         return received, int(stats.received_objects)
 
     def push(self, remote: pygit2.Remote, refspecs: list[str]) -> None:
+        # The sideband stays on for a push: it carries the server's own words about a
+        # refusal ("protected branch ..."), a handful of lines.
         with git_push_options(self) as payload:
             opts = payload.push_options
             opts.callbacks.transfer_progress = ffi.NULL
-            opts.callbacks.sideband_progress = ffi.NULL
             opts.callbacks.certificate_check = self._cert_cb
             opts.proxy_opts.type = C.GIT_PROXY_NONE
             opts.pb_parallelism = 1

@@ -445,6 +445,9 @@ class GitRepo:
             if message is None:
                 result[name] = PushOutcome(ok=True)
             else:
+                said = " ".join(session.remote_messages)
+                if said:
+                    message = f"{message}: {said}"
                 found = classify_rejection(message)
                 result[name] = PushOutcome(
                     ok=False,
