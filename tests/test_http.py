@@ -67,7 +67,8 @@ def test_fetch_and_push_with_basic_auth(
     result = reconcile(RepoSpec(app, credentials=auth, timeout=10))
     assert result.outcome is Outcome.PUSHED_AHEAD, result.reason
     assert result.push.status is PushStatus.OK
-    assert TOKEN not in repr(result) and TOKEN not in repr(auth)
+    assert TOKEN not in repr(result)
+    assert TOKEN not in repr(auth)
 
 
 @pytest.mark.parametrize("bearer", [True, False])
