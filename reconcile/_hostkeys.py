@@ -28,6 +28,7 @@ __all__ = [
     "fingerprint",
     "host_pattern",
     "known_hosts_line",
+    "parse_target",
 ]
 
 
@@ -177,3 +178,30 @@ def check_host_key(
 def default_known_hosts() -> Path:
     """``~/.ssh/known_hosts`` of the user running the process."""
     return Path(os.path.expanduser("~")) / ".ssh" / "known_hosts"
+
+
+def parse_target(target: str) -> tuple[str, int | None, str]:
+    """(host, port, ssh URL) from ``ssh://[user@]host[:port][/path]``, ``user@host:path``
+    or ``host[:port]``. Raises ``InvalidSpecError`` for anything else."""
+    from urllib.parse import urlsplit
+
+    from ._errors import InvalidSpecError
+
+    port: int | None = None
+    if "://" in target:
+        parts = urlsplit(target)
+        if parts.scheme != "ssh" or not parts.hostname:
+            raise InvalidSpecError(f"{target!r}: host keys are recorded for ssh:// remotes only")
+        host, port = parts.hostname, parts.port
+    elif "@" in target:
+        host = target.partition("@")[2].partition(":")[0]
+    else:
+        host, sep, port_text = target.partition(":")
+        try:
+            port = int(port_text) if sep else None
+        except ValueError:
+            raise InvalidSpecError(f"{target!r}: the port must be a number") from None
+    if not host:
+        raise InvalidSpecError(f"{target!r} names no host")
+    netloc = host if port is None else f"{host}:{port}"
+    return host, port, f"ssh://git@{netloc}/"

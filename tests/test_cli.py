@@ -193,3 +193,83 @@ def test_python_m_reconcile(path_world: World) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("in-sync: ")
+
+
+def _ssh_args(world: World) -> list[str]:
+    return [
+        "--ssh-key",
+        str(world.ssh.client_key_path),
+        "--known-hosts",
+        str(world.ssh.known_hosts_path),
+    ]
+
+
+def _big_fetch(world: World) -> Path:
+    import random
+
+    from gitutil import commit_plumbing
+
+    app = world.clone("app", bare=True)
+    rng = random.Random(3)
+    for n in range(120):
+        commit_plumbing(world.remote, {f"f{n % 8}": rng.randbytes(100_000).hex()}, f"c{n}")
+    return app
+
+
+def test_progress_bar_on_a_terminal_only(ssh_world: World) -> None:
+    """On a terminal the command draws a progress bar for a large fetch; piped, it draws none."""
+    import os
+    import pty
+    import select
+
+    world = ssh_world
+    app = _big_fetch(world)
+    argv = [sys.executable, "-m", "reconcile", "run", str(app), *_ssh_args(world)]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, screen
+    assert "fetch (" in screen and "objects" in screen
+    assert "fast-forwarded:" in screen
+
+    world.remote_commit({"more": "x" * 100}, "one more")
+    piped = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert piped.returncode == 0, piped.stderr
+    assert "objects" not in piped.stdout + piped.stderr
+
+
+def test_run_with_ssh_flags(ssh_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """--ssh-key, --known-hosts and --retries configure an SSH run from the command line."""
+    world = ssh_world
+    app = world.clone("app")
+    world.commit(app, {"a": "a"}, "local")
+    code, data = _run_json(capsys, str(app), *_ssh_args(world), "--retries", "2")
+    assert code == 0
+    assert data["outcome"] == "pushed-ahead"
+    assert [op["kind"] for op in data["operations"]] == ["fetch", "push"]  # type: ignore[union-attr]
+
+
+def test_ssh_key_and_token_file_together_are_bad_input(
+    path_world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two kinds of credentials at once are refused with exit 2."""
+    app = path_world.clone("app")
+    token = tmp_path / "t"
+    token.write_text("x")
+    assert main(["run", str(app), "--ssh-key", str(token), "--token-file", str(token)]) == 2
+    assert "not both" in capsys.readouterr().err

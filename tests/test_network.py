@@ -310,3 +310,64 @@ def test_operation_records(ssh_world: World) -> None:
     assert push.bytes > 0
     assert all(op.duration_ms > 0 for op in result.operations)
     assert fetch.url.startswith("ssh://git@127.0.0.1:")
+
+
+def test_known_hosts_add_records_only_a_verified_key(
+    ssh_world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`known-hosts add` records a key whose fingerprint matches, and refuses otherwise."""
+    import base64
+
+    from reconcile._hostkeys import fingerprint
+    from reconcile.cli import main
+
+    world = ssh_world
+    target = f"ssh://git@127.0.0.1:{world.ssh.port}/x.git"
+    known = tmp_path / "ssh" / "known_hosts"
+    blob = base64.b64decode(world.ssh.host_public_key_line.split()[1])
+    right = fingerprint(blob)
+
+    assert main(["known-hosts", "add", target, "--known-hosts", str(known)]) == 1
+    assert right in capsys.readouterr().err
+    assert not known.exists()
+    wrong = "SHA256:" + "B" * 43
+    assert (
+        main(["known-hosts", "add", target, "--known-hosts", str(known), "--fingerprint", wrong])
+        == 1
+    )
+    assert not known.exists()
+    assert (
+        main(["known-hosts", "add", target, "--known-hosts", str(known), "--fingerprint", right])
+        == 0
+    )
+    assert world.ssh.host_public_key_line.split()[1] in known.read_text()
+    assert main(["known-hosts", "add", target, "--known-hosts", str(known)]) == 0
+    assert "already recorded" in capsys.readouterr().out
+
+    app = world.clone("app")
+    assert reconcile(world.spec(app, known_hosts=known)).outcome is Outcome.IN_SYNC
+
+
+def test_known_hosts_trust_on_first_use_only_when_asked(ssh_world: World, tmp_path: Path) -> None:
+    """--trust-on-first-use records an unknown key; a changed key is never overwritten."""
+    from sshgit import generate_ed25519, write_known_hosts
+
+    from reconcile.cli import main
+
+    world = ssh_world
+    target = f"127.0.0.1:{world.ssh.port}"
+    known = tmp_path / "known_hosts"
+    assert (
+        main(["known-hosts", "add", target, "--known-hosts", str(known), "--trust-on-first-use"])
+        == 0
+    )
+    assert known.read_text().startswith(f"[127.0.0.1]:{world.ssh.port} ssh-ed25519 ")
+    impostor = write_known_hosts(
+        tmp_path / "other", world.ssh.port, generate_ed25519(tmp_path / "impostor")
+    )
+    before = impostor.read_text()
+    assert (
+        main(["known-hosts", "add", target, "--known-hosts", str(impostor), "--trust-on-first-use"])
+        == 1
+    )
+    assert impostor.read_text() == before

@@ -6,7 +6,15 @@ git-reconcile's; ``_network`` runs fetches and pushes; ``_repo`` does the rest.
 
 from __future__ import annotations
 
-from ._network import ZERO, NetOptions
+from ._network import ZERO, NetOptions, scan_host_key
 from ._repo import GitRepo, PushOutcome, RemoteState, Replay
 
-__all__ = ["ZERO", "GitRepo", "NetOptions", "PushOutcome", "RemoteState", "Replay"]
+__all__ = [
+    "ZERO",
+    "GitRepo",
+    "NetOptions",
+    "PushOutcome",
+    "RemoteState",
+    "Replay",
+    "scan_host_key",
+]

@@ -31,12 +31,12 @@ from pygit2.ffi import C, ffi
 from pygit2.utils import StrArray
 
 from .._control import CancelToken, Progress, ProgressCallback
-from .._errors import AuthenticationError, CancelledError
+from .._errors import AuthenticationError, CancelledError, HostKeyError
 from .._hostkeys import HostKey, Verdict, check_host_key
 from .._redact import url_secrets
 from .._spec import HTTPAuth, SSHKey
 
-__all__ = ["ZERO", "NetOptions", "Session"]
+__all__ = ["ZERO", "NetOptions", "Session", "scan_host_key"]
 
 ZERO = "0" * 40
 MAX_CREDENTIAL_ATTEMPTS = 3
@@ -157,6 +157,8 @@ class Session(pygit2.RemoteCallbacks):
         self.ref_status: dict[str, str | None] = {}
         self.pushed_bytes = 0
         self.remote_messages: list[str] = []
+        self.presented_key: HostKey | None = None
+        self.scan_only = False  # stop at the host key: nothing is authenticated or sent
         self.pack_dir: Path | None = None  # where a fetch writes its pack, for progress
         self._cert_cb = ffi.callback(
             "int(git_cert *, int, const char *, void *)", self._certificate_check
@@ -220,6 +222,10 @@ class Session(pygit2.RemoteCallbacks):
                     self.host_key_problem = f"the server {name} sent no host key to check"
                     return int(C.GIT_ECERTIFICATE)
                 blob = bytes(_CERT_FFI.buffer(hostkey.hostkey, hostkey.hostkey_len))
+                self.presented_key = HostKey(blob)
+                if self.scan_only:
+                    self.host_key_problem = "host key recorded; connection stopped on purpose"
+                    return int(C.GIT_ECERTIFICATE)
                 verdict, reason = check_host_key(
                     HostKey(blob), name, self.port, self.net.known_hosts, self.net.pins
                 )
@@ -410,6 +416,42 @@ class _Poller:
                 last = now
                 with contextlib.suppress(Exception):
                     self._callback(Progress("fetch", *now))
+
+
+def scan_host_key(url: str, timeout: float) -> HostKey:
+    """Connect to an SSH server only as far as its host key, and return the key.
+
+    The connection stops at the certificate check, before any authentication, so
+    no credential is offered and nothing is read or written.
+    """
+    import tempfile
+
+    from .._errors import NetworkError
+    from ._translate import translate
+
+    net = NetOptions(credentials=None, known_hosts=Path(os.devnull), timeout=timeout)
+    session = Session(url, net, "connect")
+    session.scan_only = True
+    failure: NetworkError | None = None
+    with tempfile.TemporaryDirectory(prefix="git-reconcile-scan-") as scratch:
+        repo = pygit2.init_repository(scratch, bare=True)
+        try:
+            with translate("connect", url, session):
+                remote = repo.remotes.create_anonymous(url)
+                with session.running(remote):
+                    session.connect(remote)
+        except NetworkError as exc:
+            failure = exc
+    if session.presented_key is None:
+        if failure is not None and not isinstance(failure, HostKeyError):
+            raise failure
+        raise NetworkError(
+            f"{url}: the server presented no SSH host key (is it an SSH server?)",
+            kind="connect",
+            code="connection",
+            transient=True,
+        )
+    return session.presented_key
 
 
 def _packs(pack_dir: Path) -> dict[str, int]:
