@@ -244,7 +244,8 @@ def test_progress_bar_on_a_terminal_only(ssh_world: World) -> None:
     os.close(leader)
     screen = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0, screen
-    assert "fetch (" in screen and "objects" in screen
+    assert "fetch (" in screen
+    assert "objects" in screen
     assert "fast-forwarded:" in screen
 
     world.remote_commit({"more": "x" * 100}, "one more")
@@ -261,7 +262,9 @@ def test_run_with_ssh_flags(ssh_world: World, capsys: pytest.CaptureFixture[str]
     code, data = _run_json(capsys, str(app), *_ssh_args(world), "--retries", "2")
     assert code == 0
     assert data["outcome"] == "pushed-ahead"
-    assert [op["kind"] for op in data["operations"]] == ["fetch", "push"]  # type: ignore[union-attr]
+    operations = data["operations"]
+    assert isinstance(operations, list)
+    assert [op["kind"] for op in operations] == ["fetch", "push"]
 
 
 def test_ssh_key_and_token_file_together_are_bad_input(
