@@ -70,5 +70,5 @@ def test_ten_writers_ten_rounds_converge_without_loss(ssh_world: World) -> None:
     # Writers that finished early catch up by fast-forward; then all agree.
     for clone in clones:
         assert reconcile(world.spec(clone)).outcome in (Outcome.IN_SYNC, Outcome.FAST_FORWARDED)
-    tips = {str(pygit2.Repository(str(c)).branches.local["main"].target) for c in clones}
-    assert tips == {str(remote.branches.local["main"].target)}
+    mains = {str(pygit2.Repository(str(c)).branches.local["main"].target) for c in clones}
+    assert mains == {str(remote.branches.local["main"].target)}
