@@ -24,16 +24,28 @@ def test_setup_commands_come_first() -> None:
     assert first[1].startswith("pip install -e '.[test]' && python -m pytest")
 
 
-def test_python_example_runs(path_world: World) -> None:
-    """The Python API example runs against a real clone (its path substituted)."""
+def test_python_examples_run(path_world: World, tmp_path: Path) -> None:
+    """The README's Python examples run in order, as one session, against a real clone."""
     world = path_world
     app = world.clone("app")
     world.remote_commit({"data.txt": "remote\n"}, "r")
     world.commit(app, {"data.txt": "local\n"}, "l")
-    [example] = _blocks("python")
+    key = tmp_path / "id_ed25519"
+    key.write_text("not used by a path remote\n")
+    token = tmp_path / "git-token"
+    token.write_text("not used by a path remote\n")
     alerts: list[str] = []
-    namespace = {"alert": alerts.append}
-    exec(compile(example.replace("/srv/data", str(app)), "README.md", "exec"), namespace)
+    namespace: dict[str, object] = {"alert": alerts.append}
+    blocks = _blocks("python")
+    assert len(blocks) >= 3
+    for block in blocks:
+        code = (
+            block.replace("/srv/data", str(app))
+            .replace("/etc/data-sync/id_ed25519", str(key))
+            .replace("/etc/data-sync/known_hosts", str(tmp_path / "known_hosts"))
+            .replace("/run/secrets/git-token", str(token))
+        )
+        exec(compile(code, "README.md", "exec"), namespace)
     assert len(alerts) == 1
     assert "conflicts/" in alerts[0]
 
@@ -41,7 +53,7 @@ def test_python_example_runs(path_world: World) -> None:
 def test_documented_commands_parse() -> None:
     """Every subcommand and flag in the README's usage block is known to the parser."""
     helptext = ""
-    for command in ("run", "diagram", "demo"):
+    for command in ("run", "known-hosts", "diagram", "demo"):
         done = subprocess.run(
             [sys.executable, "-m", "reconcile", command, "--help"],
             capture_output=True,
