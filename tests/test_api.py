@@ -44,6 +44,13 @@ PUBLIC = {
     "reconcile",
     "redact_text",
     "redact_url",
+    "CancelToken",
+    "CancelledError",
+    "HTTPAuth",
+    "NetworkOperation",
+    "Progress",
+    "Retry",
+    "push_with_lease",
 }
 
 
