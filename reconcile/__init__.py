@@ -27,6 +27,7 @@ from ._errors import (
     UnknownBranchError,
     UnknownRemoteError,
 )
+from ._lock import RepoLock, RepoLockTimeout
 from ._redact import redact_text, redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
 from ._spec import HTTPAuth, Identity, RepoSpec, Retry, SSHKey
@@ -56,6 +57,8 @@ __all__ = [
     "PushStatus",
     "ReconcileError",
     "RefMovedError",
+    "RepoLock",
+    "RepoLockTimeout",
     "RepoSpec",
     "Result",
     "Retry",

@@ -29,6 +29,7 @@ from ._errors import (
 )
 from ._git import GitRepo, NetOptions, PushOutcome, RemoteState
 from ._hostkeys import default_known_hosts
+from ._lock import RepoLock, RepoLockTimeout
 from ._machine import TERMINAL, TRANSITIONS, build_machine
 from ._redact import redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
@@ -49,6 +50,7 @@ def reconcile(
     *,
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
+    lock: bool = True,
 ) -> Result:
     """Reconcile one branch of one repository with its remote, and say what happened.
 
@@ -56,14 +58,27 @@ def reconcile(
     or ``InvalidSpecError`` (all ``BadInputError``) before touching anything; every
     other problem ends in an outcome of the returned ``Result``. ``cancel`` stops
     the run's network operations; ``progress`` is told how transfers advance, a
-    few times a second at most.
+    few times a second at most. The run holds the repository's ``RepoLock`` (one
+    reconcile at a time, across processes), waiting up to ``spec.lock_timeout``;
+    pass ``lock=False`` when the caller holds it already.
     """
     started = time.monotonic()
     run = _Run(spec, cancel, progress)
-    build_machine(run)
-    run.trigger("begin")
-    while run.state not in TERMINAL:
-        run.trigger(_NEXT[run.state])
+    held = RepoLock(run.repo.gitdir, spec.lock_timeout, cancel) if lock else None
+    try:
+        if held is not None:
+            held.acquire()
+    except RepoLockTimeout as exc:
+        held = None
+        run.lock_problem = f"{exc}; run again when it is done"
+    try:
+        build_machine(run)
+        run.trigger("begin")
+        while run.state not in TERMINAL:
+            run.trigger(_NEXT[run.state])
+    finally:
+        if held is not None:
+            held.release()
     result = run.result(Outcome(run.state.replace("_", "-")), time.monotonic() - started)
     _log(result)
     return result
@@ -148,6 +163,7 @@ class _Run:
             progress=progress,
         )
         # Facts.
+        self.lock_problem: str | None = None
         self.unsafe: str | None = None
         self.fetch_message: str | None = None
         self.remote: RemoteState | None = None
@@ -215,6 +231,9 @@ class _Run:
     # --- steps: the only places that call the git layer -------------------------------
 
     def on_enter_inspecting(self) -> None:
+        if self.lock_problem is not None:
+            self.unsafe = self.lock_problem
+            return
         if not self.branch:
             self.unsafe = "HEAD is detached and no branch was given; name one with --branch"
             return

@@ -120,6 +120,8 @@ class RepoSpec:
     ``ssh-keygen -l`` prints it) instead of looking it up in known_hosts.
     ``retry`` says how transient network failures are retried; ``max_rounds``
     how many times a run fetches again when the remote moved under its push.
+    ``lock_timeout`` is how long a run waits for another reconcile of the same
+    repository (in this process or another) to finish.
     """
 
     path: Path | str
@@ -134,6 +136,7 @@ class RepoSpec:
     push: bool = True
     max_rounds: int = 3
     retry: Retry = field(default_factory=Retry)
+    lock_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:

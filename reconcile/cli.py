@@ -102,6 +102,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="seconds to wait for the network at each step (default: 30)",
     )
     run.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="wait this long for another reconcile of the repository to finish (default: 300)",
+    )
+    run.add_argument(
         "--retries",
         type=int,
         default=4,
@@ -238,6 +245,7 @@ def _run(args: argparse.Namespace) -> int:
         conflict_prefix=args.conflict_prefix,
         push=not args.no_push,
         retry=Retry(attempts=args.retries),
+        lock_timeout=args.lock_timeout,
     )
     if args.json or not sys.stdout.isatty():
         result = reconcile(spec)

@@ -51,6 +51,8 @@ PUBLIC = {
     "Progress",
     "Retry",
     "push_with_lease",
+    "RepoLock",
+    "RepoLockTimeout",
 }
 
 

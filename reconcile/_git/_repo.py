@@ -105,6 +105,11 @@ class GitRepo:
     # --- local state ------------------------------------------------------------
 
     @property
+    def gitdir(self) -> Path:
+        """The git directory: ``.git`` of a working tree, or the bare repository."""
+        return Path(self._repo.path)
+
+    @property
     def is_bare(self) -> bool:
         return bool(self._repo.is_bare)
 

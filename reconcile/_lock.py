@@ -1,0 +1,98 @@
+"""One reconcile at a time per repository, across threads and processes on a host.
+
+The lock is ``git-reconcile.lock`` in the git directory, held with ``flock``. The
+kernel drops it when its holder dies, so a crash never leaves it stuck. flock
+conflicts between two open files even in one process, so a process-wide table
+of thread locks comes first, one per repository.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from ._control import CancelToken
+
+__all__ = ["LOCK_NAME", "RepoLock", "RepoLockTimeout"]
+
+LOCK_NAME = "git-reconcile.lock"
+_POLL = 0.02
+
+_table_guard = threading.Lock()
+_in_process: dict[str, threading.Lock] = {}
+
+
+class RepoLockTimeout(Exception):
+    """The lock was not free within the timeout (or the wait was cancelled)."""
+
+
+class RepoLock:
+    """Exclusive lock on one repository's reconciles.
+
+    ``gitdir`` is the repository's git directory (``.git`` of a working tree, or
+    the bare repository itself). ``acquire()`` waits up to ``timeout`` seconds.
+    The lock may be released from another thread than the one that took it.
+    """
+
+    def __init__(
+        self, gitdir: Path, timeout: float = 300.0, cancel: CancelToken | None = None
+    ) -> None:
+        self.path = Path(gitdir) / LOCK_NAME
+        self.timeout = timeout
+        self.cancel = cancel
+        key = str(self.path.resolve())
+        with _table_guard:
+            self._thread_lock = _in_process.setdefault(key, threading.Lock())
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        if not self._thread_lock.acquire(timeout=max(0.0, self.timeout)):
+            raise RepoLockTimeout(f"another reconcile of this repository holds {self.path}")
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    cancelled = self.cancel is not None and self.cancel.wait(_POLL)
+                    if cancelled or time.monotonic() >= deadline:
+                        os.close(fd)
+                        raise RepoLockTimeout(
+                            f"another process is reconciling this repository (it holds {self.path})"
+                        ) from None
+                    if self.cancel is None:
+                        time.sleep(_POLL)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._fd = fd
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+            self._thread_lock.release()
+
+    def __enter__(self) -> RepoLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

@@ -1,0 +1,95 @@
+"""One reconcile at a time per repository, across processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from gitutil import World
+
+from reconcile import Outcome, RepoLock, reconcile
+
+HOLDER = """
+import sys
+from pathlib import Path
+from reconcile import RepoLock
+with RepoLock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _holder(gitdir: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(gitdir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def _release(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.close()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+
+
+def test_a_run_waits_for_another_process_then_gives_up(path_world: World) -> None:
+    """While another process holds the repository's lock, a run ends blocked after the timeout."""
+    app = path_world.clone("app")
+    path_world.remote_commit({"data.txt": "2\n"}, "remote")
+    holder = _holder(app / ".git")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "reconcile", "run", str(app), "--json", "--lock-timeout", "0.3"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        _release(holder)
+    assert done.returncode == 6, done.stderr
+    data = json.loads(done.stdout)
+    assert data["outcome"] == "blocked"
+    assert "another process" in data["reason"]
+    assert reconcile(path_world.spec(app)).outcome is Outcome.FAST_FORWARDED
+
+
+def test_a_run_proceeds_once_the_other_process_lets_go(path_world: World) -> None:
+    """A run waiting on the lock proceeds as soon as the holder releases it."""
+    app = path_world.clone("app", bare=True)
+    new = path_world.remote_commit({"data.txt": "2\n"}, "remote")
+    holder = _holder(app)
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(reconcile(path_world.spec(app))))
+    waiter.start()
+    _release(holder)
+    waiter.join(timeout=30)
+    assert results[0].outcome is Outcome.FAST_FORWARDED
+    assert results[0].new_commit == new
+
+
+def test_lock_is_exclusive_within_a_process(path_world: World) -> None:
+    """Two RepoLocks on one repository in one process exclude each other."""
+    app = path_world.clone("app")
+    from reconcile import RepoLockTimeout
+
+    with RepoLock(app / ".git"):
+        other = RepoLock(app / ".git", timeout=0.1)
+        try:
+            other.acquire()
+        except RepoLockTimeout:
+            pass
+        else:
+            other.release()
+            raise AssertionError("the second lock was granted")
+    with RepoLock(app / ".git", timeout=0.1):
+        pass
