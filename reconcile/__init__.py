@@ -11,7 +11,14 @@ from __future__ import annotations
 import logging
 
 from ._control import CancelToken, Progress
-from ._engine import push_with_lease, reconcile
+from ._engine import (
+    RepoInfo,
+    commit_reachable,
+    git_directory,
+    inspect_repo,
+    push_with_lease,
+    reconcile,
+)
 from ._errors import (
     AuthenticationError,
     BadInputError,
@@ -57,6 +64,7 @@ __all__ = [
     "PushStatus",
     "ReconcileError",
     "RefMovedError",
+    "RepoInfo",
     "RepoLock",
     "RepoLockTimeout",
     "RepoSpec",
@@ -66,6 +74,9 @@ __all__ = [
     "UnknownBranchError",
     "UnknownRemoteError",
     "__version__",
+    "commit_reachable",
+    "git_directory",
+    "inspect_repo",
     "push_with_lease",
     "reconcile",
     "redact_text",

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ import tenacity
 
 from ._control import CancelToken, ProgressCallback
 from ._errors import (
+    BadInputError,
     CancelledError,
     CheckoutBlockedError,
     GitError,
@@ -35,7 +37,14 @@ from ._redact import redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
 from ._spec import RepoSpec, Retry
 
-__all__ = ["push_with_lease", "reconcile"]
+__all__ = [
+    "RepoInfo",
+    "commit_reachable",
+    "git_directory",
+    "inspect_repo",
+    "push_with_lease",
+    "reconcile",
+]
 
 logger = logging.getLogger("reconcile")
 
@@ -82,6 +91,43 @@ def reconcile(
     result = run.result(Outcome(run.state.replace("_", "-")), time.monotonic() - started)
     _log(result)
     return result
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    """What a repository says about itself: its git directory, the branch a run of
+    the spec would reconcile, and the remote's URL (credentials redacted)."""
+
+    gitdir: Path
+    branch: str | None
+    remote_url: str
+
+
+def inspect_repo(spec: RepoSpec) -> RepoInfo:
+    """Describe the repository of ``spec`` without changing anything; raises
+    ``BadInputError`` like ``reconcile()`` would."""
+    repo = GitRepo(spec.resolved_path)
+    url = repo.remote_url(spec.remote)
+    return RepoInfo(repo.gitdir, spec.branch or repo.head_branch(), redact_url(url))
+
+
+def git_directory(path: Path | str) -> Path:
+    """The git directory of a repository (``.git`` of a working tree, or the bare
+    repository itself); raises ``NotARepositoryError``."""
+    return GitRepo(Path(path).expanduser().absolute()).gitdir
+
+
+def commit_reachable(path: Path | str, branch: str, commit: str) -> bool:
+    """True when ``commit`` (a full hex id) is already on the local ``branch``.
+
+    Cheap (no network, no lock): a webhook announcing a commit the repository
+    already has needs no reconcile. Any doubt (a malformed id, a missing branch)
+    answers False, so the caller reconciles.
+    """
+    try:
+        return GitRepo(Path(path).expanduser().absolute()).reachable(branch, commit)
+    except (GitError, BadInputError):
+        return False
 
 
 def push_with_lease(

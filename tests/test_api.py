@@ -53,6 +53,10 @@ PUBLIC = {
     "push_with_lease",
     "RepoLock",
     "RepoLockTimeout",
+    "commit_reachable",
+    "git_directory",
+    "inspect_repo",
+    "RepoInfo",
 }
 
 

@@ -174,6 +174,17 @@ class GitRepo:
                 session.connect(remote)
                 return {h.name: str(h.oid) for h in remote.list_heads(connect=False) if h.name}
 
+    def reachable(self, branch: str, commit: str) -> bool:
+        """True when ``commit`` is the tip of ``branch`` or one of its ancestors."""
+        with translate("compare"):
+            tip = self.branch_tip(branch)
+            if tip is None:
+                return False
+            if tip == commit.lower():
+                return True
+            oid = pygit2.Oid(hex=commit)
+            return oid in self._repo and bool(self._repo.descendant_of(tip, oid))
+
     def ref_exists(self, refname: str) -> bool:
         with translate("ref"):
             return self._repo.references.get(refname) is not None

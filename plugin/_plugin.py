@@ -1,0 +1,195 @@
+"""The plugin: runners for the configured repositories, the lifespan that boots and
+polls them, and the routes that report on and trigger them."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import random
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import anyio
+from starlette.routing import BaseRoute, Mount
+
+from reconcile import Result
+
+from ._config import PluginConfig
+from ._runner import OnReconciled, Runner, RunRecord, succeeded
+
+__all__ = ["BootFailed", "HostLifespan", "Lifespan", "ReconcilePlugin"]
+
+logger = logging.getLogger("plugin")
+
+HostLifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+Lifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any]]]
+
+
+class BootFailed(RuntimeError):
+    """A boot reconcile failed and the boot policy is ``fail``."""
+
+
+class ReconcilePlugin:
+    """Keeps the configured repositories reconciled inside a Starlette or FastAPI app.
+
+    Use ``lifespan()`` as (or around) the app's lifespan, and mount ``routes()``
+    under any prefix. ``on_reconciled(result)`` (sync or async) runs under the
+    repository's lock whenever a run moved the local branch, so the app can rebuild
+    its state from exactly the tree on disk.
+    """
+
+    def __init__(self, config: PluginConfig, *, on_reconciled: OnReconciled | None = None) -> None:
+        from webhooks import DeliveryCache
+
+        self.config = config
+        self.history: deque[RunRecord] = deque(maxlen=config.history_size)
+        self.runners: dict[str, Runner] = {
+            repo.name: Runner(repo, on_reconciled, self.history) for repo in config.repos
+        }
+        self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
+        self.booted = False
+        self.boot_errors: dict[str, str] = {}
+
+    # --- state ------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once the boot reconcile finished (and, with the ``not-ready`` policy,
+        once every repository has had a successful run)."""
+        if not self.booted:
+            return False
+        if self.config.boot_policy == "not-ready":
+            return all(r.last_success is not None for r in self.runners.values())
+        return True
+
+    def runner(self, name: str | None) -> Runner | None:
+        """The runner named ``name``; with no name, the only runner (if just one)."""
+        if name is None:
+            return next(iter(self.runners.values())) if len(self.runners) == 1 else None
+        return self.runners.get(name)
+
+    async def wait_for(self, run_id: str) -> RunRecord | None:
+        """Wait for the run ``run_id`` (as returned by a trigger or webhook) to finish."""
+        for runner in self.runners.values():
+            if run_id in runner.tickets:
+                return await runner.wait_for(run_id)
+        return None
+
+    def admin_allowed(self, authorization: str | None) -> bool | None:
+        """None when no admin token is configured, else whether the header carries it."""
+        token = self.config.admin_token
+        if not token:
+            return None
+        scheme, _, given = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        )
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def lifespan(self, inner: HostLifespan | None = None) -> Lifespan:
+        """A lifespan for the host app, wrapped around the app's own ``inner`` one.
+
+        Startup reconciles every repository before the app serves, then starts the
+        polls; the app's own lifespan runs inside. The state it yields gains a
+        ``reconcile`` key holding this plugin.
+        """
+
+        @asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[Mapping[str, Any]]:
+            async with self.running():
+                if inner is None:
+                    yield {"reconcile": self}
+                    return
+                async with inner(app) as state:
+                    yield {**(state or {}), "reconcile": self}
+
+        return lifespan
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ReconcilePlugin]:
+        """Run the runners: boot, poll, and on exit shut down within the bound.
+
+        Raises ``BootFailed`` (before the app serves) when a boot reconcile failed
+        and the boot policy is ``fail``.
+        """
+        failure: str | None = None
+        async with anyio.create_task_group() as group:
+            for runner in self.runners.values():
+                group.start_soon(runner.serve)
+            try:
+                failure = await self._boot()
+                if failure is None:
+                    for runner in self.runners.values():
+                        if runner.config.poll_interval > 0:
+                            group.start_soon(self._poll, runner)
+                    yield self
+            finally:
+                await self._shutdown()
+                group.cancel_scope.cancel()
+        if failure is not None:
+            raise BootFailed(failure)
+
+    async def _boot(self) -> str | None:
+        """Reconcile every repository once; the failure to stop on, if the policy says so."""
+        records: dict[str, RunRecord] = {}
+
+        async def boot(runner: Runner) -> None:
+            records[runner.name] = await runner.trigger("boot").wait()
+
+        async with anyio.create_task_group() as group:
+            for runner in self.runners.values():
+                group.start_soon(boot, runner)
+        for name, record in records.items():
+            problem = _problem(record)
+            if problem:
+                self.boot_errors[name] = problem
+                logger.warning("boot reconcile of %s did not succeed: %s", name, problem)
+        self.booted = True
+        if self.boot_errors and self.config.boot_policy == "fail":
+            return "boot reconcile failed: " + "; ".join(
+                f"{n}: {p}" for n, p in self.boot_errors.items()
+            )
+        return None
+
+    async def _poll(self, runner: Runner) -> None:
+        interval, jitter = runner.config.poll_interval, runner.config.poll_jitter
+        while True:
+            await anyio.sleep(interval * (1 + random.uniform(-jitter, jitter)))
+            if runner.enabled:
+                runner.trigger("poll")
+
+    async def _shutdown(self) -> None:
+        with anyio.CancelScope(shield=True):
+            for runner in self.runners.values():
+                runner.close()
+            with anyio.move_on_after(self.config.shutdown_timeout):
+                for runner in self.runners.values():
+                    current = runner.current
+                    if current is not None:
+                        await current.done.wait()
+
+    # --- routes -----------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """The plugin's routes, to mount under any prefix."""
+        from ._routes import build_routes
+
+        return build_routes(self)
+
+    def mount(self, prefix: str = "/reconcile") -> Mount:
+        """The routes as one ``Mount`` at ``prefix``."""
+        return Mount(prefix, routes=self.routes())
+
+
+def _problem(record: RunRecord) -> str | None:
+    if record.error:
+        return record.error
+    result: Result | None = record.result
+    if result is None:
+        return "no result"
+    if succeeded(result):
+        return None
+    return f"{result.outcome.value}: {result.reason}"

@@ -1,0 +1,289 @@
+"""One runner per repository: every trigger goes through it, one run at a time.
+
+A trigger that arrives while a run is going joins the single queued follow-up
+(created if there is none), so a burst of any size costs at most two runs. The
+reconcile runs in a worker thread under the repository's ``RepoLock`` (which also
+keeps other processes out), and the host's ``on_reconciled`` callback runs under
+that same lock when the local commit changed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from reconcile import (
+    BadInputError,
+    CancelToken,
+    Outcome,
+    RepoInfo,
+    RepoLock,
+    RepoLockTimeout,
+    RepoSpec,
+    Result,
+    git_directory,
+    inspect_repo,
+    reconcile,
+)
+
+from ._config import RepoConfig
+
+__all__ = ["OnReconciled", "RunRecord", "Runner", "Ticket", "succeeded"]
+
+logger = logging.getLogger("plugin")
+
+OnReconciled = Callable[[Result], Awaitable[None] | None]
+_ids = itertools.count(1)
+_REMEMBERED = 1000  # tickets kept for wait_for()
+
+
+@dataclass
+class RunRecord:
+    """One run of a runner: why it ran, when, and what came of it."""
+
+    run_id: str
+    repo: str
+    triggers: list[str]
+    queued_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: Result | None = None
+    error: str | None = None
+    callback_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "repo": self.repo,
+            "triggers": list(self.triggers),
+            "queued_at": self.queued_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "result": None if self.result is None else self.result.to_dict(),
+            "error": self.error,
+            "callback_error": self.callback_error,
+        }
+
+
+@dataclass
+class Ticket:
+    """A promise of the run that will cover a trigger."""
+
+    record: RunRecord
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    async def wait(self) -> RunRecord:
+        await self.done.wait()
+        return self.record
+
+
+class Runner:
+    """Runs the reconciles of one repository, coalescing triggers."""
+
+    def __init__(
+        self,
+        config: RepoConfig,
+        on_reconciled: OnReconciled | None = None,
+        history: deque[RunRecord] | None = None,
+    ) -> None:
+        self.config = config
+        self.spec: RepoSpec = config.to_spec()
+        self.name = config.name
+        self.on_reconciled = on_reconciled
+        self.history: deque[RunRecord] = history if history is not None else deque(maxlen=200)
+        self.enabled = True
+        self.last: RunRecord | None = None
+        self.current: Ticket | None = None
+        self.pending: Ticket | None = None
+        self.consecutive_failures = 0
+        self.last_success: float | None = None
+        self.runs = 0
+        self.cancel = CancelToken()
+        self._wake = anyio.Event()
+        self._closed = False
+        self._info: RepoInfo | None = None
+        self.tickets: dict[str, Ticket] = {}
+
+    # --- what the repository says about itself ----------------------------------------
+
+    def info(self) -> RepoInfo | None:
+        """The repository's git directory, branch and remote URL (None if unreadable)."""
+        if self._info is None:
+            try:
+                self._info = inspect_repo(self.spec)
+            except BadInputError:
+                return None
+        return self._info
+
+    def branch(self) -> str | None:
+        info = self.info()
+        return None if info is None else info.branch
+
+    def remote_url(self) -> str | None:
+        info = self.info()
+        return None if info is None else info.remote_url
+
+    # --- state for /status ------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.current is not None
+
+    @property
+    def queued(self) -> bool:
+        return self.pending is not None
+
+    def status(self) -> dict[str, Any]:
+        last = self.last
+        return {
+            "repo": self.name,
+            "path": str(self.spec.resolved_path),
+            "branch": self.spec.branch,
+            "enabled": self.enabled,
+            "running": self.running,
+            "queued": self.queued,
+            "consecutive_failures": self.consecutive_failures,
+            "last_success": self.last_success,
+            "runs": self.runs,
+            "last_run": None if last is None else last.to_dict(),
+        }
+
+    # --- triggering -----------------------------------------------------------------
+
+    def trigger(self, kind: str) -> Ticket:
+        """Ask for a run. Returns the ticket of the run that will cover this trigger:
+        the queued follow-up when there is one, else a new one."""
+        if self._closed:
+            raise RuntimeError("the runner is shut down")
+        if self.pending is None:
+            self.pending = self._remember(
+                Ticket(
+                    RunRecord(
+                        run_id=f"{self.name}-{next(_ids)}",
+                        repo=self.name,
+                        triggers=[],
+                        queued_at=time.time(),
+                    )
+                )
+            )
+            self._wake.set()
+        self.pending.record.triggers.append(kind)
+        return self.pending
+
+    def _remember(self, ticket: Ticket) -> Ticket:
+        self.tickets[ticket.run_id] = ticket
+        while len(self.tickets) > _REMEMBERED:
+            self.tickets.pop(next(iter(self.tickets)))
+        return ticket
+
+    async def wait_for(self, run_id: str) -> RunRecord | None:
+        """Wait for the run ``run_id`` to finish; None if it is unknown (or forgotten)."""
+        ticket = self.tickets.get(run_id)
+        return None if ticket is None else await ticket.wait()
+
+    async def serve(self) -> None:
+        """The runner's loop: take the queued ticket, run it, repeat. Cancel to stop."""
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            ticket, self.pending = self.pending, None
+            if ticket is None:
+                continue
+            self.current = ticket
+            try:
+                await self._run(ticket)
+            finally:
+                self.current = None
+                ticket.done.set()
+
+    def close(self) -> None:
+        """Refuse new triggers, cancel the network work of a run under way, and wake
+        anyone waiting on the queued ticket."""
+        self._closed = True
+        self.cancel.cancel()
+        if self.pending is not None:
+            self.pending.record.error = "shut down before it ran"
+            self.pending.done.set()
+
+    # --- one run ----------------------------------------------------------------------
+
+    async def _run(self, ticket: Ticket) -> None:
+        record = ticket.record
+        record.started_at = time.time()
+        try:
+            # Shutdown may abandon the thread after its bound; the process is ending.
+            held = await anyio.to_thread.run_sync(
+                self._reconcile_locked, record, abandon_on_cancel=True
+            )
+            try:
+                result = record.result
+                if result is not None and result.changed and self.on_reconciled is not None:
+                    await self._callback(record)
+            finally:
+                if held is not None:
+                    held.release()
+        finally:
+            record.finished_at = time.time()
+            self._account(record)
+
+    def _reconcile_locked(self, record: RunRecord) -> RepoLock | None:
+        """In a worker thread: take the repository's lock and reconcile. Returns the
+        held lock, which the caller releases after the host's callback ran."""
+        try:
+            held = RepoLock(
+                git_directory(self.spec.resolved_path), self.spec.lock_timeout, self.cancel
+            )
+            held.acquire()
+        except (BadInputError, RepoLockTimeout) as exc:
+            record.error = str(exc)
+            return None
+        try:
+            record.result = reconcile(self.spec, cancel=self.cancel, lock=False)
+        except BadInputError as exc:
+            record.error = str(exc)
+        except Exception as exc:
+            logger.exception("reconcile of %s failed unexpectedly", self.name)
+            record.error = f"unexpected error: {type(exc).__name__}: {exc}"
+        return held
+
+    async def _callback(self, record: RunRecord) -> None:
+        assert record.result is not None
+        assert self.on_reconciled is not None
+        try:
+            outcome = self.on_reconciled(record.result)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            record.callback_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("on_reconciled failed for %s", self.name)
+
+    def _account(self, record: RunRecord) -> None:
+        self.runs += 1
+        self.last = record
+        self.history.append(record)
+        if succeeded(record.result):
+            self.consecutive_failures = 0
+            self.last_success = record.finished_at
+        else:
+            self.consecutive_failures += 1
+
+
+def succeeded(result: Result | None) -> bool:
+    """A run succeeded when the branch is reconciled and every push landed; a conflict
+    escape that landed counts too (the repository is usable; the operator is told)."""
+    if result is None:
+        return False
+    return result.ok or (result.outcome is Outcome.CONFLICT_ESCAPED and result.push.landed)

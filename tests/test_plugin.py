@@ -1,0 +1,330 @@
+"""The plugin in a real app with its lifespan running: boot, webhooks, coalescing,
+the host's callback, shutdown, and the admin routes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gitutil import World, git, rev
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from plugin import PluginConfig, ReconcilePlugin, RepoConfig
+from reconcile import RepoLock, RepoSpec, Result
+from webhooks import sign_sha256
+
+SECRET = "hook-s3cret"
+ADMIN = "admin-t0ken"
+
+
+def _plugin(app_repo: Path, **kwargs: Any) -> ReconcilePlugin:
+    repo = kwargs.pop("repo", None) or RepoConfig("data", app_repo, poll_interval=0)
+    on_reconciled = kwargs.pop("on_reconciled", None)
+    config = PluginConfig(
+        repos=(repo,),
+        admin_token=kwargs.pop("admin_token", ADMIN),
+        webhook_secrets={"github": (SECRET,), "generic-hmac": (SECRET,)},
+        **kwargs,
+    )
+    return ReconcilePlugin(config, on_reconciled=on_reconciled)
+
+
+def _app(plugin: ReconcilePlugin) -> Starlette:
+    return Starlette(routes=[plugin.mount("/reconcile")], lifespan=plugin.lifespan())
+
+
+def _github(
+    world: World,
+    after: str,
+    delivery: str | None = None,
+    ref: str = "refs/heads/main",
+    secret: str = SECRET,
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(
+        {
+            "ref": ref,
+            "before": "0" * 40,
+            "after": after,
+            "repository": {"full_name": "org/data", "clone_url": str(world.remote)},
+        }
+    ).encode()
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign_sha256(secret, body),
+        "Content-Type": "application/json",
+    }
+    return body, headers
+
+
+def _wait(client: TestClient, plugin: ReconcilePlugin, run_id: str) -> Any:
+    assert client.portal is not None
+    return client.portal.call(plugin.wait_for, run_id)
+
+
+def test_boot_reconciles_before_the_app_serves(path_world: World) -> None:
+    """When the app starts, the repository is already fast-forwarded and /ready is 200."""
+    world = path_world
+    app_repo = world.clone("app")
+    new = world.remote_commit({"data.txt": "2\n"}, "remote")
+    plugin = _plugin(app_repo)
+    assert not plugin.ready
+    with TestClient(_app(plugin)) as client:
+        assert rev(app_repo, "main") == new
+        assert (app_repo / "data.txt").read_text() == "2\n"
+        assert client.get("/reconcile/ready").status_code == 200
+        status = client.get("/reconcile/status").json()
+        assert status["repos"]["data"]["last_run"]["triggers"] == ["boot"]
+        assert status["repos"]["data"]["last_run"]["result"]["outcome"] == "fast-forwarded"
+
+
+def test_signed_push_webhook_fast_forwards(path_world: World) -> None:
+    """A signed GitHub push webhook queues a run that fast-forwards the repository."""
+    world = path_world
+    app_repo = world.clone("app")
+    plugin = _plugin(app_repo)
+    with TestClient(_app(plugin)) as client:
+        new = world.remote_commit({"data.txt": "2\n"}, "remote")
+        body, headers = _github(world, new)
+        answer = client.post("/reconcile/webhooks/github", content=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        record = _wait(client, plugin, answer.json()["run_id"])
+        assert record is not None
+        assert record.result is not None
+        assert record.result.outcome.value == "fast-forwarded"
+        assert rev(app_repo, "main") == new
+        # The same commit again is answered at once: it is already here.
+        body, headers = _github(world, new)
+        again = client.post("/reconcile/webhooks/github", content=body, headers=headers)
+        assert (again.status_code, again.json()["status"]) == (200, "present")
+
+
+def test_forged_signature_is_refused_and_changes_nothing(path_world: World) -> None:
+    """A webhook signed with the wrong secret gets 401 and triggers nothing."""
+    world = path_world
+    app_repo = world.clone("app")
+    plugin = _plugin(app_repo)
+    with TestClient(_app(plugin)) as client:
+        before = rev(app_repo, "main")
+        new = world.remote_commit({"data.txt": "2\n"}, "remote")
+        body, headers = _github(world, new, secret="not the secret")
+        answer = client.post("/reconcile/webhooks/github", content=body, headers=headers)
+        assert answer.status_code == 401
+        assert plugin.runners["data"].runs == 1  # the boot run only
+        assert rev(app_repo, "main") == before
+
+
+def test_replayed_other_branch_and_oversize_deliveries(path_world: World) -> None:
+    """A repeated delivery id, another branch, and an oversize body are answered without runs."""
+    world = path_world
+    app_repo = world.clone("app")
+    plugin = _plugin(app_repo, max_body=4096)
+    with TestClient(_app(plugin)) as client:
+        runs = plugin.runners["data"].runs
+        new = world.remote_commit({"x": "y"}, "on another branch", branch="other")
+        body, headers = _github(world, new, ref="refs/heads/other")
+        other = client.post("/reconcile/webhooks/github", content=body, headers=headers)
+        assert (other.status_code, other.json()["status"]) == (202, "ignored")
+        replay = client.post("/reconcile/webhooks/github", content=body, headers=headers)
+        assert (replay.status_code, replay.json()["status"]) == (200, "duplicate")
+        big = b"{" + b" " * 5000 + b"}"
+        oversize = client.post(
+            "/reconcile/webhooks/github",
+            content=big,
+            headers={**headers, "X-Hub-Signature-256": sign_sha256(SECRET, big)},
+        )
+        assert oversize.status_code == 413
+        assert plugin.runners["data"].runs == runs
+
+
+def test_burst_of_1000_webhooks_costs_at_most_two_runs(path_world: World) -> None:
+    """1,000 deliveries while a run is held up coalesce into one follow-up run."""
+    world = path_world
+    app_repo = world.clone("app")
+    plugin = _plugin(app_repo)
+    runner = plugin.runners["data"]
+    with TestClient(_app(plugin)) as client:
+        before = runner.runs
+        new = world.remote_commit({"data.txt": "2\n"}, "remote")
+        # Another holder of the repository's lock keeps the first run waiting.
+        blocker = RepoLock(app_repo / ".git")
+        blocker.acquire()
+        try:
+            first = runner.trigger("manual")
+            ids = set()
+            for _ in range(1000):
+                body, headers = _github(world, new)
+                answer = client.post("/reconcile/webhooks/github", content=body, headers=headers)
+                assert answer.status_code == 202
+                ids.add(answer.json()["run_id"])
+        finally:
+            blocker.release()
+        assert first.run_id not in ids
+        assert len(ids) == 1
+        record = _wait(client, plugin, ids.pop())
+        assert record is not None
+        assert runner.runs - before == 2
+        assert rev(app_repo, "main") == new
+
+
+def test_on_reconciled_sees_the_new_tree_under_the_lock(path_world: World) -> None:
+    """The host's callback runs after a change, with the new files on disk, holding the lock."""
+    world = path_world
+    app_repo = world.clone("app")
+    seen: list[tuple[str, bool, bool]] = []
+
+    def rebuild(result: Result) -> None:
+        text = (app_repo / "data.txt").read_text()
+        probe = RepoLock(app_repo / ".git", timeout=0)
+        try:
+            probe.acquire()
+        except Exception:
+            locked = True
+        else:
+            probe.release()
+            locked = False
+        seen.append((text, locked, plugin.runners["data"].running))
+
+    plugin = _plugin(app_repo, on_reconciled=rebuild)
+    world.remote_commit({"data.txt": "boot\n"}, "before boot")
+    with TestClient(_app(plugin)) as client:
+        assert seen == [("boot\n", True, True)]
+        world.remote_commit({"data.txt": "later\n"}, "remote")
+        answer = client.post(
+            "/reconcile/trigger?wait=true", headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+        assert answer.status_code == 200
+        assert seen[-1] == ("later\n", True, True)
+        client.post("/reconcile/trigger?wait=true", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert len(seen) == 2  # nothing changed: no callback
+
+
+def test_callback_failure_is_reported(path_world: World) -> None:
+    """An exception in on_reconciled is recorded in the run, not swallowed."""
+    world = path_world
+    app_repo = world.clone("app")
+
+    def broken(result: Result) -> None:
+        raise RuntimeError("cannot rebuild")
+
+    world.remote_commit({"data.txt": "2\n"}, "remote")
+    plugin = _plugin(app_repo, on_reconciled=broken)
+    with TestClient(_app(plugin)) as client:
+        last = client.get("/reconcile/status").json()["repos"]["data"]["last_run"]
+        assert last["callback_error"] == "RuntimeError: cannot rebuild"
+
+
+def test_shutdown_during_a_hung_reconcile_returns_within_the_bound(
+    path_world: World, ssh_server: Any
+) -> None:
+    """Stopping the app while a run waits on a silent remote returns within the bound."""
+    from sshgit import HangingServer
+
+    from reconcile import SSHKey
+
+    world = path_world
+    app_repo = world.clone("app")
+    with HangingServer() as hanging:
+        git(app_repo, "remote", "set-url", "origin", hanging.url())
+        spec = RepoSpec(
+            app_repo,
+            timeout=60,
+            known_hosts=ssh_server.known_hosts_path,
+            credentials=SSHKey(private_key=ssh_server.client_key_path),
+        )
+        repo = RepoConfig("data", app_repo, poll_interval=0, spec=spec)
+        plugin = _plugin(app_repo, repo=repo, shutdown_timeout=1.0)
+        started = threading.Event()
+        plugin.booted = True  # skip waiting for the boot run in this test
+
+        async def boot_in_background() -> str | None:
+            plugin.runners["data"].trigger("manual")
+            started.set()
+            return None
+
+        plugin._boot = boot_in_background  # type: ignore[method-assign]
+        client = TestClient(_app(plugin))
+        client.__enter__()
+        assert started.wait(10)
+        assert hanging.connected.wait(10)
+        t0 = time.monotonic()
+        client.__exit__(None, None, None)
+        assert time.monotonic() - t0 < 5
+
+
+def test_admin_routes_need_the_token(path_world: World) -> None:
+    """Trigger, enable and disable answer 401 without the token, and 503 with none configured."""
+    world = path_world
+    app_repo = world.clone("app")
+    with TestClient(_app(_plugin(app_repo))) as client:
+        assert client.post("/reconcile/trigger").status_code == 401
+        assert (
+            client.post("/reconcile/trigger", headers={"Authorization": "Bearer wrong"}).status_code
+            == 401
+        )
+        ok = client.post("/reconcile/disable", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert (ok.status_code, ok.json()["enabled"]) == (200, False)
+        queued = client.post("/reconcile/trigger", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert queued.status_code == 202
+        assert queued.json()["run_id"].startswith("data-")
+    with TestClient(_app(_plugin(app_repo, admin_token=None))) as client:
+        assert client.post("/reconcile/trigger").status_code == 503
+
+
+def test_health_repos_history(path_world: World) -> None:
+    """Health, repos and history answer with what the plugin knows."""
+    world = path_world
+    app_repo = world.clone("app")
+    with TestClient(_app(_plugin(app_repo))) as client:
+        assert client.get("/reconcile/health").json() == {"status": "ok"}
+        [repo] = client.get("/reconcile/repos").json()
+        assert (repo["name"], repo["remote"]) == ("data", "origin")
+        runs = client.get("/reconcile/history?repo=data&outcome=in-sync").json()["runs"]
+        assert [r["triggers"] for r in runs] == [["boot"]]
+        assert client.get("/reconcile/history?outcome=rebased").json()["runs"] == []
+
+
+def test_boot_failure_policies(path_world: World) -> None:
+    """A failed boot serves by default, answers /ready 503 with 'not-ready', stops with 'fail'."""
+    from plugin import BootFailed
+
+    world = path_world
+    app_repo = world.clone("app")
+    git(app_repo, "remote", "set-url", "origin", str(world.root / "gone.git"))
+    with TestClient(_app(_plugin(app_repo))) as client:
+        assert client.get("/reconcile/ready").status_code == 200
+    with TestClient(_app(_plugin(app_repo, boot_policy="not-ready"))) as client:
+        ready = client.get("/reconcile/ready")
+        assert ready.status_code == 503
+        assert "gone.git" in json.dumps(ready.json()["boot_errors"])
+    with pytest.raises(BootFailed), TestClient(_app(_plugin(app_repo, boot_policy="fail"))):
+        pass
+
+
+def test_composes_with_the_host_lifespan(path_world: World) -> None:
+    """The host app's own lifespan runs inside the plugin's, after the boot reconcile."""
+    from contextlib import asynccontextmanager
+
+    world = path_world
+    app_repo = world.clone("app")
+    new = world.remote_commit({"data.txt": "2\n"}, "remote")
+    order: list[str] = []
+
+    @asynccontextmanager
+    async def host(app: Any) -> AsyncIterator[dict[str, str]]:
+        order.append(f"host start at {rev(app_repo, 'main') == new}")
+        yield {"db": "connected"}
+        order.append("host stop")
+
+    plugin = _plugin(app_repo)
+    app = Starlette(routes=[plugin.mount("/r")], lifespan=plugin.lifespan(host))
+    with TestClient(app) as client:
+        assert client.get("/r/health").status_code == 200
+    assert order == ["host start at True", "host stop"]
