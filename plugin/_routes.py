@@ -52,7 +52,7 @@ def build_routes(plugin: ReconcilePlugin) -> list[BaseRoute]:
                     "name": name,
                     "path": str(r.spec.resolved_path),
                     "remote": r.spec.remote,
-                    "branch": r.spec.branch,
+                    "branch": r.branch(),
                     "poll_interval": r.config.poll_interval,
                     "enabled": r.enabled,
                 }

@@ -151,7 +151,7 @@ class Runner:
         return {
             "repo": self.name,
             "path": str(self.spec.resolved_path),
-            "branch": self.spec.branch,
+            "branch": self.branch(),
             "enabled": self.enabled,
             "running": self.running,
             "queued": self.queued,

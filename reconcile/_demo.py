@@ -18,7 +18,7 @@ from ._engine import reconcile
 from ._result import Outcome, Result
 from ._spec import RepoSpec
 
-__all__ = ["run_demo"]
+__all__ = ["make_demo_clone", "run_demo"]
 
 _ENV = {
     "GIT_AUTHOR_NAME": "Demo Writer",
@@ -112,6 +112,13 @@ def _steps(demo: _Demo) -> list[tuple[str, Outcome, Callable[[], Result]]]:
         ("an uncommitted edit is in the way", Outcome.BLOCKED, block),
         ("the remote cannot be reached", Outcome.FETCH_FAILED, fetch_failure),
     ]
+
+
+def make_demo_clone(root: Path) -> Path:
+    """A bare remote with one commit under ``root``, and a clone of it; returns the clone."""
+    demo = _Demo(root)
+    demo.setup()
+    return demo.app
 
 
 def run_demo(*, keep: bool = False, as_json: bool = False) -> int:

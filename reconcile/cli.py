@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._errors import BadInputError, InvalidSpecError
@@ -181,16 +181,39 @@ def _add_known_hosts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     hosts.add_argument("--timeout", type=float, default=15.0, help="seconds (default: 15)")
 
 
+def _subparsers(
+    parser: argparse.ArgumentParser,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise AssertionError("the parser has no subcommands")
+
+
 def _version() -> str:
     from . import __version__
 
     return __version__
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+Command = Callable[[argparse.Namespace], int]
+Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], dict[str, Command]]
+
+
+def main(argv: Sequence[str] | None = None, *, extend: Extension | None = None) -> int:
+    """Entry point of the command; returns the exit code.
+
+    ``extend`` adds subcommands (the plugin adds ``serve``): it receives the
+    subparsers and returns a handler per command name it added.
+    """
+    parser = _parser()
+    extra: dict[str, Command] = {}
+    if extend is not None:
+        extra = extend(_subparsers(parser))
+    args = parser.parse_args(argv)
     try:
+        if args.command in extra:
+            return extra[args.command](args)
         if args.command == "run":
             return _run(args)
         if args.command == "known-hosts":
