@@ -93,3 +93,41 @@ def test_lock_is_exclusive_within_a_process(path_world: World) -> None:
             raise AssertionError("the second lock was granted")
     with RepoLock(app / ".git", timeout=0.1):
         pass
+
+
+WITNESS = """
+import sys
+from pathlib import Path
+from reconcile import RepoLock, RepoSpec, reconcile
+repo, witness = Path(sys.argv[1]), Path(sys.argv[2])
+for _ in range(15):
+    with RepoLock(repo / ".git", timeout=60):
+        # Inside the lock: nobody else may be here.
+        witness.touch(exist_ok=False)
+        result = reconcile(RepoSpec(repo), lock=False)
+        witness.unlink()
+print("ok")
+"""
+
+
+def test_two_processes_never_reconcile_at_the_same_time(path_world: World) -> None:
+    """Two processes reconciling one repository in a loop never overlap inside the lock."""
+    world = path_world
+    app = world.clone("app")
+    witness = world.root / "inside"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WITNESS, str(app), str(witness)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for n in range(10):
+        world.remote_commit({"data.txt": f"{n}\n"}, f"remote {n}")
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out.strip() == "ok"
+    assert not witness.exists()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from gitutil import World
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -20,12 +21,18 @@ def test_setup_commands_come_first() -> None:
     """The README opens with exactly the two set-up commands: the demo and the tests."""
     first = _blocks("sh")[0].strip().splitlines()
     assert len(first) == 2
-    assert first[0].startswith("pip install . && git-reconcile demo")
+    assert first[0].startswith("pip install . && git-reconcile serve")
     assert first[1].startswith("pip install -e '.[test]' && python -m pytest")
 
 
-def test_python_examples_run(path_world: World, tmp_path: Path) -> None:
-    """The README's Python examples run in order, as one session, against a real clone."""
+def test_python_examples_run(
+    path_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Python examples run in order, as one session, against a real clone;
+    the Starlette and FastAPI apps they build serve with their lifespans running."""
+    from starlette.testclient import TestClient
+
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
     world = path_world
     app = world.clone("app")
     world.remote_commit({"data.txt": "remote\n"}, "r")
@@ -49,13 +56,38 @@ def test_python_examples_run(path_world: World, tmp_path: Path) -> None:
     assert len(alerts) == 1
     assert "conflicts/" in alerts[0]
 
+    world.remote_commit({"note.txt": "from the remote\n"}, "remote note")
+    with TestClient(namespace["app"]) as client:  # type: ignore[arg-type]
+        assert client.get("/").json()["note.txt"] == "from the remote\n"
+        assert client.get("/reconcile/ready").status_code == 200
+    world.remote_commit({"more.txt": "more\n"}, "another note")
+    with TestClient(namespace["api"]) as client:  # type: ignore[arg-type]
+        assert client.get("/records").json()["more.txt"] == "more\n"
+        assert client.get("/reconcile/status").json()["ready"] is True
+
+
+def test_toml_example_loads(tmp_path: Path) -> None:
+    """The configuration file example in the README loads."""
+    from plugin import load_config
+
+    [example] = _blocks("toml")
+    config = tmp_path / "git-reconcile.toml"
+    config.write_text(example)
+    env = {
+        name: "x"
+        for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_NEXT", "GITLAB_WEBHOOK_TOKEN")
+    }
+    loaded = load_config(config, env)
+    assert [r.name for r in loaded.repos] == ["data", "catalog"]
+    assert loaded.secrets_for("github") == ("x", "x")
+
 
 def test_documented_commands_parse() -> None:
     """Every subcommand and flag in the README's usage block is known to the parser."""
     helptext = ""
-    for command in ("run", "known-hosts", "diagram", "demo"):
+    for command in ("run", "known-hosts", "serve", "diagram", "demo"):
         done = subprocess.run(
-            [sys.executable, "-m", "reconcile", command, "--help"],
+            [sys.executable, "-m", "plugin", command, "--help"],
             capture_output=True,
             text=True,
             check=False,
