@@ -73,10 +73,9 @@ def test_toml_example_loads(tmp_path: Path) -> None:
     [example] = _blocks("toml")
     config = tmp_path / "git-reconcile.toml"
     config.write_text(example)
-    env = {
-        name: "x"
-        for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_NEXT", "GITLAB_WEBHOOK_TOKEN")
-    }
+    env = dict.fromkeys(
+        ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_NEXT", "GITLAB_WEBHOOK_TOKEN"), "x"
+    )
     loaded = load_config(config, env)
     assert [r.name for r in loaded.repos] == ["data", "catalog"]
     assert loaded.secrets_for("github") == ("x", "x")
