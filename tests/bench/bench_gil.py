@@ -24,7 +24,7 @@ from pathlib import Path
 import pygit2
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.append(str(HERE.parent))
 
 from gitutil import git, isolate_git_config  # noqa: E402
 
