@@ -219,6 +219,7 @@ class _Run:
         self.round = 0
         self.move_error: str | None = None
         self.conflict_paths: tuple[str, ...] = ()
+        self.replay_refused: str | None = None
         self.replayed_count = 0
         self.dropped = 0
         self.push_status = PushStatus.SKIPPED
@@ -256,7 +257,7 @@ class _Run:
         return self.base is None
 
     def replay_conflicted(self) -> bool:
-        return bool(self.conflict_paths)
+        return self.replay_refused is not None
 
     def move_refused(self) -> bool:
         return self.move_error is not None
@@ -355,7 +356,8 @@ class _Run:
         commits = self.repo.commits_not_in(self.local, self.remote_tip)
         replay = self.repo.replay(commits, self.remote_tip, self.spec.committer)
         if replay.tip is None:
-            self.conflict_paths = replay.conflict_paths or ("(unknown)",)
+            self.conflict_paths = replay.conflict_paths
+            self.replay_refused = replay.refused or "a local commit conflicts"
             return
         self.replayed_count += replay.replayed
         self.dropped += replay.dropped
@@ -639,11 +641,14 @@ class _Run:
                 f"{remote}{dropped}; {landed}{push}"
             )
         if outcome is Outcome.CONFLICT_ESCAPED:
-            why = (
-                f"local commits conflict with {remote} in {', '.join(self.conflict_paths[:10])}"
-                if self.conflict_paths
-                else f"local and {remote} share no history"
-            )
+            if self.conflict_paths:
+                why = (
+                    f"local commits conflict with {remote} in {', '.join(self.conflict_paths[:10])}"
+                )
+            elif self.replay_refused:
+                why = self.replay_refused
+            else:
+                why = f"local and {remote} share no history"
             where = "pushed" if self.push_status is PushStatus.OK else "kept locally"
             reset = self.escape_note or f"; {self.branch} reset to {remote}"
             escaped = f"{len(self.escaped_commits)} commit(s) escaped to {self.conflict_branch}"

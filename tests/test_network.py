@@ -254,7 +254,7 @@ def test_stale_lock_is_cleared(path_world: World, caplog: pytest.LogCaptureFixtu
     new = world.remote_commit({"data.txt": "2\n"}, "remote")
     lock = app / ".git" / "refs" / "heads" / "main.lock"
     lock.write_text("garbage\n")
-    old = time.time() - 60
+    old = time.time() - 3600
     os.utime(lock, (old, old))
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.FAST_FORWARDED
@@ -270,7 +270,7 @@ def test_lock_held_by_a_live_process_blocks(path_world: World) -> None:
     world.remote_commit({"data.txt": "2\n"}, "remote")
     lock = app / ".git" / "index.lock"
     with lock.open("w"):
-        old = time.time() - 60
+        old = time.time() - 3600
         os.utime(lock, (old, old))
         result = reconcile(world.spec(app))
         assert lock.exists()
@@ -372,3 +372,36 @@ def test_known_hosts_trust_on_first_use_only_when_asked(ssh_world: World, tmp_pa
         == 1
     )
     assert impostor.read_text() == before
+
+
+def test_lock_of_a_git_process_at_work_is_left_alone(path_world: World, tmp_path: Path) -> None:
+    """`git commit` waiting on its editor owns index.lock without holding it open: blocked."""
+    import subprocess
+
+    world = path_world
+    app = world.clone("app")
+    world.remote_commit({"data.txt": "2\n"}, "remote")
+    (app / "data.txt").write_text("edited\n")
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    os.mkfifo(ready)
+    os.mkfifo(go)
+    editor = tmp_path / "editor"
+    editor.write_text(f'#!/bin/sh\necho "local edit" > "$1"\necho ready > {ready}\nread x < {go}\n')
+    editor.chmod(0o755)
+    commit = subprocess.Popen(["git", "commit", "-a", "-q"], cwd=app,
+                              env={**os.environ, "GIT_EDITOR": str(editor)})
+    try:
+        with ready.open() as signal:
+            assert signal.read().strip() == "ready"
+        lock = app / ".git" / "index.lock"
+        assert lock.exists()
+        old = time.time() - 3600
+        os.utime(lock, (old, old))
+        result = reconcile(world.spec(app))
+        assert result.outcome is Outcome.BLOCKED
+        assert lock.exists()
+    finally:
+        with go.open("w") as release:
+            release.write("go\n")
+        commit.wait(timeout=30)
+    assert commit.returncode == 0

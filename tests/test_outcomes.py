@@ -425,3 +425,34 @@ def test_remote_moving_after_fetch_is_fetched_again(
     assert result.push.attempts == 2
     log = git(world.remote, "log", "--format=%s", "main").splitlines()
     assert log[:2] == ["local", "concurrent writer"]
+
+
+def test_local_merge_commit_is_escaped_not_flattened(path_world: World) -> None:
+    """A local merge carrying its own change is escaped whole: the change is never lost."""
+    world = path_world
+    app = world.clone("app")
+    git(app, "checkout", "-q", "-b", "side")
+    world.commit(app, {"side.txt": "side\n"}, "side work")
+    git(app, "checkout", "-q", "main")
+    world.commit(app, {"main.txt": "main\n"}, "main work")
+    git(app, "merge", "-q", "--no-ff", "--no-commit", "side")
+    (app / "resolution.txt").write_text("only in the merge\n")
+    git(app, "add", "resolution.txt")
+    git(app, "commit", "-q", "-m", "merge with a change of its own")
+    merge = rev(app, "main")
+    world.remote_commit({"remote.txt": "r\n"}, "remote moved on")
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.CONFLICT_ESCAPED
+    assert "merge commit" in result.reason
+    assert rev(world.remote, f"refs/heads/{result.conflict_branch}") == merge
+
+
+def test_commit_empty_from_the_start_is_kept(path_world: World) -> None:
+    """A deliberately empty local commit (a marker) survives the rebase."""
+    world = path_world
+    app = world.clone("app")
+    git(app, "commit", "-q", "--allow-empty", "-m", "marker: import finished")
+    world.remote_commit({"remote.txt": "r\n"}, "remote moved on")
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.REBASED
+    assert git(world.remote, "log", "-1", "--format=%s", "main") == "marker: import finished"

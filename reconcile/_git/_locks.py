@@ -1,4 +1,11 @@
-"""Lock files left behind by a crashed git process, found and cleared safely."""
+"""Lock files left behind by a crashed git process, found and cleared safely.
+
+A lock belongs to a live writer when some process has it open, or when a git
+process is at work in the repository: ``git commit`` closes ``index.lock`` while
+the editor or a hook runs, and still owns it. Only a lock that no process holds,
+with no git process in the repository, and that is older than a minute, is
+stale. Anything that cannot be checked counts as live: it is reported, and left.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,7 @@ from pathlib import Path
 
 __all__ = ["Locks", "clear_stale_locks"]
 
-# A lock younger than this may belong to a writer that has not opened it yet
-# (it cannot, in fact: creating is opening), or one on a file system whose clock
-# differs; waiting costs nothing, since the next run clears it.
-MIN_AGE_SECONDS = 2.0
+MIN_AGE_SECONDS = 60.0
 _TOP_LEVEL = (
     "index.lock",
     "HEAD.lock",
@@ -41,47 +45,61 @@ def _candidates(gitdir: Path) -> list[Path]:
     return found
 
 
-def _open_files() -> set[str] | None:
-    """Every file some process has open, or None when that cannot be known."""
+def _inside(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def _owners_alive(locks: list[Path], roots: tuple[str, ...]) -> bool | None:
+    """Whether some process holds one of ``locks`` open or is a git process working in
+    ``roots``; None when that cannot be known."""
     proc = Path("/proc")
     if not (proc / "self" / "fd").is_dir():
         return None
-    opened: set[str] = set()
+    wanted = {str(p) for p in locks} | {str(p.resolve()) for p in locks}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            name = (entry / "comm").read_text().strip()
+            if name.startswith("git") and _inside(os.readlink(entry / "cwd"), roots):
+                return True
             for fd in (entry / "fd").iterdir():
                 try:
-                    opened.add(os.readlink(fd))
+                    if os.readlink(fd) in wanted:
+                        return True
                 except OSError:
                     continue
         except PermissionError:
-            return None  # a process we may not inspect could hold it
+            return None  # a process we may not inspect could own it
         except OSError:
             continue  # the process ended meanwhile
-    return opened
+    return False
 
 
-def clear_stale_locks(gitdir: Path, *, min_age: float = MIN_AGE_SECONDS) -> Locks:
+def clear_stale_locks(
+    gitdir: Path, workdir: Path | None = None, *, min_age: float = MIN_AGE_SECONDS
+) -> Locks:
+    """Remove stale lock files of a repository; report the ones that may be live."""
     candidates = _candidates(gitdir)
     if not candidates:
         return Locks()
-    opened = _open_files()
-    live: list[str] = []
-    cleared: list[str] = []
+    roots = tuple(str(p.resolve()) for p in (gitdir, workdir) if p is not None)
     now = time.time()
+    ages: dict[Path, float] = {}
     for path in candidates:
         try:
-            age = now - path.stat().st_mtime
+            ages[path] = now - path.stat().st_mtime
         except FileNotFoundError:
             continue  # its writer finished meanwhile
-        if opened is None or str(path) in opened or str(path.resolve()) in opened or age < min_age:
-            live.append(str(path))
-            continue
+    young = [p for p, age in ages.items() if age < min_age]
+    old = [p for p, age in ages.items() if age >= min_age]
+    if old and _owners_alive(old, roots) is not False:
+        young, old = young + old, []
+    cleared: list[str] = []
+    for path in old:
         try:
             path.unlink()
         except FileNotFoundError:
             continue
         cleared.append(str(path))
-    return Locks(live=tuple(live), cleared=tuple(cleared))
+    return Locks(live=tuple(str(p) for p in young), cleared=tuple(cleared))

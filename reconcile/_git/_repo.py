@@ -68,6 +68,7 @@ class Replay:
     tip: str | None
     conflict_paths: tuple[str, ...] = ()
     conflict_commit: str | None = None
+    refused: str | None = None
     replayed: int = 0
     dropped: int = 0
 
@@ -162,7 +163,8 @@ class GitRepo:
         stale. Locks held open (or whose holders cannot be checked) are reported
         as live and left alone.
         """
-        return clear_stale_locks(Path(self._repo.path))
+        workdir = self._repo.workdir
+        return clear_stale_locks(Path(self._repo.path), Path(workdir) if workdir else None)
 
     def remote_heads(self, remote_name: str, net: NetOptions) -> dict[str, str]:
         """The remote's heads, from one connection and no pack."""
@@ -319,9 +321,14 @@ class GitRepo:
 
     def replay(self, commits: list[str], onto: str, committer: Identity | None) -> Replay:
         """Replay ``commits`` (oldest first) onto ``onto`` in memory. Writes objects
-        only; refs, index and working tree are untouched. Merge commits are skipped
-        (their changes come with the commits they merged), as ``git rebase`` does;
-        commits that become empty are dropped."""
+        only; refs, index and working tree are untouched.
+
+        A commit whose change is already upstream (it *became* empty) is dropped; a
+        commit that was empty to begin with is kept. Merge commits are not replayed:
+        a merge can carry changes of its own (a resolution), which a linear replay
+        would lose, so a history with merges is refused (``refused`` says why) and
+        the caller escapes it instead.
+        """
         repo = self._repo
         with translate("rebase"):
             tip = repo[onto].peel(pygit2.Commit)
@@ -329,8 +336,13 @@ class GitRepo:
             for hexid in commits:
                 commit = repo[hexid].peel(pygit2.Commit)
                 if len(commit.parents) > 1:
-                    continue
+                    return Replay(
+                        tip=None,
+                        refused=f"local history has a merge commit ({hexid[:10]}), which is "
+                        "not replayed, so its changes cannot be lost",
+                    )
                 base_tree = commit.parents[0].tree if commit.parents else _empty_tree(repo)
+                was_empty = commit.tree_id == base_tree.id
                 index = repo.merge_trees(base_tree, tip.tree, commit.tree)
                 if index.conflicts is not None:
                     paths = sorted(
@@ -349,7 +361,7 @@ class GitRepo:
                         dropped=dropped,
                     )
                 tree_id = index.write_tree(repo)
-                if tree_id == tip.tree_id:
+                if tree_id == tip.tree_id and not was_empty:
                     dropped += 1
                     continue
                 new_id = repo.create_commit(
