@@ -392,6 +392,10 @@ class _Run:
         if self.push_status in (PushStatus.FAILED, PushStatus.REJECTED):
             self.escape_note = "; the local branch was left as it is until the push lands"
             return
+        if not self.spec.push:
+            # The local branch is reset only once the escaped commits are on the remote.
+            self.escape_note = "; the local branch was left as it is (pushing is off)"
+            return
         self._move(
             self.remote_tip,
             f"git-reconcile: escaped local commits to {name}, reset to {self.spec.remote}",
@@ -529,34 +533,63 @@ class _Run:
         ]
 
     def _create_conflict_branch(self) -> str | None:
-        """Create the conflict branch at the local head under a name free locally
-        and remotely, and push it create-only. Returns its name."""
+        """Put the local head on a conflict branch, on the remote too unless pushing is
+        off, and return its name. A branch an earlier run left at this very commit
+        (its push refused, or pushing off) is reused; otherwise a name free locally
+        and remotely is taken, and pushed create-only, so nothing is overwritten."""
         assert self.local is not None
         assert self.remote is not None
-        taken_remote = set(self.remote.heads)
-        for name in self._conflict_names():
+        heads = self.remote.heads
+        for name in self.repo.branches_at(self.spec.conflict_prefix, self.local):
             ref = f"refs/heads/{name}"
-            if ref in taken_remote or self.repo.ref_exists(ref):
-                continue
-            if not self.repo.create_ref(ref, self.local, f"git-reconcile: escape {self.branch}"):
-                continue
-            self.conflict_branch = name
-            if not self.spec.push:
-                return name
-            answer = self.push_refs({ref: None})
-            if answer is None:
-                return name
-            if answer.ok:
+            if heads.get(ref) == self.local:
+                self.conflict_branch = name
                 self.push_status, self.push_error, self.push_reason = PushStatus.OK, None, None
                 return name
-            if answer.raced:  # the name was taken on the remote meanwhile: pick another
-                self.repo.delete_ref(ref, self.local)
-                self.conflict_branch = None
+            if ref not in heads:
+                if self._publish_conflict_branch(name):
+                    return name
+                if self.conflict_branch is not None:
+                    return name  # refused for good: reported as such
+        for name in self._conflict_names():
+            ref = f"refs/heads/{name}"
+            if ref in heads or self.repo.ref_exists(ref):
                 continue
-            self.apply_push_answer(answer)
-            return name
+            try:
+                created = self.repo.create_ref(
+                    ref, self.local, f"git-reconcile: escape {self.branch}"
+                )
+            except GitError as exc:
+                self.move_error = f"cannot create the conflict branch {name}: {exc}"
+                return None
+            if not created:
+                continue
+            if self._publish_conflict_branch(name):
+                return name
+            if self.conflict_branch is not None:
+                return name
+            self.repo.delete_ref(ref, self.local)  # the name was taken meanwhile
         self.move_error = "no free name for the conflict branch; delete old conflict branches"
         return None
+
+    def _publish_conflict_branch(self, name: str) -> bool:
+        """Push the conflict branch create-only. True when it landed (or pushing is off);
+        False with ``conflict_branch`` set when refused or failed; False with it unset
+        when the name was taken on the remote meanwhile."""
+        self.conflict_branch = name
+        if not self.spec.push:
+            return True
+        answer = self.push_refs({f"refs/heads/{name}": None})
+        if answer is None:
+            return False
+        if answer.ok:
+            self.push_status, self.push_error, self.push_reason = PushStatus.OK, None, None
+            return True
+        if answer.raced:
+            self.conflict_branch = None
+            return False
+        self.apply_push_answer(answer)
+        return False
 
     def _record(
         self,

@@ -388,8 +388,9 @@ def test_lock_of_a_git_process_at_work_is_left_alone(path_world: World, tmp_path
     editor = tmp_path / "editor"
     editor.write_text(f'#!/bin/sh\necho "local edit" > "$1"\necho ready > {ready}\nread x < {go}\n')
     editor.chmod(0o755)
-    commit = subprocess.Popen(["git", "commit", "-a", "-q"], cwd=app,
-                              env={**os.environ, "GIT_EDITOR": str(editor)})
+    commit = subprocess.Popen(
+        ["git", "commit", "-a", "-q"], cwd=app, env={**os.environ, "GIT_EDITOR": str(editor)}
+    )
     try:
         with ready.open() as signal:
             assert signal.read().strip() == "ready"

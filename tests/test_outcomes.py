@@ -456,3 +456,23 @@ def test_commit_empty_from_the_start_is_kept(path_world: World) -> None:
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.REBASED
     assert git(world.remote, "log", "-1", "--format=%s", "main") == "marker: import finished"
+
+
+def test_no_push_escape_keeps_the_branch_until_the_escape_lands(path_world: World) -> None:
+    """With pushing off, an escape only creates the local conflict branch; the next run
+    with pushing on publishes that same branch and only then resets."""
+    world = path_world
+    app = world.clone("app")
+    remote_tip = world.remote_commit({"data.txt": "remote\n"}, "remote edit")
+    local = world.commit(app, {"data.txt": "local\n"}, "local edit")
+    first = reconcile(world.spec(app, push=False))
+    assert first.outcome is Outcome.CONFLICT_ESCAPED
+    assert rev(app, "main") == local
+    assert branches(app, "conflicts/") == {str(first.conflict_branch): local}
+    assert branches(world.remote, "conflicts/") == {}
+    second = reconcile(world.spec(app))
+    assert second.outcome is Outcome.CONFLICT_ESCAPED
+    assert second.conflict_branch == first.conflict_branch
+    assert branches(world.remote, "conflicts/") == {str(first.conflict_branch): local}
+    assert rev(app, "main") == remote_tip
+    assert len(branches(app, "conflicts/")) == 1

@@ -216,3 +216,22 @@ def test_missing_repository_on_the_server(ssh_world: World) -> None:
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.FETCH_FAILED
     assert "absent.git" in result.reason, result.reason
+
+
+def test_refused_conflict_branch_is_reused_not_multiplied(ssh_world: World) -> None:
+    """When the server refuses conflict branches, later runs reuse the one local branch."""
+    world = ssh_world
+    app = world.clone("app")
+    world.remote_commit({"data.txt": "remote\n"}, "remote edit")
+    local = world.commit(app, {"data.txt": "local\n"}, "local edit")
+    _hook(
+        world,
+        "pre-receive",
+        "#!/bin/sh\nwhile read old new ref; do case $ref in refs/heads/conflicts/*) "
+        "echo 'branch creation is restricted' >&2; exit 1;; esac; done\n",
+    )
+    results = [reconcile(world.spec(app)) for _ in range(3)]
+    assert {r.push.status for r in results} == {PushStatus.REJECTED}
+    assert len({r.conflict_branch for r in results}) == 1
+    assert len(branches(app, "conflicts/")) == 1
+    assert rev(app, "main") == local  # not reset: the escape did not land

@@ -7,6 +7,7 @@ sees hex commit ids, paths and our exceptions, never pygit2 objects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,7 @@ class RemoteState:
     """What the remote advertised: the branch tip (None when absent) and its heads."""
 
     tip: str | None
-    heads: frozenset[str]
+    heads: Mapping[str, str]
     received_bytes: int = 0
     received_objects: int = 0
 
@@ -195,6 +196,17 @@ class GitRepo:
     def valid_branch_name(branch: str) -> bool:
         """True when ``refs/heads/<branch>`` is a well-formed ref name."""
         return bool(pygit2.reference_is_valid_name(f"refs/heads/{branch}"))
+
+    def branches_at(self, prefix: str, commit: str) -> list[str]:
+        """Local branches under ``prefix`` that point at ``commit``, oldest name first."""
+        with translate("ref"):
+            found = []
+            for name in self._repo.branches.local:
+                if name.startswith(prefix):
+                    ref = self._repo.references.get(f"refs/heads/{name}")
+                    if ref is not None and str(ref.resolve().target) == commit:
+                        found.append(name)
+            return sorted(found)
 
     def branches(self) -> list[str]:
         return sorted(self._repo.branches.local)
@@ -419,9 +431,7 @@ class GitRepo:
                 self._repo.create_reference_direct(
                     tracking, pygit2.Oid(hex=tip), True, message=f"git-reconcile: fetch {branch}"
                 )
-        return RemoteState(
-            tip=tip, heads=frozenset(heads), received_bytes=received, received_objects=objects
-        )
+        return RemoteState(tip=tip, heads=heads, received_bytes=received, received_objects=objects)
 
     def push(
         self, remote_name: str, refs: dict[str, str | None], net: NetOptions, *, force: bool = False
