@@ -291,6 +291,13 @@ class _Run:
                 "(e.g. git merge --abort, git rebase --abort), then run again"
             )
             return
+        elsewhere = self.repo.checked_out_elsewhere(self.branch)
+        if elsewhere is not None:
+            self.unsafe = (
+                f"{self.branch} is checked out in the working tree {elsewhere}; moving it "
+                "from here would leave that tree behind: reconcile that working tree instead"
+            )
+            return
         locks = self.repo.clear_stale_locks()
         if locks.live:
             self.unsafe = (

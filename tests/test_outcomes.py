@@ -476,3 +476,21 @@ def test_no_push_escape_keeps_the_branch_until_the_escape_lands(path_world: Worl
     assert branches(world.remote, "conflicts/") == {str(first.conflict_branch): local}
     assert rev(app, "main") == remote_tip
     assert len(branches(app, "conflicts/")) == 1
+
+
+def test_branch_checked_out_in_another_worktree_blocks(path_world: World) -> None:
+    """A branch checked out in a linked worktree is not moved from elsewhere: blocked."""
+    world = path_world
+    app = world.clone("app")
+    git(app, "checkout", "-q", "--detach")
+    other = world.root / "other-tree"
+    git(app, "worktree", "add", "-q", str(other), "main")
+    world.remote_commit({"data.txt": "2\n"}, "remote")
+    before = rev(app, "refs/heads/main")
+    result = reconcile(world.spec(app, branch="main"))
+    assert result.outcome is Outcome.BLOCKED
+    assert str(other) in result.reason
+    assert rev(app, "refs/heads/main") == before
+    # From the worktree that has it checked out, it reconciles.
+    assert reconcile(world.spec(other)).outcome is Outcome.FAST_FORWARDED
+    assert (other / "data.txt").read_text() == "2\n"

@@ -215,6 +215,33 @@ class GitRepo:
         """True when ``branch`` is HEAD's branch in a working tree."""
         return not self.is_bare and self.head_branch() == branch
 
+    def checked_out_elsewhere(self, branch: str) -> str | None:
+        """The path of another working tree (``git worktree``) that has ``branch``
+        checked out, or None. Moving it from here would leave that tree stale."""
+        gitdir = Path(self._repo.path)
+        with translate("open"):
+            paths = [Path(self._repo.lookup_worktree(n).path) for n in self._repo.list_worktrees()]
+        if gitdir.parent.name == "worktrees":  # a linked worktree: the main one counts too
+            common = gitdir.parent.parent
+            paths.append(common.parent if common.name == ".git" else common)
+        mine = Path(self._repo.workdir).resolve() if self._repo.workdir else None
+        for path in paths:
+            if mine is not None and path.resolve() == mine:
+                continue
+            try:
+                with translate("open"):
+                    other = pygit2.Repository(str(path))
+                    head = other.references.get("HEAD")
+                    if (
+                        not other.is_bare
+                        and head is not None
+                        and head.target == (f"refs/heads/{branch}")
+                    ):
+                        return str(path)
+            except GitError:
+                continue
+        return None
+
     def ahead_behind(self, local: str, upstream: str) -> tuple[int, int]:
         with translate("compare"):
             ahead, behind = self._repo.ahead_behind(local, upstream)
