@@ -26,6 +26,7 @@ from ._errors import (
     GitError,
     InvalidSpecError,
     NetworkError,
+    ReconcileError,
     RefMovedError,
     UnknownBranchError,
 )
@@ -81,10 +82,17 @@ def reconcile(
         held = None
         run.lock_problem = f"{exc}; run again when it is done"
     try:
-        build_machine(run)
-        run.trigger("begin")
-        while run.state not in TERMINAL:
-            run.trigger(_NEXT[run.state])
+        machine = build_machine(run)
+        try:
+            run.trigger("begin")
+            while run.state not in TERMINAL:
+                run.trigger(_NEXT[run.state])
+        except ReconcileError as exc:
+            # A step met something the steps do not expect (a ref name git refuses,
+            # a credential file that vanished). Whatever it is, the steps wrote nothing
+            # half-way: refs move by compare-and-swap, so the run stops, blocked.
+            run.unsafe = f"stopped at {run.state}: {exc}"
+            machine.set_state("blocked")
     finally:
         if held is not None:
             held.release()

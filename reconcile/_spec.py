@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,13 @@ class Retry:
 
 
 NO_RETRY = Retry(attempts=1)
+_MAX_TIMEOUT = 24 * 3600.0
+# What git's check-ref-format refuses in a branch name.
+_BAD_REF = re.compile(r"(^[/.]|/[/.]|\.\.|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|[/.]$|^@$)")
+
+
+def _valid_ref_part(name: str) -> bool:
+    return bool(name) and _BAD_REF.search(name) is None
 
 
 @dataclass(frozen=True)
@@ -139,14 +147,14 @@ class RepoSpec:
     lock_timeout: float = 300.0
 
     def __post_init__(self) -> None:
-        if not self.timeout > 0:
+        if not (0 < self.timeout <= _MAX_TIMEOUT):
             raise InvalidSpecError(
-                f"timeout must be a positive number of seconds, not {self.timeout!r}"
+                f"timeout must be a positive number of seconds, at most a day, not {self.timeout!r}"
             )
         if self.max_rounds < 1:
             raise InvalidSpecError(f"max_rounds must be at least 1, not {self.max_rounds!r}")
         prefix = self.conflict_prefix
-        if not prefix or prefix.startswith("/") or ".." in prefix or " " in prefix:
+        if not prefix or not _valid_ref_part(prefix + "x"):
             raise InvalidSpecError(
                 f"conflict_prefix {prefix!r} is not a valid ref prefix (e.g. 'conflicts/')"
             )

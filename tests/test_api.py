@@ -117,6 +117,8 @@ def test_spec_defaults() -> None:
         {"timeout": -1},
         {"conflict_prefix": ""},
         {"conflict_prefix": "a..b/"},
+        {"conflict_prefix": "bad~"},
+        {"timeout": float("inf")},
         {"branch": "refs/heads/main"},
         {"max_rounds": 0},
     ],

@@ -165,3 +165,16 @@ def test_protected_branch_over_http(
     assert result.push.status is PushStatus.REJECTED
     assert result.push.reason == "protected-branch"
     assert world.remote_tip() == before
+
+
+def test_token_file_gone_is_an_auth_failure(
+    http_world: tuple[World, HTTPGitServer], tmp_path: Path
+) -> None:
+    """A token file that cannot be read fails the fetch as auth, naming the file."""
+    world, server = http_world
+    app = _clone(world, server)
+    missing = tmp_path / "no-such-token"
+    result = reconcile(RepoSpec(app, credentials=HTTPAuth(password_file=missing), timeout=10))
+    assert result.outcome is Outcome.FETCH_FAILED
+    assert str(missing) in result.reason
+    assert result.operations[0].code == "auth"

@@ -494,3 +494,16 @@ def test_branch_checked_out_in_another_worktree_blocks(path_world: World) -> Non
     # From the worktree that has it checked out, it reconciles.
     assert reconcile(world.spec(other)).outcome is Outcome.FAST_FORWARDED
     assert (other / "data.txt").read_text() == "2\n"
+
+
+def test_a_step_that_git_refuses_ends_blocked(path_world: World) -> None:
+    """A local branch named like the conflict prefix makes the escape impossible: blocked."""
+    world = path_world
+    app = world.clone("app")
+    git(app, "branch", "conflicts")  # refs/heads/conflicts blocks refs/heads/conflicts/...
+    world.remote_commit({"data.txt": "remote\n"}, "remote edit")
+    local = world.commit(app, {"data.txt": "local\n"}, "local edit")
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.BLOCKED
+    assert "conflict branch" in result.reason
+    assert rev(app, "main") == local

@@ -31,7 +31,7 @@ from pygit2.ffi import C, ffi
 from pygit2.utils import StrArray
 
 from .._control import CancelToken, Progress, ProgressCallback
-from .._errors import AuthenticationError, CancelledError, HostKeyError
+from .._errors import AuthenticationError, CancelledError, HostKeyError, InvalidSpecError
 from .._hostkeys import HostKey, Verdict, check_host_key
 from .._redact import url_secrets
 from .._spec import HTTPAuth, SSHKey
@@ -146,7 +146,10 @@ class Session(pygit2.RemoteCallbacks):
         parts = urlsplit(url) if "://" in url else None
         self.host = (parts.hostname or "") if parts else url.partition("@")[2].partition(":")[0]
         self.port = parts.port if parts else None
-        secret = net.credentials.secret() if isinstance(net.credentials, HTTPAuth) else ""
+        try:
+            secret = net.credentials.secret() if isinstance(net.credentials, HTTPAuth) else ""
+        except InvalidSpecError as exc:
+            raise AuthenticationError(str(exc), kind=operation) from None
         self._secrets = (*url_secrets(url), *net.secrets, *((secret,) if secret else ()))
         self._http_secret = secret
         self.credential_attempts = 0
