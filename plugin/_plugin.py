@@ -156,9 +156,9 @@ class ReconcilePlugin:
 
     async def _poll(self, runner: Runner) -> None:
         interval, jitter = runner.config.poll_interval, runner.config.poll_jitter
-        while True:
+        while not runner.closed:
             await anyio.sleep(interval * (1 + random.uniform(-jitter, jitter)))
-            if runner.enabled:
+            if runner.enabled and not runner.closed:
                 runner.trigger("poll")
 
     async def _shutdown(self) -> None:

@@ -87,6 +87,8 @@ def build_routes(plugin: ReconcilePlugin) -> list[BaseRoute]:
         if denied is not None:
             return denied
         assert runner is not None
+        if runner.closed:
+            return _error(503, "shutting down")
         ticket = runner.trigger("manual")
         if request.query_params.get("wait", "").lower() in ("1", "true", "yes"):
             record = await ticket.wait()
@@ -209,6 +211,9 @@ async def _webhook(plugin: ReconcilePlugin, request: Request) -> Response:
         if exc.authenticated:  # never a 4xx a host would disable the hook for
             status = exc.status_for(disables_on_4xx=provider.disables_hooks_on_4xx)
         return _error(status, str(exc))
+    if any(r.closed for r in plugin.runners.values()):
+        # Not marked as seen: the host's redelivery after the restart must count.
+        return _error(503, "shutting down; deliver again later")
     if delivery.delivery_id and plugin.deliveries.seen(provider, delivery.delivery_id):
         return JSONResponse({"status": "duplicate", "delivery": delivery.delivery_id})
     if delivery.kind is Kind.PING:

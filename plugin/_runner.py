@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -139,6 +140,10 @@ class Runner:
     # --- state for /status ------------------------------------------------------------
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def running(self) -> bool:
         return self.current is not None
 
@@ -167,7 +172,17 @@ class Runner:
         """Ask for a run. Returns the ticket of the run that will cover this trigger:
         the queued follow-up when there is one, else a new one."""
         if self._closed:
-            raise RuntimeError("the runner is shut down")
+            closed = Ticket(
+                RunRecord(
+                    run_id=f"{self.name}-closed",
+                    repo=self.name,
+                    triggers=[kind],
+                    queued_at=time.time(),
+                    error="shutting down: not run",
+                )
+            )
+            closed.done.set()
+            return closed
         if self.pending is None:
             self.pending = self._remember(
                 Ticket(
@@ -223,11 +238,14 @@ class Runner:
     async def _run(self, ticket: Ticket) -> None:
         record = ticket.record
         record.started_at = time.time()
+        handoff = _Handoff()
         try:
-            # Shutdown may abandon the thread after its bound; the process is ending.
-            held = await anyio.to_thread.run_sync(
-                self._reconcile_locked, record, abandon_on_cancel=True
+            # Shutdown may abandon the thread after its bound; it then lets go of the
+            # repository's lock itself when it finishes.
+            await anyio.to_thread.run_sync(
+                self._reconcile_locked, record, handoff, abandon_on_cancel=True
             )
+            held = handoff.take()
             try:
                 result = record.result
                 if result is not None and result.changed and self.on_reconciled is not None:
@@ -235,13 +253,16 @@ class Runner:
             finally:
                 if held is not None:
                     held.release()
+        except BaseException:
+            handoff.abandon()
+            raise
         finally:
             record.finished_at = time.time()
             self._account(record)
 
-    def _reconcile_locked(self, record: RunRecord) -> RepoLock | None:
-        """In a worker thread: take the repository's lock and reconcile. Returns the
-        held lock, which the caller releases after the host's callback ran."""
+    def _reconcile_locked(self, record: RunRecord, handoff: _Handoff) -> None:
+        """In a worker thread: take the repository's lock and reconcile; the lock is
+        handed over to the caller, which lets go after the host's callback ran."""
         try:
             held = RepoLock(
                 git_directory(self.spec.resolved_path), self.spec.lock_timeout, self.cancel
@@ -249,7 +270,7 @@ class Runner:
             held.acquire()
         except (BadInputError, RepoLockTimeout) as exc:
             record.error = str(exc)
-            return None
+            return
         try:
             record.result = reconcile(self.spec, cancel=self.cancel, lock=False)
         except BadInputError as exc:
@@ -257,15 +278,22 @@ class Runner:
         except Exception as exc:
             logger.exception("reconcile of %s failed unexpectedly", self.name)
             record.error = f"unexpected error: {type(exc).__name__}: {exc}"
-        return held
+        finally:
+            handoff.give(held)
 
     async def _callback(self, record: RunRecord) -> None:
+        """Run the host's callback: a coroutine function on the loop, a plain function
+        in a worker thread, so a slow rebuild never stalls the app's requests."""
         assert record.result is not None
-        assert self.on_reconciled is not None
+        callback = self.on_reconciled
+        assert callback is not None
         try:
-            outcome = self.on_reconciled(record.result)
-            if inspect.isawaitable(outcome):
-                await outcome
+            if inspect.iscoroutinefunction(callback):
+                await callback(record.result)
+            else:
+                outcome = await anyio.to_thread.run_sync(callback, record.result)
+                if inspect.isawaitable(outcome):
+                    await outcome
         except Exception as exc:
             record.callback_error = f"{type(exc).__name__}: {exc}"
             logger.exception("on_reconciled failed for %s", self.name)
@@ -279,6 +307,35 @@ class Runner:
             self.last_success = record.finished_at
         else:
             self.consecutive_failures += 1
+
+
+class _Handoff:
+    """Passes the held lock from the worker thread to the run, or, when the run was
+    abandoned at shutdown, has the thread let go of it itself."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: RepoLock | None = None
+        self._abandoned = False
+
+    def give(self, held: RepoLock) -> None:
+        with self._guard:
+            if self._abandoned:
+                held.release()
+            else:
+                self._held = held
+
+    def take(self) -> RepoLock | None:
+        with self._guard:
+            held, self._held = self._held, None
+            return held
+
+    def abandon(self) -> None:
+        with self._guard:
+            self._abandoned = True
+            held, self._held = self._held, None
+        if held is not None:
+            held.release()
 
 
 def succeeded(result: Result | None) -> bool:

@@ -328,3 +328,36 @@ def test_composes_with_the_host_lifespan(path_world: World) -> None:
     with TestClient(app) as client:
         assert client.get("/r/health").status_code == 200
     assert order == ["host start at True", "host stop"]
+
+
+def test_a_slow_sync_callback_does_not_stall_requests(path_world: World) -> None:
+    """A plain on_reconciled runs in a worker thread: the app answers while it works."""
+    world = path_world
+    app_repo = world.clone("app")
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_rebuild(result: Result) -> None:
+        inside.set()
+        assert release.wait(30)
+
+    plugin = _plugin(app_repo, on_reconciled=slow_rebuild)
+    with TestClient(_app(plugin)) as client:
+        world.remote_commit({"data.txt": "2\n"}, "remote")
+        queued = client.post("/reconcile/trigger", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert inside.wait(30)
+        assert client.get("/reconcile/health").status_code == 200
+        assert client.get("/reconcile/status").json()["repos"]["data"]["running"] is True
+        release.set()
+        record = _wait(client, plugin, queued.json()["run_id"])
+        assert record.callback_error is None
+
+
+def test_triggers_after_shutdown_are_refused_quietly(path_world: World) -> None:
+    """Once a runner is closed, a trigger gets a finished ticket saying it did not run."""
+    world = path_world
+    plugin = _plugin(world.clone("app"))
+    runner = plugin.runners["data"]
+    runner.close()
+    ticket = runner.trigger("poll")
+    assert ticket.done.is_set()
+    assert ticket.record.error == "shutting down: not run"
