@@ -98,6 +98,14 @@ class PluginConfig:
         names = [r.name for r in self.repos]
         if len(set(names)) != len(names):
             raise ConfigError(f"repos: names must be unique, got {names}")
+        if self.history_size < 1:
+            raise ConfigError(f"history_size: must be at least 1, not {self.history_size}")
+        if not 0 < self.shutdown_timeout <= 3600:
+            raise ConfigError(
+                f"shutdown_timeout: must be between 0 and 3600 seconds, not {self.shutdown_timeout}"
+            )
+        if self.max_body < 1:
+            raise ConfigError(f"max_body: must be a positive number of bytes, not {self.max_body}")
         if self.boot_policy not in _BOOT_POLICIES:
             raise ConfigError(
                 f"boot_policy: {self.boot_policy!r} is not one of {', '.join(_BOOT_POLICIES)}"

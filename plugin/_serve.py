@@ -93,6 +93,17 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Pl
     )
 
 
+def check_repositories(config: PluginConfig) -> None:
+    """Fail before serving when a configured repository cannot be opened."""
+    from reconcile import BadInputError, inspect_repo
+
+    for repo in config.repos:
+        try:
+            inspect_repo(repo.to_spec())
+        except BadInputError as exc:
+            raise ConfigError(f"repository {repo.name!r}: {exc}") from None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -111,6 +122,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     try:
         config = config_from_args(args, environ)
+        check_repositories(config)
     except ConfigError as exc:
         print(f"git-reconcile: {exc}", file=sys.stderr)
         return 2

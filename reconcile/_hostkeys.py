@@ -189,10 +189,13 @@ def parse_target(target: str) -> tuple[str, int | None, str]:
 
     port: int | None = None
     if "://" in target:
-        parts = urlsplit(target)
-        if parts.scheme != "ssh" or not parts.hostname:
+        try:
+            parts = urlsplit(target)
+            host, port = parts.hostname or "", parts.port
+        except ValueError as exc:
+            raise InvalidSpecError(f"{target!r} is not a valid URL: {exc}") from None
+        if parts.scheme != "ssh" or not host:
             raise InvalidSpecError(f"{target!r}: host keys are recorded for ssh:// remotes only")
-        host, port = parts.hostname, parts.port
     elif "@" in target:
         host = target.partition("@")[2].partition(":")[0]
     else:
@@ -203,5 +206,7 @@ def parse_target(target: str) -> tuple[str, int | None, str]:
             raise InvalidSpecError(f"{target!r}: the port must be a number") from None
     if not host:
         raise InvalidSpecError(f"{target!r} names no host")
+    if port is not None and not 0 < port < 65536:
+        raise InvalidSpecError(f"{target!r}: the port must be between 1 and 65535")
     netloc = host if port is None else f"{host}:{port}"
     return host, port, f"ssh://git@{netloc}/"

@@ -10,6 +10,10 @@ __all__ = ["redact_text", "redact_url", "url_secrets"]
 _MASK = "***"
 # scheme://userinfo@host... anywhere in a text; userinfo is everything up to the last '@'
 # before the host part, so a password containing '@' is masked whole.
+_SECRET_PARAM = re.compile(
+    r"([?&](?:[a-z_]*token|access_key|key|secret|password|sig|signature|auth))=[^&#\s]+",
+    re.IGNORECASE,
+)
 _URL_WITH_USERINFO = re.compile(
     r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@]+(?:@[^/\s@]+)*)@"
 )
@@ -27,8 +31,10 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return redact_text(url)
+    if parts.query:
+        parts = parts._replace(query=redact_text("?" + parts.query)[1:])
     if not parts.scheme or "@" not in parts.netloc:
-        return url
+        return urlunsplit(parts) if parts.query else url
     userinfo, _, hostport = parts.netloc.rpartition("@")
     if parts.scheme.startswith("http"):
         masked = _MASK
@@ -39,10 +45,12 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Mask every URL's credentials in ``text``, and every string of ``secrets``."""
+    """Mask every URL's credentials in ``text`` (user-info, and query parameters named
+    like a token), and every string of ``secrets``."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, _MASK)
+    text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={_MASK}", text)
 
     def _mask(match: re.Match[str]) -> str:
         scheme = match.group("scheme")

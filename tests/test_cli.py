@@ -276,3 +276,14 @@ def test_ssh_key_and_token_file_together_are_bad_input(
     token.write_text("x")
     assert main(["run", str(app), "--ssh-key", str(token), "--token-file", str(token)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["ssh://[bad", "host:99999", "host:port", "https://h/x"])
+def test_known_hosts_bad_target_is_bad_input(
+    target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target that names no SSH host and port exits 2 with one line."""
+    assert main(["known-hosts", "show", target]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err

@@ -94,3 +94,11 @@ def test_machine_binds_without_warnings(
     with caplog.at_level(logging.WARNING, logger="transitions"):
         reconcile(path_world.spec(app))
     assert [r.getMessage() for r in caplog.records if r.name.startswith("transitions")] == []
+
+
+def test_tokens_in_query_parameters_are_masked() -> None:
+    """Query parameters named like tokens are masked in URLs and in text."""
+    assert redact_url("https://gitlab.example/r.git?private_token=abc&x=1") == (
+        "https://gitlab.example/r.git?private_token=***&x=1"
+    )
+    assert "zzz" not in redact_text("GET https://h/r.git?access_token=zzz failed")

@@ -153,3 +153,25 @@ def test_config_errors_name_the_key(tmp_path: Path, text: str, message: str) -> 
     with pytest.raises(ConfigError) as info:
         load_config(config, {"X": "x"})
     assert message in str(info.value)
+
+
+def test_serve_refuses_a_path_that_is_not_a_repository(tmp_path: Path) -> None:
+    """`serve --repo` with a path that is not a repository exits 2 before serving."""
+    done = subprocess.run(
+        [sys.executable, "-m", "plugin", "serve", "--repo", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "not a git repository" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_config_limits_are_checked(tmp_path: Path) -> None:
+    """Out-of-range numbers in the config are ConfigErrors naming the key."""
+    config = tmp_path / "reconcile.toml"
+    config.write_text("history_size = -1\n[[repos]]\npath = '/a'\n")
+    with pytest.raises(ConfigError, match="history_size: must be at least 1"):
+        load_config(config, {})
