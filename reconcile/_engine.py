@@ -299,6 +299,10 @@ class _Run:
                 "(e.g. git merge --abort, git rebase --abort), then run again"
             )
             return
+        finished = self.repo.finish_interrupted_move()
+        if finished is not None:
+            logger.warning("%s: %s", self.path, finished)
+            self.local = self.repo.branch_tip(self.branch)
         elsewhere = self.repo.checked_out_elsewhere(self.branch)
         if elsewhere is not None:
             self.unsafe = (

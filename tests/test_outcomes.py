@@ -507,3 +507,26 @@ def test_a_step_that_git_refuses_ends_blocked(path_world: World) -> None:
     assert result.outcome is Outcome.BLOCKED
     assert "conflict branch" in result.reason
     assert rev(app, "main") == local
+
+
+def test_a_move_cut_short_after_the_checkout_is_finished(path_world: World) -> None:
+    """Files checked out to the new commit with the ref still old (a crash in between):
+    the next run finishes the move instead of blocking forever."""
+    from reconcile._git import JOURNAL
+
+    world = path_world
+    app = world.clone("app")
+    old = rev(app, "main")
+    new = world.remote_commit({"data.txt": "2\n", "more.txt": "m\n"}, "remote")
+    git(app, "fetch", "-q", "origin")
+    repo = pygit2.Repository(str(app))
+    tree = repo[new].peel(pygit2.Tree)
+    repo.checkout_tree(tree, strategy=pygit2.enums.CheckoutStrategy.SAFE)  # type: ignore[no-untyped-call]
+    (app / ".git" / JOURNAL).write_text(f"main {old} {new}\n")
+    assert rev(app, "main") == old
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.IN_SYNC, result.reason
+    assert result.old_commit == old
+    assert rev(app, "main") == new
+    assert git(app, "status", "--porcelain") == ""
+    assert not (app / ".git" / JOURNAL).exists()

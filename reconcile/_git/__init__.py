@@ -7,9 +7,10 @@ git-reconcile's; ``_network`` runs fetches and pushes; ``_repo`` does the rest.
 from __future__ import annotations
 
 from ._network import ZERO, NetOptions, scan_host_key
-from ._repo import GitRepo, PushOutcome, RemoteState, Replay
+from ._repo import JOURNAL, GitRepo, PushOutcome, RemoteState, Replay
 
 __all__ = [
+    "JOURNAL",
     "ZERO",
     "GitRepo",
     "NetOptions",

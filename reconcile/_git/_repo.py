@@ -32,10 +32,12 @@ from .._errors import (
 from .._redact import redact_text
 from .._spec import Identity
 from ._locks import Locks, clear_stale_locks
-from ._network import LeaseLost, NetOptions, Session
+from ._network import ZERO, LeaseLost, NetOptions, Session
 from ._translate import translate
 
-__all__ = ["GitRepo", "PushOutcome", "RemoteState", "Replay"]
+__all__ = ["JOURNAL", "GitRepo", "PushOutcome", "RemoteState", "Replay"]
+
+JOURNAL = "git-reconcile-move"  # in the git directory while a checked-out branch moves
 
 _IN_PROGRESS = {
     RepositoryState.MERGE: "a merge",
@@ -303,6 +305,7 @@ class GitRepo:
         """
         refname = f"refs/heads/{branch}"
         checkout = self.is_checked_out(branch)
+        journal = self.gitdir / JOURNAL
         try:
             # The transaction commits when its block ends; a failure there (the lock
             # or the write) arrives through _translate as a GitError.
@@ -318,12 +321,56 @@ class GitRepo:
                     paths = self.blocking_paths(old, new)
                     if paths:
                         raise CheckoutBlockedError(_blocked_message(paths), paths=paths)
-                    self._checkout(old, new)
+                    # Between the checkout and the ref's move the files are ahead of
+                    # the branch; a note lets the next run finish a move cut short.
+                    journal.write_text(f"{branch} {old or ZERO} {new}\n")
+                    try:
+                        self._checkout(old, new)
+                    except CheckoutBlockedError:
+                        journal.unlink(missing_ok=True)  # SAFE refused: nothing written
+                        raise
                 txn.set_target(refname, pygit2.Oid(hex=new), message=message)
         except (CheckoutBlockedError, RefMovedError):
             raise
         except GitError as exc:
             raise RefMovedError(f"could not move {refname}: {exc}", kind="ref") from None
+        journal.unlink(missing_ok=True)
+
+    def finish_interrupted_move(self) -> str | None:
+        """Finish a branch move a crash cut short between the checkout and the ref's
+        move: when the ref is still at the old commit and the index holds exactly the
+        new commit's tree, move the ref. Says what it did, or None."""
+        journal = self.gitdir / JOURNAL
+        try:
+            branch, old, new = journal.read_text().split()
+        except (OSError, ValueError):
+            return None
+        with translate("ref"):
+            current = self.branch_tip(branch)
+            done = current == new
+            if (
+                not done
+                and current == (None if old == ZERO else old)
+                and self.is_checked_out(branch)
+            ):
+                self._repo.index.read(True)
+                target = self._repo[new].peel(pygit2.Commit)
+                if self._repo.index.write_tree() == target.tree_id:
+                    with self._repo.transaction() as txn:
+                        txn.lock_ref(f"refs/heads/{branch}")
+                        if self.branch_tip(branch) == current:
+                            txn.set_target(
+                                f"refs/heads/{branch}",
+                                target.id,
+                                message="git-reconcile: finish an interrupted move",
+                            )
+                            done = True
+        journal.unlink(missing_ok=True)
+        return (
+            f"finished an interrupted move of {branch} to {new[:10]}"
+            if done and (current != new)
+            else None
+        )
 
     def _checkout(self, old: str | None, new: str) -> None:
         strategy = CheckoutStrategy.SAFE | CheckoutStrategy.DONT_OVERWRITE_IGNORED
