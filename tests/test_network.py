@@ -245,6 +245,7 @@ def test_timeout_against_a_server_that_never_answers(path_world: World, ssh_serv
     assert result.operations[0].code == "timeout"
     assert result.operations[0].attempts == 2
     assert elapsed < 10
+    assert _leftovers(app) == []
 
 
 def test_stale_lock_is_cleared(path_world: World, caplog: pytest.LogCaptureFixture) -> None:

@@ -361,3 +361,57 @@ def test_triggers_after_shutdown_are_refused_quietly(path_world: World) -> None:
     ticket = runner.trigger("poll")
     assert ticket.done.is_set()
     assert ticket.record.error == "shutting down: not run"
+
+
+def test_poll_pulls_a_change_without_any_trigger(path_world: World) -> None:
+    """With a short poll interval, a remote change arrives on its own."""
+    world = path_world
+    app_repo = world.clone("app")
+    changed = threading.Event()
+    triggers: list[str] = []
+
+    def noticed(result: Result) -> None:
+        current = plugin.runners["data"].current
+        assert current is not None
+        triggers.extend(current.record.triggers)
+        changed.set()
+
+    repo = RepoConfig("data", app_repo, poll_interval=0.05, poll_jitter=0.5)
+    plugin = _plugin(app_repo, repo=repo, on_reconciled=noticed)
+    with TestClient(_app(plugin)):
+        new = world.remote_commit({"data.txt": "polled\n"}, "remote")
+        assert changed.wait(30)
+        assert rev(app_repo, "main") == new
+        assert triggers == ["poll"]
+
+
+def test_webhook_is_matched_to_the_repository_by_url(path_world: World, tmp_path: Path) -> None:
+    """With several repositories, a delivery goes to the one whose remote URL it names."""
+    from gitutil import World as Remote
+
+    world = path_world
+    (tmp_path / "second").mkdir()
+    other_world = Remote(tmp_path / "second")
+    first = world.clone("first")
+    other_world.seed()
+    second = other_world.clone("second-clone")
+    config = PluginConfig(
+        repos=(
+            RepoConfig("first", first, poll_interval=0),
+            RepoConfig("second", second, poll_interval=0),
+        ),
+        webhook_secrets={"github": (SECRET,)},
+    )
+    plugin = ReconcilePlugin(config)
+    with TestClient(_app(plugin)) as client:
+        new = other_world.remote_commit({"data.txt": "2\n"}, "remote")
+        body, headers = _github(other_world, new)
+        answer = client.post("/reconcile/webhooks/github", content=body, headers=headers)
+        assert (answer.status_code, answer.json()["repo"]) == (202, "second")
+        record = _wait(client, plugin, answer.json()["run_id"])
+        assert record.result.outcome.value == "fast-forwarded"
+        assert rev(second, "main") == new
+        body, headers = _github(other_world, new)
+        headers["X-GitHub-Delivery"] = "by-path"
+        by_path = client.post("/reconcile/webhooks/github/first", content=body, headers=headers)
+        assert by_path.json()["status"] in ("queued", "present")
