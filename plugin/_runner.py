@@ -43,6 +43,7 @@ __all__ = ["OnReconciled", "RunRecord", "Runner", "Ticket", "succeeded"]
 logger = logging.getLogger("plugin")
 
 OnReconciled = Callable[[Result], Awaitable[None] | None]
+Observer = Callable[["Runner", "RunRecord"], Awaitable[None] | None]
 _ids = itertools.count(1)
 _REMEMBERED = 1000  # tickets kept for wait_for()
 
@@ -60,6 +61,7 @@ class RunRecord:
     result: Result | None = None
     error: str | None = None
     callback_error: str | None = None
+    lock_wait_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class RunRecord:
             "result": None if self.result is None else self.result.to_dict(),
             "error": self.error,
             "callback_error": self.callback_error,
+            "lock_wait_seconds": round(self.lock_wait_seconds, 6),
         }
 
 
@@ -117,6 +120,7 @@ class Runner:
         self._closed = False
         self._info: RepoInfo | None = None
         self.tickets: dict[str, Ticket] = {}
+        self.observers: list[Observer] = []
 
     # --- what the repository says about itself ----------------------------------------
 
@@ -259,10 +263,24 @@ class Runner:
         finally:
             record.finished_at = time.time()
             self._account(record)
+            with anyio.CancelScope(shield=True):
+                await self._tell_observers(record)
+
+    async def _tell_observers(self, record: RunRecord) -> None:
+        """Report a finished run to the observers (audit store, metrics); their failures
+        are logged, never raised into the run."""
+        for observe in self.observers:
+            try:
+                outcome = observe(self, record)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.exception("an observer of %s failed", self.name)
 
     def _reconcile_locked(self, record: RunRecord, handoff: _Handoff) -> None:
         """In a worker thread: take the repository's lock and reconcile; the lock is
         handed over to the caller, which lets go after the host's callback ran."""
+        waited = time.monotonic()
         try:
             held = RepoLock(
                 git_directory(self.spec.resolved_path), self.spec.lock_timeout, self.cancel
@@ -271,6 +289,8 @@ class Runner:
         except (BadInputError, RepoLockTimeout) as exc:
             record.error = str(exc)
             return
+        finally:
+            record.lock_wait_seconds = time.monotonic() - waited
         try:
             record.result = reconcile(self.spec, cancel=self.cancel, lock=False)
         except BadInputError as exc:
