@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount
 from reconcile import Result
 
 from ._config import PluginConfig
+from ._metrics import Metrics
 from ._runner import OnReconciled, Runner, RunRecord, succeeded
 
 __all__ = ["BootFailed", "HostLifespan", "Lifespan", "ReconcilePlugin"]
@@ -40,17 +41,32 @@ class ReconcilePlugin:
     its state from exactly the tree on disk.
     """
 
-    def __init__(self, config: PluginConfig, *, on_reconciled: OnReconciled | None = None) -> None:
+    def __init__(
+        self,
+        config: PluginConfig,
+        *,
+        on_reconciled: OnReconciled | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         from webhooks import DeliveryCache
 
         self.config = config
         self.history: deque[RunRecord] = deque(maxlen=config.history_size)
+        self.metrics = metrics if metrics is not None else Metrics()
         self.runners: dict[str, Runner] = {
             repo.name: Runner(repo, on_reconciled, self.history) for repo in config.repos
         }
+        for runner in self.runners.values():
+            runner.observers.append(self._measure)
         self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
         self.booted = False
         self.boot_errors: dict[str, str] = {}
+
+    def _measure(self, runner: Runner, record: RunRecord) -> None:
+        self.metrics.observe_lock_wait(runner.name, record.lock_wait_seconds)
+        self.metrics.observe_run(
+            runner.name, record, runner.consecutive_failures, runner.last_success
+        )
 
     # --- state ------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconcile import commit_reachable
@@ -19,6 +19,8 @@ from webhooks import (
     WebhookError,
     verify_and_parse,
 )
+
+from ._metrics import DeliveryResult, delivery_result
 
 if TYPE_CHECKING:
     from ._plugin import ReconcilePlugin
@@ -80,7 +82,8 @@ def build_routes(plugin: ReconcilePlugin) -> list[BaseRoute]:
         return JSONResponse({"runs": rows})
 
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse("metrics are not available yet\n", status_code=501)
+        body, content_type = plugin.metrics.render()
+        return Response(body, media_type=content_type)
 
     async def trigger(request: Request) -> Response:
         runner, denied = _admin_runner(plugin, request)
@@ -193,6 +196,11 @@ def _match(plugin: ReconcilePlugin, delivery: Any, name: str | None) -> Runner |
 
 async def _webhook(plugin: ReconcilePlugin, request: Request) -> Response:
     provider_name = request.path_params["provider"]
+
+    def counted(result: DeliveryResult, response: Response) -> Response:
+        plugin.metrics.observe_delivery(provider_name, result)
+        return response
+
     repo_name = request.path_params.get("repo")
     try:
         provider = Provider.parse(provider_name)
@@ -205,41 +213,61 @@ async def _webhook(plugin: ReconcilePlugin, request: Request) -> Response:
             max_body=plugin.config.max_body,
         )
     except UnknownProvider as exc:
-        return _error(404, str(exc))
+        return counted("unknown-provider", _error(404, str(exc)))
     except WebhookError as exc:
         status = exc.http_status
         if exc.authenticated:  # never a 4xx a host would disable the hook for
             status = exc.status_for(disables_on_4xx=provider.disables_hooks_on_4xx)
-        return _error(status, str(exc))
+        return counted(delivery_result(exc), _error(status, str(exc)))
     if any(r.closed for r in plugin.runners.values()):
         # Not marked as seen: the host's redelivery after the restart must count.
-        return _error(503, "shutting down; deliver again later")
+        return counted("shutting-down", _error(503, "shutting down; deliver again later"))
     if delivery.delivery_id and plugin.deliveries.seen(provider, delivery.delivery_id):
-        return JSONResponse({"status": "duplicate", "delivery": delivery.delivery_id})
+        return counted(
+            "duplicate", JSONResponse({"status": "duplicate", "delivery": delivery.delivery_id})
+        )
     if delivery.kind is Kind.PING:
-        return JSONResponse({"status": "pong"})
+        return counted("ignored", JSONResponse({"status": "pong"}))
     if delivery.kind is not Kind.PUSH:
-        return JSONResponse(
-            {"status": "ignored", "why": f"event {delivery.event}"}, status_code=202
+        return counted(
+            "ignored",
+            JSONResponse({"status": "ignored", "why": f"event {delivery.event}"}, status_code=202),
         )
     runner = _match(plugin, delivery, repo_name)
     if runner is None:
         if repo_name is not None:
-            return _error(404, f"no repository {repo_name!r}", repos=sorted(plugin.runners))
-        return JSONResponse(
-            {"status": "ignored", "why": "no configured repository matches"}, status_code=202
+            return counted(
+                "ignored",
+                _error(404, f"no repository {repo_name!r}", repos=sorted(plugin.runners)),
+            )
+        return counted(
+            "ignored",
+            JSONResponse(
+                {"status": "ignored", "why": "no configured repository matches"}, status_code=202
+            ),
         )
     branch = runner.branch()
     if branch is None or not delivery.touches(branch):
-        return JSONResponse({"status": "ignored", "why": f"not branch {branch}"}, status_code=202)
+        return counted(
+            "ignored",
+            JSONResponse({"status": "ignored", "why": f"not branch {branch}"}, status_code=202),
+        )
     after = delivery.after_for(branch)
     if after is not None and commit_reachable(runner.spec.resolved_path, branch, after):
-        return JSONResponse({"status": "present", "repo": runner.name, "commit": after})
+        return counted(
+            "present", JSONResponse({"status": "present", "repo": runner.name, "commit": after})
+        )
     if not runner.enabled:
-        return JSONResponse(
-            {"status": "ignored", "why": "the repository is disabled"}, status_code=202
+        return counted(
+            "ignored",
+            JSONResponse(
+                {"status": "ignored", "why": "the repository is disabled"}, status_code=202
+            ),
         )
     ticket = runner.trigger("webhook")
-    return JSONResponse(
-        {"status": "queued", "repo": runner.name, "run_id": ticket.run_id}, status_code=202
+    return counted(
+        "queued",
+        JSONResponse(
+            {"status": "queued", "repo": runner.name, "run_id": ticket.run_id}, status_code=202
+        ),
     )

@@ -66,6 +66,20 @@ def add_serve(
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="JSON lines, console lines, or console on a terminal and JSON otherwise "
+        "(default: auto)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (default: INFO)",
+    )
     return {"serve": run_serve}
 
 
@@ -126,7 +140,16 @@ def run_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"git-reconcile: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="info")
+    from reconcile import configure_logging
+
+    configure_logging(args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn"))
+    uvicorn.run(
+        build_app(config),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        log_level=args.log_level.lower(),
+    )
     return 0
 
 

@@ -35,6 +35,7 @@ from ._errors import (
     UnknownRemoteError,
 )
 from ._lock import RepoLock, RepoLockTimeout
+from ._logging import configure_logging
 from ._redact import redact_text, redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
 from ._spec import HTTPAuth, Identity, RepoSpec, Retry, SSHKey
@@ -75,6 +76,7 @@ __all__ = [
     "UnknownRemoteError",
     "__version__",
     "commit_reachable",
+    "configure_logging",
     "git_directory",
     "inspect_repo",
     "push_with_lease",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -147,6 +146,12 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="prefix of conflict branches (default: conflicts/)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    run.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="with -v: JSON lines, console lines, or console on a terminal (default: auto)",
+    )
 
 
 def _add_known_hosts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -242,12 +247,9 @@ def _run(args: argparse.Namespace) -> int:
     from ._spec import HTTPAuth, RepoSpec, Retry, SSHKey
 
     if args.verbose:
-        logging.basicConfig(
-            level=logging.WARNING,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        logging.getLogger("reconcile").setLevel(logging.INFO)
+        from ._logging import configure_logging
+
+        configure_logging(args.log_format, level="INFO", stream=sys.stderr)
     if args.ssh_key and args.token_file:
         raise InvalidSpecError("give --ssh-key or --token-file, not both")
     credentials: SSHKey | HTTPAuth | None = None

@@ -54,6 +54,7 @@ PUBLIC = {
     "RepoLock",
     "RepoLockTimeout",
     "commit_reachable",
+    "configure_logging",
     "git_directory",
     "inspect_repo",
     "RepoInfo",

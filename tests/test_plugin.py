@@ -415,3 +415,36 @@ def test_webhook_is_matched_to_the_repository_by_url(path_world: World, tmp_path
         headers["X-GitHub-Delivery"] = "by-path"
         by_path = client.post("/reconcile/webhooks/github/first", content=body, headers=headers)
         assert by_path.json()["status"] in ("queued", "present")
+
+
+def test_metrics_route_counts_runs_and_deliveries(path_world: World) -> None:
+    """/metrics answers in Prometheus text with the boot run and a refused delivery."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    world = path_world
+    app_repo = world.clone("app")
+    plugin = _plugin(app_repo)
+    with TestClient(_app(plugin)) as client:
+        body, headers = _github(world, "a" * 40, secret="forged")
+        assert (
+            client.post("/reconcile/webhooks/github", content=body, headers=headers).status_code
+            == 401
+        )
+        answer = client.get("/reconcile/metrics")
+        assert answer.status_code == 200
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(answer.text)
+            for s in family.samples
+        }
+    assert samples[("git_reconcile_runs_total", (("outcome", "in-sync"), ("repo", "data")))] == 1.0
+    assert (
+        samples[
+            (
+                "git_reconcile_webhook_deliveries_total",
+                (("provider", "github"), ("result", "unauthorized")),
+            )
+        ]
+        == 1.0
+    )
+    assert samples[("git_reconcile_lock_wait_seconds_count", (("repo", "data"),))] == 1.0
