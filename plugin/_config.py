@@ -8,9 +8,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconcile import HTTPAuth, InvalidSpecError, RepoSpec, Retry, SSHKey
+
+if TYPE_CHECKING:
+    from ._alerts import AlertConfig
 
 __all__ = ["BootPolicy", "ConfigError", "PluginConfig", "RepoConfig", "load_config"]
 
@@ -91,6 +94,7 @@ class PluginConfig:
     max_body: int = 25 * 1024 * 1024
     delivery_ttl: float = 24 * 3600.0
     database_url: str | None = field(default=None, repr=False)
+    alerts: AlertConfig | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.repos:
@@ -170,6 +174,7 @@ _TOP_KEYS = {
     "boot_policy",
     "shutdown_timeout",
     "history_size",
+    "alerts",
 }
 
 
@@ -223,6 +228,12 @@ def config_from_mapping(
     db_env = _get(data, "database_url_env", "", str)
     if db_env:
         database_url = _env(environ, db_env, "database_url_env")
+    alerts = None
+    raw_alerts = _get(data, "alerts", "", dict)
+    if raw_alerts is not None:
+        from ._alerts import AlertConfig  # here: _alerts imports this module
+
+        alerts = AlertConfig.from_mapping(raw_alerts, environ, base)
     return PluginConfig(
         repos=repos,
         admin_token=admin_token,
@@ -231,6 +242,7 @@ def config_from_mapping(
         shutdown_timeout=float(_get(data, "shutdown_timeout", "", (int, float), 10.0)),
         history_size=int(_get(data, "history_size", "", int, 200)),
         database_url=database_url,
+        alerts=alerts,
     )
 
 

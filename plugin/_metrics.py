@@ -58,10 +58,12 @@ from webhooks import (
 )
 
 __all__ = [
+    "ALERT_RESULTS",
     "DELIVERY_RESULTS",
     "LOCK_WAIT_BUCKETS",
     "MULTIPROC_ENV",
     "RUN_DURATION_BUCKETS",
+    "AlertResult",
     "DeliveryResult",
     "Metrics",
     "ObservedRun",
@@ -83,6 +85,12 @@ DeliveryResult = Literal[
     "shutting-down",
 ]
 DELIVERY_RESULTS: Final[frozenset[str]] = frozenset(get_args(DeliveryResult))
+
+#: What became of an alert at one sink, as counted by ``observe_alert``: delivered,
+#: given up on (after its retries, or at once on a 4xx), or dropped unsent (the sink's
+#: queue was full, or the alerter shut down first).
+AlertResult = Literal["sent", "failed", "dropped"]
+ALERT_RESULTS: Final[frozenset[str]] = frozenset(get_args(AlertResult))
 
 #: Run durations from a no-op local run (milliseconds) to a slow clone (minutes).
 RUN_DURATION_BUCKETS: Final = (
@@ -205,6 +213,9 @@ class Metrics:
             ["repo", "kind", "result"],
             registry=r,
         )
+        # Registered on first use (by plugin._alerts), so that an app without alerts
+        # exposes exactly the families above.
+        self._alerts: Counter | None = None
 
     # --- observations -----------------------------------------------------------------
 
@@ -250,6 +261,33 @@ class Metrics:
     def observe_lock_wait(self, repo: str, seconds: float) -> None:
         """Record how long a run of ``repo`` waited for the repository's lock."""
         self.lock_wait.labels(repo=self._repo(repo)).observe(max(0.0, seconds))
+
+    # --- alerts -----------------------------------------------------------------------
+
+    @property
+    def alerts(self) -> Counter:
+        """``git_reconcile_alerts_total{sink, result}``, registered on first use."""
+        if self._alerts is None:
+            self._alerts = Counter(
+                "git_reconcile_alerts_total",
+                "Operator alerts by sink (slack, webhook, pull-request, ...) and what became "
+                "of them: sent, failed (after retries, or a 4xx) or dropped unsent.",
+                ["sink", "result"],
+                registry=self.registry,
+            )
+        return self._alerts
+
+    def register_alert_sink(self, sink: str) -> None:
+        """Start the series of the alert sink ``sink`` (its kind, a fixed name) at zero,
+        so that rates and alerts on failed sends see the first increment."""
+        for result in sorted(ALERT_RESULTS):
+            self.alerts.labels(sink=sink, result=result)
+
+    def observe_alert(self, sink: str, result: AlertResult) -> None:
+        """Count an alert that ``sink`` (its kind) sent, failed to send, or dropped."""
+        if result not in ALERT_RESULTS:
+            raise ValueError(f"unknown alert result {result!r}")
+        self.alerts.labels(sink=sink, result=result).inc()
 
     # --- exposition -------------------------------------------------------------------
 

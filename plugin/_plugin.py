@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount
 
 from reconcile import Result
 
+from ._alerts import Alerter
 from ._config import PluginConfig
 from ._metrics import Metrics
 from ._runner import OnReconciled, Runner, RunRecord, succeeded
@@ -47,6 +48,7 @@ class ReconcilePlugin:
         *,
         on_reconciled: OnReconciled | None = None,
         metrics: Metrics | None = None,
+        alerter: Alerter | None = None,
     ) -> None:
         from webhooks import DeliveryCache
 
@@ -56,8 +58,17 @@ class ReconcilePlugin:
         self.runners: dict[str, Runner] = {
             repo.name: Runner(repo, on_reconciled, self.history) for repo in config.repos
         }
+        self.alerter = alerter
+        if alerter is None and config.alerts is not None and config.alerts.sinks:
+            self.alerter = Alerter.from_config(
+                config.alerts,
+                metrics=self.metrics,
+                drain_timeout=min(5.0, config.shutdown_timeout),
+            )
         for runner in self.runners.values():
             runner.observers.append(self._measure)
+            if self.alerter is not None:
+                runner.observers.append(self.alerter.observe)
         self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
         self.booted = False
         self.boot_errors: dict[str, str] = {}
@@ -133,6 +144,8 @@ class ReconcilePlugin:
         """
         failure: str | None = None
         async with anyio.create_task_group() as group:
+            if self.alerter is not None:
+                await group.start(self.alerter.run)
             for runner in self.runners.values():
                 group.start_soon(runner.serve)
             try:
@@ -186,6 +199,8 @@ class ReconcilePlugin:
                     current = runner.current
                     if current is not None:
                         await current.done.wait()
+            if self.alerter is not None:  # after the last runs: their alerts are queued
+                await self.alerter.aclose()
 
     # --- routes -----------------------------------------------------------------------
 

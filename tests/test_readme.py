@@ -73,12 +73,17 @@ def test_toml_example_loads(tmp_path: Path) -> None:
     [example] = _blocks("toml")
     config = tmp_path / "git-reconcile.toml"
     config.write_text(example)
-    env = dict.fromkeys(
-        ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_NEXT", "GITLAB_WEBHOOK_TOKEN"), "x"
-    )
+    names = ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_NEXT", "GITLAB_WEBHOOK_TOKEN")
+    env = dict.fromkeys(names, "x") | {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
+        "ALERT_WEBHOOK_SECRET": "x",
+        "GITHUB_TOKEN": "x",
+    }
     loaded = load_config(config, env)
     assert [r.name for r in loaded.repos] == ["data", "catalog"]
     assert loaded.secrets_for("github") == ("x", "x")
+    assert loaded.alerts is not None
+    assert [s.kind for s in loaded.alerts.sinks] == ["slack", "webhook", "pull-request"]
 
 
 def test_documented_commands_parse() -> None:
