@@ -94,6 +94,8 @@ class PluginConfig:
     max_body: int = 25 * 1024 * 1024
     delivery_ttl: float = 24 * 3600.0
     database_url: str | None = field(default=None, repr=False)
+    auto_upgrade: bool = True
+    retention_days: float = 30.0
     alerts: AlertConfig | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -107,6 +109,10 @@ class PluginConfig:
         if not 0 < self.shutdown_timeout <= 3600:
             raise ConfigError(
                 f"shutdown_timeout: must be between 0 and 3600 seconds, not {self.shutdown_timeout}"
+            )
+        if not self.retention_days > 0:
+            raise ConfigError(
+                f"retention_days: must be a positive number, not {self.retention_days}"
             )
         if self.max_body < 1:
             raise ConfigError(f"max_body: must be a positive number of bytes, not {self.max_body}")
@@ -175,6 +181,8 @@ _TOP_KEYS = {
     "shutdown_timeout",
     "history_size",
     "alerts",
+    "retention_days",
+    "auto_upgrade",
 }
 
 
@@ -241,6 +249,8 @@ def config_from_mapping(
         boot_policy=_get(data, "boot_policy", "", str, "serve"),
         shutdown_timeout=float(_get(data, "shutdown_timeout", "", (int, float), 10.0)),
         history_size=int(_get(data, "history_size", "", int, 200)),
+        retention_days=float(_get(data, "retention_days", "", (int, float), 30.0)),
+        auto_upgrade=bool(_get(data, "auto_upgrade", "", bool, True)),
         database_url=database_url,
         alerts=alerts,
     )

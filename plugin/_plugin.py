@@ -9,7 +9,8 @@ import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.routing import BaseRoute, Mount
@@ -20,6 +21,9 @@ from ._alerts import Alerter
 from ._config import PluginConfig
 from ._metrics import Metrics
 from ._runner import OnReconciled, Runner, RunRecord, succeeded
+
+if TYPE_CHECKING:
+    from ._store import AuditStore
 
 __all__ = ["BootFailed", "HostLifespan", "Lifespan", "ReconcilePlugin"]
 
@@ -70,8 +74,33 @@ class ReconcilePlugin:
             if self.alerter is not None:
                 runner.observers.append(self.alerter.observe)
         self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
+        self.store: AuditStore | None = None
+        if config.database_url:
+            from ._store import AuditStore
+
+            self.store = AuditStore(config.database_url)
+            for runner in self.runners.values():
+                runner.observers.append(self._persist)
         self.booted = False
         self.boot_errors: dict[str, str] = {}
+
+    async def _persist(self, runner: Runner, record: RunRecord) -> None:
+        assert self.store is not None
+        await anyio.to_thread.run_sync(self.store.record_run, record)
+
+    async def _prune(self) -> None:
+        """Keep ``retention_days`` of history: prune now, then every hour."""
+        assert self.store is not None
+        while True:
+            cutoff = datetime.now(UTC) - timedelta(days=self.config.retention_days)
+            try:
+                removed = await anyio.to_thread.run_sync(self.store.prune, cutoff)
+            except Exception:
+                logger.exception("pruning the audit store failed")
+            else:
+                if removed:
+                    logger.info("pruned %d audit rows older than %s", removed, cutoff)
+            await anyio.sleep(3600)
 
     def _measure(self, runner: Runner, record: RunRecord) -> None:
         self.metrics.observe_lock_wait(runner.name, record.lock_wait_seconds)
@@ -143,7 +172,11 @@ class ReconcilePlugin:
         and the boot policy is ``fail``.
         """
         failure: str | None = None
+        if self.store is not None and self.config.auto_upgrade:
+            await anyio.to_thread.run_sync(self.store.upgrade)
         async with anyio.create_task_group() as group:
+            if self.store is not None:
+                group.start_soon(self._prune)
             if self.alerter is not None:
                 await group.start(self.alerter.run)
             for runner in self.runners.values():
@@ -201,6 +234,8 @@ class ReconcilePlugin:
                         await current.done.wait()
             if self.alerter is not None:  # after the last runs: their alerts are queued
                 await self.alerter.aclose()
+            if self.store is not None:
+                self.store.close()
 
     # --- routes -----------------------------------------------------------------------
 

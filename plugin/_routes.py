@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -67,10 +70,30 @@ def build_routes(plugin: ReconcilePlugin) -> list[BaseRoute]:
         outcome = request.query_params.get("outcome")
         try:
             limit = max(1, min(1000, int(request.query_params.get("limit", "50"))))
+            before = request.query_params.get("before_id")
+            before_id = int(before) if before else None
+            since_text = request.query_params.get("since")
+            since = datetime.fromisoformat(since_text) if since_text else None
+            if since is not None and since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
         except ValueError:
-            return _error(400, "limit must be a number")
+            return _error(400, "limit and before_id are numbers; since is an ISO 8601 time")
+        if plugin.store is not None:
+            store = plugin.store
+            rows = await anyio.to_thread.run_sync(
+                lambda: store.history(
+                    repo=repo, outcome=outcome, since=since, limit=limit, before_id=before_id
+                )
+            )
+            following = rows[-1]["id"] if len(rows) == limit else None
+            payload = json.loads(
+                json.dumps({"runs": rows, "next_before_id": following}, default=str)
+            )
+            return JSONResponse(payload)
         rows = []
         for record in reversed(plugin.history):
+            if since is not None and (record.finished_at or 0) < since.timestamp():
+                continue
             if repo and record.repo != repo:
                 continue
             got = record.result.outcome.value if record.result else None
@@ -194,6 +217,49 @@ def _match(plugin: ReconcilePlugin, delivery: Any, name: str | None) -> Runner |
     return plugin.runner(None)
 
 
+async def _audit(
+    plugin: ReconcilePlugin,
+    provider: str,
+    *,
+    delivery_id: str | None,
+    delivery: Any,
+    verified: bool,
+    result: str,
+) -> bool:
+    """Record a delivery in the audit store (if any); False when its id was seen."""
+    store = plugin.store
+    if store is None:
+        return True
+    since = datetime.now(UTC) - timedelta(seconds=plugin.config.delivery_ttl)
+    event = getattr(delivery, "event", None)
+    ref = getattr(delivery, "ref", None)
+    try:
+        return await anyio.to_thread.run_sync(
+            lambda: store.record_delivery(
+                provider, delivery_id, None, event, ref, verified, result, since=since
+            )
+        )
+    except Exception:
+        logger.exception("recording a webhook delivery failed")
+        return True
+
+
+async def _seen(plugin: ReconcilePlugin, provider: Provider, delivery: Any) -> bool:
+    """Whether this delivery id came before: in the audit store, which survives
+    restarts and is shared by replicas, or else in memory."""
+    if plugin.store is None:
+        return plugin.deliveries.seen(provider, delivery.delivery_id)
+    fresh = await _audit(
+        plugin,
+        provider.value,
+        delivery_id=delivery.delivery_id,
+        delivery=delivery,
+        verified=True,
+        result="received",
+    )
+    return not fresh
+
+
 async def _webhook(plugin: ReconcilePlugin, request: Request) -> Response:
     provider_name = request.path_params["provider"]
 
@@ -218,11 +284,19 @@ async def _webhook(plugin: ReconcilePlugin, request: Request) -> Response:
         status = exc.http_status
         if exc.authenticated:  # never a 4xx a host would disable the hook for
             status = exc.status_for(disables_on_4xx=provider.disables_hooks_on_4xx)
+        await _audit(
+            plugin,
+            provider.value,
+            delivery_id=None,
+            delivery=None,
+            verified=False,
+            result=delivery_result(exc),
+        )
         return counted(delivery_result(exc), _error(status, str(exc)))
     if any(r.closed for r in plugin.runners.values()):
         # Not marked as seen: the host's redelivery after the restart must count.
         return counted("shutting-down", _error(503, "shutting down; deliver again later"))
-    if delivery.delivery_id and plugin.deliveries.seen(provider, delivery.delivery_id):
+    if delivery.delivery_id and await _seen(plugin, provider, delivery):
         return counted(
             "duplicate", JSONResponse({"status": "duplicate", "delivery": delivery.delivery_id})
         )

@@ -10,10 +10,10 @@ that same lock when the local commit changed.
 from __future__ import annotations
 
 import inspect
-import itertools
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,7 +44,13 @@ logger = logging.getLogger("plugin")
 
 OnReconciled = Callable[[Result], Awaitable[None] | None]
 Observer = Callable[["Runner", "RunRecord"], Awaitable[None] | None]
-_ids = itertools.count(1)
+
+
+def _new_run_id(repo: str) -> str:
+    """Unique across restarts and replicas: run ids are keys of the audit store."""
+    return f"{repo}-{uuid.uuid4().hex[:16]}"
+
+
 _REMEMBERED = 1000  # tickets kept for wait_for()
 
 
@@ -178,7 +184,7 @@ class Runner:
         if self._closed:
             closed = Ticket(
                 RunRecord(
-                    run_id=f"{self.name}-closed",
+                    run_id=_new_run_id(self.name),
                     repo=self.name,
                     triggers=[kind],
                     queued_at=time.time(),
@@ -191,7 +197,7 @@ class Runner:
             self.pending = self._remember(
                 Ticket(
                     RunRecord(
-                        run_id=f"{self.name}-{next(_ids)}",
+                        run_id=_new_run_id(self.name),
                         repo=self.name,
                         triggers=[],
                         queued_at=time.time(),

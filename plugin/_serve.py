@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -80,7 +83,105 @@ def add_serve(
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level (default: INFO)",
     )
-    return {"serve": run_serve}
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the SQLite audit store lives when no database URL is given "
+        "(default: $XDG_DATA_HOME/git-reconcile, or ~/.local/share/git-reconcile)",
+    )
+
+    db = sub.add_parser("db", help="the audit store: apply its migrations")
+    db.add_argument(
+        "action", choices=["upgrade"], help="upgrade: migrate the store to the latest schema"
+    )
+    _database_options(db)
+
+    history = sub.add_parser("history", help="past runs from the audit store, newest first")
+    _database_options(history)
+    history.add_argument("--repo", help="only this repository")
+    history.add_argument("--outcome", help="only this outcome (e.g. conflict-escaped)")
+    history.add_argument("--limit", type=int, default=20, help="how many runs (default: 20)")
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return {"serve": run_serve, "db": run_db, "history": run_history}
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=f"sqlite:///PATH or postgresql://... (default: ${ENV_DATABASE_URL}, else a "
+        "SQLite file in --data-dir)",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="where the default SQLite file lives"
+    )
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "git-reconcile"
+
+
+def database_url(
+    args: argparse.Namespace, environ: Mapping[str, str], configured: str | None = None
+) -> str:
+    """The audit store's URL: --database-url, RECONCILE_DATABASE_URL, the config file's,
+    else a SQLite file in the data directory."""
+    explicit = getattr(args, "database_url", None)
+    if explicit or environ.get(ENV_DATABASE_URL) or configured:
+        return str(explicit or environ.get(ENV_DATABASE_URL) or configured)
+    folder = getattr(args, "data_dir", None) or default_data_dir(environ)
+    return f"sqlite:///{Path(folder).expanduser().absolute() / 'audit.sqlite3'}"
+
+
+def run_db(args: argparse.Namespace) -> int:
+    from ._store import AuditStore
+
+    url = database_url(args, os.environ)
+    with AuditStore(url) as store:
+        store.upgrade()
+    print(f"the audit store is at the latest schema ({_shown(url)})")
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from ._store import AuditStore
+
+    with AuditStore(database_url(args, os.environ)) as store:
+        store.upgrade()
+        rows = store.history(repo=args.repo, outcome=args.outcome, limit=max(1, args.limit))
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("finished (UTC)", "repo", "trigger", "outcome", "commit", "reason")
+    for row in rows:
+        result = row.get("result") or {}
+        finished = row.get("finished_at")
+        when = (
+            datetime.fromtimestamp(finished, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            if isinstance(finished, int | float)
+            else str(finished)
+        )
+        table.add_row(
+            when,
+            str(row.get("repo")),
+            ",".join(row.get("triggers") or []),
+            str(result.get("outcome") or "error"),
+            str(result.get("new_commit") or "")[:10],
+            str(result.get("reason") or row.get("error") or ""),
+        )
+    Console().print(table)
+    return 0
+
+
+def _shown(url: str) -> str:
+    from reconcile import redact_url
+
+    return redact_url(url)
 
 
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> PluginConfig:
@@ -124,6 +225,8 @@ def run_serve(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
     if args.config is None and not args.repo:
         args.repo = [_demo_repository()]
+        if args.data_dir is None:  # the demo's audit store goes with the demo
+            args.data_dir = args.repo[0].parent
         environ.setdefault(ENV_ADMIN_TOKEN, secrets.token_urlsafe(16))
         environ.setdefault(ENV_WEBHOOK_SECRET, secrets.token_urlsafe(16))
         print(
@@ -136,6 +239,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     try:
         config = config_from_args(args, environ)
+        config = replace(config, database_url=database_url(args, environ, config.database_url))
         check_repositories(config)
     except ConfigError as exc:
         print(f"git-reconcile: {exc}", file=sys.stderr)

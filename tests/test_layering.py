@@ -13,6 +13,7 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 ALLOWED = {
     "reconcile": {"pygit2", "cffi", "transitions", "httpx", "tenacity", "rich", "reconcile"},
     "webhooks": {"webhooks"},
+    "migrations": {"alembic", "sqlalchemy", "sqlmodel", "plugin"},
     "plugin": {
         "reconcile",
         "webhooks",
@@ -25,6 +26,7 @@ ALLOWED = {
         "alembic",
         "uvicorn",
         "httpx",
+        "rich",
     },
 }
 FORBIDDEN_IN_RECONCILE = {"starlette", "anyio", "sqlmodel", "plugin", "webhooks", "fastapi"}

@@ -1,0 +1,1 @@
+"""Revisions of the audit store's schema, oldest first."""

@@ -1,0 +1,579 @@
+"""The audit store on real SQLite files and a real PostgreSQL 15 server."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from gitutil import World, git
+from httpgit import HTTPGitServer
+from pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from sqlmodel import Session, select
+
+import migrations
+from plugin._runner import RunRecord
+from plugin._store import (
+    AUDIT_METADATA,
+    VERSION_TABLE,
+    AuditStore,
+    DuplicateRunError,
+    ReconcileRun,
+    migrations_directory,
+)
+from reconcile import Outcome, Result, reconcile
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "ghs_s3cretT0kenValue"
+T0 = time.time() - 10_000.0  # runs of the tests finish at T0 + n seconds
+
+
+# --- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'audit.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[AuditStore]:
+    """An audit store on a fresh database, migrated to the newest revision."""
+    audit = AuditStore(db_url)
+    audit.upgrade()
+    yield audit
+    audit.close()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[Outcome, Result]:
+    """Real results of the engine: fast-forwarded, pushed-ahead and in-sync runs."""
+    world = World(tmp_path_factory.mktemp("results"))
+    world.seed()
+    app = world.clone("app")
+    world.remote_commit({"data.txt": "2\n"}, "remote writer")
+    forwarded = reconcile(world.spec(app))
+    world.commit(app, {"mine.txt": "local\n"}, "local writer")
+    pushed = reconcile(world.spec(app))
+    in_sync = reconcile(world.spec(app))
+    found = {r.outcome: r for r in (forwarded, pushed, in_sync)}
+    assert set(found) == {Outcome.FAST_FORWARDED, Outcome.PUSHED_AHEAD, Outcome.IN_SYNC}
+    assert [op.kind for op in pushed.operations] == ["fetch", "push"]
+    return found
+
+
+def _record(
+    n: int,
+    result: Result | None,
+    *,
+    repo: str = "data",
+    triggers: tuple[str, ...] = ("webhook",),
+    error: str | None = None,
+    callback_error: str | None = None,
+    run_id: str | None = None,
+) -> RunRecord:
+    """A finished run record: queued at T0+n-0.5, started at T0+n-0.25, done at T0+n."""
+    record = RunRecord(
+        run_id=run_id or f"{repo}-{n}",
+        repo=repo,
+        triggers=list(triggers),
+        queued_at=T0 + n - 0.5,
+        started_at=T0 + n - 0.25,
+        finished_at=T0 + n,
+        result=result,
+        error=error,
+        callback_error=callback_error,
+    )
+    record.lock_wait_seconds = 0.125
+    return record
+
+
+def _expected(record: RunRecord) -> dict[str, Any]:
+    """What history() gives back for a record: its to_dict(), with the store's extras."""
+    expected = record.to_dict()
+    if expected["result"] is not None:
+        for op in expected["result"]["operations"]:
+            op["commit"] = None
+    return expected
+
+
+def _same(found: dict[str, Any], record: RunRecord) -> None:
+    expected = _expected(record)
+    for key in ("queued_at", "started_at", "finished_at"):
+        assert found[key] == pytest.approx(expected.pop(key), abs=1e-5), key
+    if found["result"] is not None:
+        for op in found["result"]["operations"]:
+            op["started_at"] = pytest.approx(op["started_at"], abs=1e-5)
+    assert {k: v for k, v in found.items() if k in expected} == expected
+    assert isinstance(found["id"], int)
+    assert found["trigger"] == record.triggers[0]
+    assert found["duration_ms"] == pytest.approx(250.0, abs=0.01)
+
+
+def _all_text(store: AuditStore) -> list[str]:
+    """Every value of every table of the database (not only ours), as text."""
+    out: list[str] = []
+    with store.engine.connect() as connection:
+        meta = sa.MetaData()
+        meta.reflect(connection)
+        for table in meta.sorted_tables:
+            for row in connection.execute(sa.select(table)):
+                out.extend(f"{table.name}: {value!r}" for value in row)
+    return out
+
+
+def _ours_only(name: str | None, type_: str, parent_names: object) -> bool:
+    """Compare the audit tables only, as migrations/env.py does."""
+    return type_ != "table" or name in AUDIT_METADATA.tables
+
+
+def _diff(connection: sa.Connection) -> list[Any]:
+    """Alembic's autogenerate diff between the audit models and the database."""
+    context = MigrationContext.configure(
+        connection,
+        opts={"compare_type": True, "version_table": VERSION_TABLE, "include_name": _ours_only},
+    )
+    return list(compare_metadata(context, AUDIT_METADATA))
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+# --- schema and migrations -------------------------------------------------------------
+
+
+def test_migrations_and_models_agree(db_url: str) -> None:
+    """A fresh database upgraded to head has exactly the models' schema, and a host's own
+    tables and Alembic history in the same database are left alone."""
+    store = AuditStore(db_url)  # (creates the SQLite file's directory)
+    engine = sa.create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE host_things (id INTEGER PRIMARY KEY)"))
+        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(sa.text("INSERT INTO alembic_version VALUES ('hosts-own')"))
+    try:
+        store.upgrade()
+        store.upgrade()  # a second upgrade (a restart) is a no-op
+        with store.engine.connect() as connection:
+            diff = _diff(connection)
+            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+            tables = set(sa.inspect(connection).get_table_names())
+            host_version = connection.execute(sa.text("SELECT * FROM alembic_version")).all()
+            head = ScriptDirectory.from_config(store.alembic_config()).get_current_head()
+            assert context.get_current_revision() == head
+        assert diff == []
+        assert tables == {
+            "host_things",
+            "alembic_version",
+            VERSION_TABLE,
+            "reconcile_run",
+            "reconcile_git_operation",
+            "reconcile_webhook_delivery",
+        }
+        assert host_version == [("hosts-own",)]
+        # env.py's own path, from the URL alone, with its table filter: nothing to do.
+        command.check(store.alembic_config())
+    finally:
+        store.close()
+        engine.dispose()
+
+
+def test_replicas_upgrading_at_once_all_succeed(db_url: str) -> None:
+    """Several stores upgrading the same fresh database at the same moment (replicas
+    starting together) all succeed, and the schema is made once."""
+    stores = [AuditStore(db_url) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+
+    def upgrade(store: AuditStore) -> None:
+        start.wait()
+        store.upgrade()
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+            list(pool.map(upgrade, stores))
+        with stores[0].engine.connect() as connection:
+            assert _diff(connection) == []
+            versions = connection.execute(sa.text(f"SELECT * FROM {VERSION_TABLE}")).all()
+        assert len(versions) == 1
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_comparison_sees_a_drift(tmp_path: Path) -> None:
+    """The models-versus-database check above is not vacuous: a missing index shows."""
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        store.upgrade()
+        with store.engine.begin() as connection:
+            assert _diff(connection) == []
+            connection.execute(sa.text("DROP INDEX ix_reconcile_run_repo_finished_at"))
+            diff = _diff(connection)
+        assert [d[0] for d in diff] == ["add_index"]
+    finally:
+        store.close()
+
+
+def test_delivery_dedupe_index_is_partial_on_verified(store: AuditStore) -> None:
+    """Both databases got the partial unique index that lets only verified deliveries
+    claim an id (Alembic does not compare WHERE clauses, so this checks it)."""
+    with store.engine.connect() as connection:
+        indexes = {
+            ix["name"]: ix
+            for ix in sa.inspect(connection).get_indexes("reconcile_webhook_delivery")
+        }
+    partial = indexes["uq_reconcile_webhook_delivery_provider_delivery_id"]
+    assert partial["unique"]
+    assert partial["column_names"] == ["provider", "delivery_id"]
+    where = partial["dialect_options"][f"{store.dialect}_where"]
+    assert "verified" in str(where)
+
+
+def test_migrations_are_found_from_the_package_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """upgrade() finds the migrations next to the installed package, whatever the
+    current directory is."""
+    monkeypatch.chdir(tmp_path)
+    assert migrations.__file__ is not None
+    assert migrations_directory() == Path(migrations.__file__).resolve().parent
+    assert (migrations_directory() / "script.py.mako").is_file()
+    store = AuditStore(f"sqlite:///{tmp_path / 'elsewhere' / 'audit.db'}")
+    try:
+        store.upgrade()
+        assert store.count_runs() == 0
+    finally:
+        store.close()
+
+
+def test_autogenerate_writes_plain_sqlalchemy_types(tmp_path: Path) -> None:
+    """A revision autogenerated from the models (as the next one will be) imports
+    neither sqlmodel nor the plugin and creates the same three tables."""
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    drafts = tmp_path / "drafts"
+    drafts.mkdir()
+    try:
+        config = store.alembic_config()
+        config.set_main_option("version_locations", str(drafts))
+        command.revision(
+            config, "draft", autogenerate=True, rev_id="draft", version_path=str(drafts)
+        )
+    finally:
+        store.close()
+    [draft] = drafts.glob("draft_*.py")
+    source = draft.read_text()
+    assert "sqlmodel" not in source
+    assert "plugin" not in source
+    assert "sa.DateTime(timezone=True)" in source
+    for table in AUDIT_METADATA.tables:
+        assert f"op.create_table('{table}'" in source
+
+
+def test_a_foreign_migrations_package_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another project's top-level ``migrations`` package shadowing ours is refused
+    instead of having its env.py run against the audit database."""
+    foreign = tmp_path / "migrations"
+    foreign.mkdir()
+    (foreign / "__init__.py").write_text("")
+    monkeypatch.delitem(sys.modules, "migrations")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="not git-reconcile's"):
+        migrations_directory()
+
+
+def test_migrations_import_only_the_audit_models() -> None:
+    """env.py imports the audit models module and nothing else of the project; the
+    revisions import only Alembic and SQLAlchemy; the models module no web stack."""
+    env = _imports(ROOT / "migrations" / "env.py")
+    ours = {name for name in env if name.split(".")[0] in {"plugin", "reconcile", "webhooks"}}
+    assert ours == {"plugin._store"}
+    for revision in (ROOT / "migrations" / "versions").glob("*.py"):
+        third_party = {
+            n.split(".")[0]
+            for n in _imports(revision)
+            if n.split(".")[0] not in sys.stdlib_module_names
+        }
+        assert third_party <= {"alembic", "sqlalchemy", "__future__"}, revision
+    store_imports = {n.split(".")[0] for n in _imports(ROOT / "plugin" / "_store.py")}
+    assert not store_imports & {"starlette", "anyio", "uvicorn", "webhooks"}
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def test_a_run_reads_back_as_it_was_recorded(
+    store: AuditStore, results: dict[Outcome, Result]
+) -> None:
+    """A recorded run, its result and its git operations come back from history() shaped
+    like RunRecord.to_dict()."""
+    pushed = results[Outcome.PUSHED_AHEAD]
+    record = _record(1, pushed, triggers=("poll", "webhook", "manual"))
+    row_id = store.record_run(record)
+    [found] = store.history()
+    assert found["id"] == row_id
+    _same(found, record)
+    assert found["triggers"] == ["poll", "webhook", "manual"]
+    assert [op["kind"] for op in found["result"]["operations"]] == ["fetch", "push"]
+    assert found["result"]["push"]["status"] == "ok"
+    assert found["lock_wait_seconds"] == pytest.approx(0.125)
+
+
+def test_a_run_that_errored_has_no_result(store: AuditStore) -> None:
+    """A run that ended in an error is stored with its error and without an outcome."""
+    store.record_run(_record(1, None, error="repository locked by another process"))
+    [found] = store.history()
+    assert found["result"] is None
+    assert found["error"] == "repository locked by another process"
+    assert store.history(outcome="in-sync") == []
+
+
+def test_history_filters_and_pages(store: AuditStore, results: dict[Outcome, Result]) -> None:
+    """history() filters by repo, outcome and time, newest first, and pages by before_id
+    without skipping or repeating a run."""
+    kinds = [Outcome.FAST_FORWARDED, Outcome.PUSHED_AHEAD, Outcome.IN_SYNC]
+    records = [
+        _record(n, results[kinds[n % 3]], repo="data" if n % 2 else "docs") for n in range(1, 12)
+    ]
+    records.append(_record(12, None, repo="data", error="boom"))
+    # Two runs finishing at the same moment are told apart by their row id.
+    records.append(_record(12, results[Outcome.IN_SYNC], repo="docs", run_id="docs-12b"))
+    for record in records:
+        store.record_run(record)
+    newest_first = sorted(
+        records, key=lambda r: (r.finished_at or 0.0, records.index(r)), reverse=True
+    )
+
+    everything = store.history(limit=100)
+    assert [r["run_id"] for r in everything] == [r.run_id for r in newest_first]
+    for found, record in zip(everything, newest_first, strict=True):
+        _same(found, record)
+
+    pages: list[str] = []
+    before: int | None = None
+    while True:
+        page = store.history(limit=3, before_id=before)
+        if not page:
+            break
+        assert len(page) <= 3
+        pages.extend(r["run_id"] for r in page)
+        before = page[-1]["id"]
+    assert pages == [r.run_id for r in newest_first]
+
+    data = store.history(repo="data", limit=100)
+    assert [r["run_id"] for r in data] == [r.run_id for r in newest_first if r.repo == "data"]
+    in_sync = store.history(outcome=Outcome.IN_SYNC.value, limit=100)
+    assert [r["run_id"] for r in in_sync] == [
+        r.run_id
+        for r in newest_first
+        if r.result is not None and r.result.outcome is Outcome.IN_SYNC
+    ]
+    since = datetime.fromtimestamp(T0 + 10, UTC)
+    recent = store.history(since=since, limit=100)
+    assert [r["run_id"] for r in recent] == [
+        r.run_id for r in newest_first if (r.finished_at or 0.0) >= T0 + 10
+    ]
+    docs_page = store.history(repo="docs", limit=2, before_id=data[0]["id"])
+    assert all(r["repo"] == "docs" for r in docs_page)
+    assert store.count_runs() == len(records)
+    assert store.count_runs("docs") == sum(r.repo == "docs" for r in records)
+
+
+def test_a_run_id_is_stored_once(store: AuditStore, results: dict[Outcome, Result]) -> None:
+    """Recording the same run_id twice fails clearly and leaves the first run whole."""
+    pushed = results[Outcome.PUSHED_AHEAD]
+    store.record_run(_record(1, pushed))
+    with pytest.raises(DuplicateRunError):
+        store.record_run(_record(2, results[Outcome.IN_SYNC], run_id="data-1"))
+    [found] = store.history()
+    assert found["result"]["outcome"] == "pushed-ahead"
+    assert len(found["result"]["operations"]) == 2
+
+
+def test_timestamps_are_timezone_aware_utc(
+    store: AuditStore, results: dict[Outcome, Result]
+) -> None:
+    """Times go in and come out as the same instants, and naive datetimes are refused."""
+    store.record_run(_record(1, results[Outcome.IN_SYNC]))
+    with store.engine.connect() as connection:
+        table = AUDIT_METADATA.tables["reconcile_run"]
+        [raw] = connection.execute(sa.select(table.c.finished_at)).all()
+    if store.dialect == "postgresql":
+        assert raw[0] == datetime.fromtimestamp(T0 + 1, UTC)
+    with Session(store.engine) as session:
+        run = session.exec(select(ReconcileRun)).one()
+    assert run.finished_at.tzinfo is not None
+    assert run.finished_at.utcoffset() == timedelta(0)
+    assert run.finished_at.timestamp() == pytest.approx(T0 + 1, abs=1e-5)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.prune(datetime.now())
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.history(since=datetime(2020, 1, 1))
+
+
+# --- deliveries ------------------------------------------------------------------------
+
+
+def test_delivery_dedupe_survives_a_restart(db_url: str) -> None:
+    """A delivery id stored by one store is a duplicate for a new store on the same
+    database, as after a restart; unverified deliveries never claim an id."""
+    first = AuditStore(db_url)
+    first.upgrade()
+    args = ("github", "d-1", "data", "push", "refs/heads/main")
+    try:
+        # An unsigned request cannot burn the id of the genuine delivery.
+        assert first.record_delivery(*args, False, "rejected")
+        assert first.record_delivery(*args, False, "rejected")
+        assert first.record_delivery(*args, True, "queued")
+        assert not first.record_delivery(*args, True, "duplicate")
+        assert first.record_delivery("gitlab", "d-1", None, "push", None, True, "queued")
+        assert first.record_delivery("github", None, None, "push", None, True, "queued")
+        assert first.record_delivery("github", None, None, "push", None, True, "queued")
+    finally:
+        first.close()
+
+    restarted = AuditStore(db_url)
+    restarted.upgrade()
+    try:
+        assert not restarted.record_delivery(*args, True, "queued")
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        assert restarted.seen_delivery("github", "d-1", hour_ago)
+        assert not restarted.seen_delivery("github", "d-1", datetime.now(UTC) + timedelta(1))
+        assert not restarted.seen_delivery("github", "d-2", hour_ago)
+        assert not restarted.seen_delivery("github", None, hour_ago)
+        assert not restarted.seen_delivery("bitbucket", "d-1", hour_ago)
+    finally:
+        restarted.close()
+
+
+def test_a_delivery_older_than_the_window_can_be_delivered_again(store: AuditStore) -> None:
+    """With ``since``, a claim older than the window is taken over (an operator's
+    redelivery), a recent one is not."""
+    now = datetime.now(UTC)
+    old = now - timedelta(hours=2)
+    args = ("github", "guid-7", "data", "push", "refs/heads/main", True)
+    assert store.record_delivery(*args, "queued", received_at=old)
+    window = now - timedelta(hours=1)
+    assert not store.seen_delivery("github", "guid-7", window)
+    assert store.record_delivery(*args, "queued", since=window)
+    assert store.seen_delivery("github", "guid-7", window)
+    assert not store.record_delivery(*args, "queued", since=window)
+    with store.engine.connect() as connection:
+        table = AUDIT_METADATA.tables["reconcile_webhook_delivery"]
+        assert connection.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1
+
+
+# --- concurrency, retention, secrets ---------------------------------------------------
+
+
+def test_sqlite_wal_takes_concurrent_writers(
+    tmp_path: Path, results: dict[Outcome, Result]
+) -> None:
+    """8 threads recording 25 runs each into one SQLite file all land, without a
+    'database is locked'."""
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    store.upgrade()
+    pushed = results[Outcome.PUSHED_AHEAD]
+    start = threading.Barrier(8)
+
+    def write(worker: int) -> int:
+        start.wait()
+        for n in range(25):
+            store.record_run(_record(n, pushed, repo=f"repo{worker}"))
+        return worker
+
+    try:
+        with store.engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        assert mode == "wal"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert sorted(pool.map(write, range(8))) == list(range(8))
+        assert store.count_runs() == 200
+        with store.engine.connect() as connection:
+            ops = AUDIT_METADATA.tables["reconcile_git_operation"]
+            total = connection.execute(sa.select(sa.func.count()).select_from(ops)).scalar()
+        assert total == 200 * len(pushed.operations)
+        assert {r["repo"] for r in store.history(limit=500)} == {f"repo{w}" for w in range(8)}
+    finally:
+        store.close()
+
+
+def test_prune_removes_only_old_rows(store: AuditStore, results: dict[Outcome, Result]) -> None:
+    """prune() deletes the runs, their operations and the deliveries older than the
+    cutoff, and nothing newer."""
+    pushed = results[Outcome.PUSHED_AHEAD]
+    for n in range(1, 7):
+        store.record_run(_record(n, pushed))
+    cutoff = datetime.fromtimestamp(T0 + 4, UTC)
+    before = cutoff - timedelta(seconds=1)
+    store.record_delivery("github", "old", None, "push", None, True, "queued", received_at=before)
+    store.record_delivery("github", "new", None, "push", None, True, "queued", received_at=cutoff)
+    gone = store.prune(cutoff)
+    assert gone == 3 * (1 + len(pushed.operations)) + 1
+    assert [r["run_id"] for r in store.history()] == ["data-6", "data-5", "data-4"]
+    assert all(len(r["result"]["operations"]) == 2 for r in store.history())
+    with store.engine.connect() as connection:
+        ops = AUDIT_METADATA.tables["reconcile_git_operation"]
+        assert connection.execute(sa.select(sa.func.count()).select_from(ops)).scalar() == 6
+    long_ago = cutoff - timedelta(days=1)
+    assert not store.seen_delivery("github", "old", long_ago)
+    assert store.seen_delivery("github", "new", long_ago)
+    assert store.prune(cutoff) == 0
+
+
+def test_no_secret_reaches_the_database(store: AuditStore, tmp_path: Path) -> None:
+    """A run against a remote whose URL carries a token stores the URL masked, and the
+    token is in no column of any table."""
+    world = World(tmp_path)
+    world.seed()
+    with HTTPGitServer(tmp_path, username="x-access-token", password=SECRET) as server:
+        app = world.clone("app")
+        plain = server.url(world.remote)
+        tokened = plain.replace("http://", f"http://x-access-token:{SECRET}@", 1)
+        git(app, "remote", "set-url", "origin", tokened)
+        world.commit(app, {"mine.txt": "local\n"}, "local writer")
+        pushed = reconcile(world.spec(app))
+        git(app, "remote", "set-url", "origin", tokened.replace(SECRET, SECRET + "-wrong"))
+        refused = reconcile(world.spec(app))
+    assert pushed.outcome is Outcome.PUSHED_AHEAD, pushed.reason
+    assert refused.outcome is Outcome.FETCH_FAILED, refused.reason
+    store.record_run(
+        _record(
+            1,
+            pushed,
+            callback_error=f"RuntimeError: could not notify {tokened}/hooks?token={SECRET}",
+        )
+    )
+    store.record_run(_record(2, refused, error=f"cannot reach {tokened}"))
+    store.record_delivery("github", "d-1", "data", "push", "refs/heads/main", True, "queued")
+
+    dump = _all_text(store)
+    assert [value for value in dump if SECRET in value] == []
+    urls = [op["url"] for r in store.history() for op in r["result"]["operations"]]
+    assert len(urls) == 3
+    assert all(url.startswith("http://***@127.0.0.1:") for url in urls), urls
+    assert any("http://***@127.0.0.1:" in value for value in dump)
