@@ -89,7 +89,7 @@ def test_toml_example_loads(tmp_path: Path) -> None:
 def test_documented_commands_parse() -> None:
     """Every subcommand and flag in the README's usage block is known to the parser."""
     helptext = ""
-    for command in ("run", "known-hosts", "serve", "diagram", "demo"):
+    for command in ("run", "known-hosts", "serve", "db", "history", "diagram", "demo"):
         done = subprocess.run(
             [sys.executable, "-m", "plugin", command, "--help"],
             capture_output=True,
