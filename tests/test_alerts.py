@@ -929,3 +929,32 @@ def test_bad_alert_configuration_names_the_key(edit: dict[str, Any], key: str) -
     with pytest.raises(ConfigError) as caught:
         sinks_from_mapping(edit, ENV)
     assert str(caught.value).startswith(f"{key}:"), str(caught.value)
+
+
+def test_plugin_sends_an_alert_for_an_escape_at_boot(path_world: World) -> None:
+    """Configured through PluginConfig, an escape during the boot run reaches the sink."""
+    import respx as respx_module
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from plugin import AlertConfig, PluginConfig, ReconcilePlugin, RepoConfig, WebhookSink
+
+    world = path_world
+    app_repo = world.clone("app")
+    world.remote_commit({"data.txt": "remote\n"}, "remote edit")
+    world.commit(app_repo, {"data.txt": "local\n"}, "local edit")
+    config = PluginConfig(
+        repos=(RepoConfig("data", app_repo, poll_interval=0),),
+        alerts=AlertConfig(sinks=(WebhookSink("https://ops.example.invalid/hook", "k3y"),)),
+    )
+    plugin = ReconcilePlugin(config)
+    app = Starlette(routes=[plugin.mount("/r")], lifespan=plugin.lifespan())
+    with respx_module.mock(assert_all_called=True) as mock:
+        route = mock.post("https://ops.example.invalid/hook").respond(204)
+        with TestClient(app):
+            pass  # shutdown drains the alert queue
+    [call] = route.calls
+    sent = json.loads(call.request.content)
+    assert (sent["kind"], sent["repo"]) == ("conflict-escaped", "data")
+    assert sent["details"]["conflict_branch"].startswith("conflicts/")
+    assert call.request.headers["X-Signature"] == sign_sha256("k3y", call.request.content)
