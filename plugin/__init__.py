@@ -3,22 +3,48 @@
 >>> from starlette.applications import Starlette                       # doctest: +SKIP
 >>> plugin = ReconcilePlugin(PluginConfig(repos=(RepoConfig("data", Path("/srv/data")),)))
 >>> app = Starlette(routes=[plugin.mount("/reconcile")], lifespan=plugin.lifespan())
+
+The names are imported on first use, so the command line (which lives here too)
+and the audit-store migrations do not pay for the web stack they do not need.
 """
 
 from __future__ import annotations
 
-from ._alerts import (
-    AlertConfig,
-    Alerter,
-    AlertEvent,
-    PullRequestSink,
-    Sink,
-    SlackSink,
-    WebhookSink,
-)
-from ._config import ConfigError, PluginConfig, RepoConfig, load_config
-from ._plugin import BootFailed, ReconcilePlugin
-from ._runner import Runner, RunRecord, Ticket
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._alerts import (
+        AlertConfig,
+        Alerter,
+        AlertEvent,
+        PullRequestSink,
+        Sink,
+        SlackSink,
+        WebhookSink,
+    )
+    from ._config import ConfigError, PluginConfig, RepoConfig, load_config
+    from ._plugin import BootFailed, ReconcilePlugin
+    from ._runner import Runner, RunRecord, Ticket
+
+_WHERE = {
+    "AlertConfig": "_alerts",
+    "AlertEvent": "_alerts",
+    "Alerter": "_alerts",
+    "PullRequestSink": "_alerts",
+    "Sink": "_alerts",
+    "SlackSink": "_alerts",
+    "WebhookSink": "_alerts",
+    "ConfigError": "_config",
+    "PluginConfig": "_config",
+    "RepoConfig": "_config",
+    "load_config": "_config",
+    "BootFailed": "_plugin",
+    "ReconcilePlugin": "_plugin",
+    "Runner": "_runner",
+    "RunRecord": "_runner",
+    "Ticket": "_runner",
+}
 
 __all__ = [
     "AlertConfig",
@@ -38,3 +64,16 @@ __all__ = [
     "WebhookSink",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'plugin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from starlette.applications import Starlette
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 from ._config import (
     ENV_ADMIN_TOKEN,
@@ -24,13 +26,16 @@ from ._config import (
     RepoConfig,
     load_config,
 )
-from ._plugin import ReconcilePlugin
 
 __all__ = ["add_serve", "build_app", "config_from_args"]
 
 
 def build_app(config: PluginConfig) -> Starlette:
     """The standalone app: the plugin's routes at ``/``, and its lifespan."""
+    from starlette.applications import Starlette
+
+    from ._plugin import ReconcilePlugin
+
     plugin = ReconcilePlugin(config)
     app = Starlette(routes=plugin.routes(), lifespan=plugin.lifespan())
     app.state.reconcile = plugin
