@@ -481,28 +481,18 @@ class _Run:
             answers, sent = self.repo.push(self.spec.remote, refs, self.net, force=force)
             return answers
 
+        failure: NetworkError | None = None
+        answer: PushOutcome | None = None
         try:
-            answers = self._retrying(tries, attempt)
+            answer = next(iter(self._retrying(tries, attempt).values()))
         except NetworkError as exc:
             if exc.transient and self._landed(refs):
-                answers = dict.fromkeys(refs, PushOutcome(ok=True))
+                answer = PushOutcome(ok=True)
             else:
-                self.push_attempts += tries.count
+                failure = exc
                 self.push_status = PushStatus.FAILED
                 self.push_error, self.push_reason = str(exc), exc.code
-                self._record(
-                    "push",
-                    tuple(refs),
-                    started=started,
-                    clock=clock,
-                    attempts=tries.count,
-                    sent=sent,
-                    objects=0,
-                    error=exc,
-                )
-                return None
         self.push_attempts += tries.count
-        answer = next(iter(answers.values()))
         self._record(
             "push",
             tuple(refs),
@@ -511,10 +501,10 @@ class _Run:
             attempts=tries.count,
             sent=sent,
             objects=0,
-            error=None,
-            result="ok" if answer.ok else "rejected",
-            message=answer.message,
-            code=answer.code,
+            error=failure,
+            result=None if answer is None else ("ok" if answer.ok else "rejected"),
+            message=None if answer is None else answer.message,
+            code=None if answer is None else answer.code,
         )
         return answer
 

@@ -501,7 +501,8 @@ class GitRepo:
                         f"git-reconcile: fetch {branch}",
                         session.pack_dir,
                     )
-            if tip is not None:
+            current = self._repo.references.get(tracking)
+            if tip is not None and (current is None or str(current.target) != tip):
                 self._repo.create_reference_direct(
                     tracking, pygit2.Oid(hex=tip), True, message=f"git-reconcile: fetch {branch}"
                 )
