@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     )
     from ._config import ConfigError, PluginConfig, RepoConfig, load_config
     from ._plugin import BootFailed, ReconcilePlugin
-    from ._runner import Runner, RunRecord, Ticket
+    from ._record import RunRecord
+    from ._runner import Runner, Ticket
 
 _WHERE = {
     "AlertConfig": "_alerts",
@@ -42,7 +43,7 @@ _WHERE = {
     "BootFailed": "_plugin",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",
-    "RunRecord": "_runner",
+    "RunRecord": "_record",
     "Ticket": "_runner",
 }
 

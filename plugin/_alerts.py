@@ -118,7 +118,7 @@ from webhooks import sign_sha256
 
 from ._config import ConfigError
 from ._metrics import AlertResult, Metrics
-from ._runner import RunRecord, succeeded
+from ._record import RunRecord, failure_streak
 
 __all__ = [
     "ALERT_KINDS",
@@ -138,7 +138,6 @@ __all__ = [
     "WebhookSink",
     "branch_url",
     "events_for",
-    "failure_streak",
     "host_kind",
     "sinks_from_mapping",
     "slack_message",
@@ -284,29 +283,6 @@ class AlertEvent:
         }
 
 
-def _is_failure(record: RunRecord) -> bool:
-    """A fetch that failed, a push that did not land, or no result at all."""
-    result = record.result
-    if record.error is not None or result is None:
-        return True
-    return result.outcome is Outcome.FETCH_FAILED or not result.push.landed
-
-
-def _is_success(record: RunRecord) -> bool:
-    return record.error is None and succeeded(record.result)
-
-
-def failure_streak(previous: int, record: RunRecord) -> int:
-    """The failure streak after ``record``: 0 after a success, one more after a failure
-    (fetch failed, push not landed, no result), unchanged after anything else
-    (``blocked``: the remote answered, but nothing could be done)."""
-    if _is_success(record):
-        return 0
-    if _is_failure(record):
-        return previous + 1
-    return previous
-
-
 def _one_line(text: str, limit: int = _SUMMARY_MAX) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -428,7 +404,7 @@ def events_for(
                 f"the last: {_problem(record)}",
             )
         )
-    elif previous_failures >= failure_threshold and _is_success(record):
+    elif previous_failures >= failure_threshold and record.succeeded:
         events.append(
             event("recovered", f"{on} recovered after {_plural(previous_failures, 'failed run')}")
         )
@@ -939,10 +915,10 @@ class Alerter:
     ``drain_timeout`` seconds, then cancels the rest. Call ``observe`` and ``submit``
     from the event loop's thread (the runner does).
 
-    The failure streak is counted here, per repository, by ``failure_streak``: unlike
-    the runner's ``consecutive_failures``, a ``blocked`` run leaves it unchanged (it has
-    its own alert). Deduplication applies to every kind: a second ``failing`` streak
-    for the same commit within ``dedupe_interval`` is not alerted again.
+    The failure streak is counted here, per repository, by ``failure_streak``, the
+    same function the runner's ``consecutive_failures`` uses. Deduplication applies to
+    every kind: a second ``failing`` streak for the same commit within
+    ``dedupe_interval`` is not alerted again.
     """
 
     def __init__(

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.routing import BaseRoute, Mount
 
-from reconcile import Result
-
 from ._alerts import Alerter
 from ._config import PluginConfig
 from ._metrics import Metrics
-from ._runner import OnReconciled, Runner, RunRecord, succeeded
+from ._record import RunRecord
+from ._runner import OnReconciled, Runner
 
 if TYPE_CHECKING:
     from ._store import AuditStore
@@ -205,7 +204,7 @@ class ReconcilePlugin:
             for runner in self.runners.values():
                 group.start_soon(boot, runner)
         for name, record in records.items():
-            problem = _problem(record)
+            problem = record.problem
             if problem:
                 self.boot_errors[name] = problem
                 logger.warning("boot reconcile of %s did not succeed: %s", name, problem)
@@ -248,14 +247,3 @@ class ReconcilePlugin:
     def mount(self, prefix: str = "/reconcile") -> Mount:
         """The routes as one ``Mount`` at ``prefix``."""
         return Mount(prefix, routes=self.routes())
-
-
-def _problem(record: RunRecord) -> str | None:
-    if record.error:
-        return record.error
-    result: Result | None = record.result
-    if result is None:
-        return "no result"
-    if succeeded(result):
-        return None
-    return f"{result.outcome.value}: {result.reason}"

@@ -25,7 +25,6 @@ import anyio.to_thread
 from reconcile import (
     BadInputError,
     CancelToken,
-    Outcome,
     RepoInfo,
     RepoLock,
     RepoLockTimeout,
@@ -37,8 +36,9 @@ from reconcile import (
 )
 
 from ._config import RepoConfig
+from ._record import RunRecord, failure_streak
 
-__all__ = ["OnReconciled", "RunRecord", "Runner", "Ticket", "succeeded"]
+__all__ = ["OnReconciled", "RunRecord", "Runner", "Ticket"]
 
 logger = logging.getLogger("plugin")
 
@@ -52,36 +52,6 @@ def _new_run_id(repo: str) -> str:
 
 
 _REMEMBERED = 1000  # tickets kept for wait_for()
-
-
-@dataclass
-class RunRecord:
-    """One run of a runner: why it ran, when, and what came of it."""
-
-    run_id: str
-    repo: str
-    triggers: list[str]
-    queued_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    result: Result | None = None
-    error: str | None = None
-    callback_error: str | None = None
-    lock_wait_seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "repo": self.repo,
-            "triggers": list(self.triggers),
-            "queued_at": self.queued_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "result": None if self.result is None else self.result.to_dict(),
-            "error": self.error,
-            "callback_error": self.callback_error,
-            "lock_wait_seconds": round(self.lock_wait_seconds, 6),
-        }
 
 
 @dataclass
@@ -328,11 +298,9 @@ class Runner:
         self.runs += 1
         self.last = record
         self.history.append(record)
-        if succeeded(record.result):
-            self.consecutive_failures = 0
+        self.consecutive_failures = failure_streak(self.consecutive_failures, record)
+        if record.succeeded:
             self.last_success = record.finished_at
-        else:
-            self.consecutive_failures += 1
 
 
 class _Handoff:
@@ -362,11 +330,3 @@ class _Handoff:
             held, self._held = self._held, None
         if held is not None:
             held.release()
-
-
-def succeeded(result: Result | None) -> bool:
-    """A run succeeded when the branch is reconciled and every push landed; a conflict
-    escape that landed counts too (the repository is usable; the operator is told)."""
-    if result is None:
-        return False
-    return result.ok or (result.outcome is Outcome.CONFLICT_ESCAPED and result.push.landed)

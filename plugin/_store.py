@@ -236,7 +236,7 @@ class WebhookDelivery(AuditModel, table=True):
 
 
 class RunLike(Protocol):
-    """What :meth:`AuditStore.record_run` reads of a ``plugin._runner.RunRecord``."""
+    """What :meth:`AuditStore.record_run` reads of a ``plugin.RunRecord``."""
 
     run_id: str
     repo: str

@@ -18,7 +18,7 @@ def _git_config(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real SSH git server on loopback, serving repositories under the test tree."""
-    from sshgit import SSHGitServer
+    from servers.sshgit import SSHGitServer
 
     root = tmp_path_factory.getbasetemp()
     with SSHGitServer(root, tmp_path_factory.mktemp("sshd")) as server:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import respx
 import uvicorn
+from builders import run_record
 from gitutil import World, git
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,13 +40,13 @@ from plugin._alerts import (
     WebhookSink,
     branch_url,
     events_for,
-    failure_streak,
     sinks_from_mapping,
     web_url,
 )
 from plugin._config import ConfigError, RepoConfig
 from plugin._metrics import Metrics
-from plugin._runner import Runner, RunRecord
+from plugin._record import RunRecord, failure_streak
+from plugin._runner import Runner
 from reconcile import Outcome, PushResult, PushStatus, Result, reconcile
 from webhooks import sign_sha256
 
@@ -68,16 +69,7 @@ def anyio_backend() -> str:
 
 def _record(result: Result | None, error: str | None = None, run_id: str = "data-1") -> RunRecord:
     """A finished run of the repository configured as ``data``."""
-    return RunRecord(
-        run_id=run_id,
-        repo="data",
-        triggers=["poll"],
-        queued_at=FINISHED - 1,
-        started_at=FINISHED - 1,
-        finished_at=FINISHED,
-        result=result,
-        error=error,
-    )
+    return run_record(result, run_id=run_id, finished=FINISHED, took=1.0, waited=0.0, error=error)
 
 
 @dataclass
@@ -328,8 +320,9 @@ def test_every_string_is_redacted() -> None:
 def test_failing_at_the_nth_failure_only_and_recovered_after(
     path_world: World, threshold: int
 ) -> None:
-    """`failing` comes once, when the streak reaches N; blocked runs neither extend nor
-    end the streak; the first success after it gives `recovered`, the next nothing."""
+    """`failing` comes once, when the streak reaches N; a blocked run extends the
+    streak as the runner's does; the first success after it gives `recovered`, the next
+    nothing."""
     world = path_world
     app = world.clone("app")
     git(app, "remote", "set-url", "origin", str(world.root / "nowhere.git"))
@@ -354,17 +347,17 @@ def test_failing_at_the_nth_failure_only_and_recovered_after(
         kinds = [e.kind for e in events_for("data", record, streak, threshold, previous)]
         seen.append((streak, [k for k in kinds if k in ("failing", "recovered")]))
     streaks = [s for s, _ in seen]
-    assert streaks == [1, 2, 2, 3, 4, 0, 0]
+    assert streaks == [1, 2, 3, 4, 5, 0, 0]
     failing_at = [i for i, (_, kinds) in enumerate(seen) if kinds == ["failing"]]
     assert failing_at == [streaks.index(threshold)]
     assert seen[5][1] == ["recovered"]
     assert seen[6][1] == []
     (recovered,) = [
-        e for e in events_for("data", runs[5], 0, threshold, 4) if e.kind == "recovered"
+        e for e in events_for("data", runs[5], 0, threshold, 5) if e.kind == "recovered"
     ]
     assert (recovered.severity, recovered.summary) == (
         "info",
-        "data: main recovered after 4 failed runs",
+        "data: main recovered after 5 failed runs",
     )
 
 

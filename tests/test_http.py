@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from gitutil import World, git, rev
-from httpgit import HTTPGitServer
+from servers.httpgit import HTTPGitServer
 
 from reconcile import HTTPAuth, Outcome, PushStatus, RepoSpec, Retry, reconcile
 

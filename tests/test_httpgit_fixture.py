@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from httpgit import (
+from servers.httpgit import (
     BasicAuthCallbacks,
     BearerCallbacks,
     HTTPGitServer,

@@ -12,12 +12,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from builders import run_record
 from gitutil import World, git
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from plugin._metrics import MULTIPROC_ENV, Metrics, delivery_result
-from plugin._runner import RunRecord
+from plugin._record import RunRecord
 from reconcile import Outcome, Result, Retry, reconcile
 from webhooks import (
     MalformedPayload,
@@ -49,14 +50,13 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 def record(result: Result | None, started: float = 100.0, finished: float = 100.25) -> RunRecord:
     """A finished run of the repository configured as ``app``."""
-    return RunRecord(
-        run_id="app-1",
+    return run_record(
+        result,
         repo="app",
-        triggers=["manual"],
-        queued_at=started,
-        started_at=started,
-        finished_at=finished,
-        result=result,
+        triggers=("manual",),
+        finished=finished,
+        took=finished - started,
+        waited=0.0,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from gitutil import World, git, rev
-from sshgit import HangingServer
+from servers.sshgit import HangingServer
 
 from reconcile import (
     CancelToken,
@@ -66,7 +66,7 @@ def test_transient_failures_beyond_the_attempts_fail(ssh_world: World) -> None:
 
 def test_permanent_auth_failure_is_not_retried(ssh_world: World, tmp_path: Path) -> None:
     """A refused key fails at once: one attempt, classified auth."""
-    from sshgit import generate_ed25519
+    from servers.sshgit import generate_ed25519
 
     world = ssh_world
     app = world.clone("app")
@@ -352,7 +352,7 @@ def test_known_hosts_add_records_only_a_verified_key(
 
 def test_known_hosts_trust_on_first_use_only_when_asked(ssh_world: World, tmp_path: Path) -> None:
     """--trust-on-first-use records an unknown key; a changed key is never overwritten."""
-    from sshgit import generate_ed25519, write_known_hosts
+    from servers.sshgit import generate_ed25519, write_known_hosts
 
     from reconcile.cli import main
 

@@ -41,8 +41,8 @@ import asyncssh
 import pygit2
 import pytest
 from gitutil import commit_plumbing, git, rev
-from opensshd import OpenSSHServer, pubkey_path, ssh_keygen, sshd_binary
-from sshgit import KeypairCallbacks, SSHGitServer, make_ssh_home, pygit2_homedir
+from servers.opensshd import OpenSSHServer, pubkey_path, ssh_keygen, sshd_binary
+from servers.sshgit import KeypairCallbacks, SSHGitServer, make_ssh_home, pygit2_homedir
 
 if sshd_binary() is None:
     pytest.skip(

@@ -225,7 +225,7 @@ def test_shutdown_during_a_hung_reconcile_returns_within_the_bound(
     path_world: World, ssh_server: Any
 ) -> None:
     """Stopping the app while a run waits on a silent remote returns within the bound."""
-    from sshgit import HangingServer
+    from servers.sshgit import HangingServer
 
     from reconcile import SSHKey
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from gitutil import World, git, rev
-from opensshd import OpenSSHServer, ssh_keygen, sshd_binary
+from servers.opensshd import OpenSSHServer, ssh_keygen, sshd_binary
 
 pytestmark = pytest.mark.skipif(
     sshd_binary() is None, reason="OpenSSH's sshd is not installed (apt-get install openssh-server)"

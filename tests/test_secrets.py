@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from gitutil import World, git
-from httpgit import HTTPGitServer
+from servers.httpgit import HTTPGitServer
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 

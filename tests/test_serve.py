@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,21 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 from gitutil import World, rev
+from servers._process import free_port
 
 from plugin import ConfigError, load_config
 from webhooks import sign_sha256
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _serving(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
     """Run `git-reconcile serve` until its startup completes; yield its base URL."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "plugin", "serve", *args, "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from gitutil import World, branches, git, rev
-from sshgit import HangingServer, generate_ecdsa, generate_ed25519, write_known_hosts
+from servers.sshgit import HangingServer, generate_ecdsa, generate_ed25519, write_known_hosts
 
 from reconcile import Outcome, PushStatus, RepoSpec, SSHKey, reconcile
 from reconcile.cli import exit_code

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncssh
 import pygit2
 import pytest
-from sshgit import (
+from servers.sshgit import (
     HangingServer,
     KeypairCallbacks,
     SSHGitServer,

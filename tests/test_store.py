@@ -18,13 +18,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from builders import run_record
 from gitutil import World, git
-from httpgit import HTTPGitServer
-from pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from servers.httpgit import HTTPGitServer
+from servers.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from sqlmodel import Session, select
 
 import migrations
-from plugin._runner import RunRecord
+from plugin._record import RunRecord
 from plugin._store import (
     AUDIT_METADATA,
     VERSION_TABLE,
@@ -88,19 +89,16 @@ def _record(
     run_id: str | None = None,
 ) -> RunRecord:
     """A finished run record: queued at T0+n-0.5, started at T0+n-0.25, done at T0+n."""
-    record = RunRecord(
-        run_id=run_id or f"{repo}-{n}",
+    return run_record(
+        result,
         repo=repo,
-        triggers=list(triggers),
-        queued_at=T0 + n - 0.5,
-        started_at=T0 + n - 0.25,
-        finished_at=T0 + n,
-        result=result,
+        run_id=run_id or f"{repo}-{n}",
+        triggers=triggers,
+        finished=T0 + n,
         error=error,
         callback_error=callback_error,
+        lock_wait=0.125,
     )
-    record.lock_wait_seconds = 0.125
-    return record
 
 
 def _expected(record: RunRecord) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sshgit import SSHGitServer
+from servers.sshgit import SSHGitServer
 
 
 def main() -> None:

@@ -29,13 +29,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
+
+from ._process import free_port
 
 __all__ = [
     "DEFAULT_ENV",
@@ -127,14 +128,6 @@ def ssh_keygen(
     return path
 
 
-def _free_port() -> int:
-    """A TCP port of 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _ensure_privsep_dir() -> None:
     """Create sshd's privilege separation directory if running as root (only
     root needs it) and it is missing."""
@@ -217,7 +210,7 @@ class OpenSSHServer:
             raise RuntimeError("sshd already started")
         _ensure_privsep_dir()
         for attempt in range(1, _PORT_ATTEMPTS + 1):
-            self.port = _free_port()
+            self.port = free_port()
             self._write_config()
             self._check_config()
             if self._launch():

@@ -39,7 +39,6 @@ import contextlib
 import hmac
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +55,8 @@ from typing import IO, Protocol, Self
 
 import pygit2
 import pytest
+
+from ._process import kill_group
 
 __all__ = [
     "BasicAuthCallbacks",
@@ -363,9 +364,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self._relay(proc.stdout)
             finally:
                 if owner._stopping.is_set():
-                    _kill_group(proc)
+                    kill_group(proc)
                 proc.wait()
-                _kill_group(proc)  # leftovers (a background job of a hook ...)
+                kill_group(proc)  # leftovers (a background job of a hook ...)
                 owner._child_finished(proc)
                 stderr.seek(0)
                 text = stderr.read().decode("utf-8", "replace")
@@ -431,12 +432,6 @@ def _read1(stream: IO[bytes]) -> bytes:
         data: bytes = read1(_CHUNK)
         return data
     return stream.read(_CHUNK)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process group led by ``proc`` (it ran start_new_session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 class HTTPGitServer:
@@ -572,7 +567,7 @@ class HTTPGitServer:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
         for proc in children:
-            _kill_group(proc)
+            kill_group(proc)
         for handler in connections.values():
             handler.join(_STOP_TIMEOUT)
         self._server = self._thread = None
@@ -707,7 +702,7 @@ class HTTPGitServer:
             self._children[proc.pid] = proc
             closing = self._closing
         if closing:
-            _kill_group(proc)
+            kill_group(proc)
 
     def _child_finished(self, proc: subprocess.Popen[bytes]) -> None:
         with self._changed:

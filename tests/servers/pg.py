@@ -14,7 +14,7 @@ The binaries are looked up in ``$RECONCILE_PG_BIN``, else
 
 Use from a test module (tests/ is on sys.path)::
 
-    from pg import postgres_server, postgres_url  # noqa: F401
+    from servers.pg import postgres_server, postgres_url  # noqa: F401
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from ._process import free_port
 
 __all__ = ["PG_BIN", "PostgresServer", "postgres_server", "postgres_url", "reap_orphans"]
 
@@ -64,12 +65,6 @@ def reap_orphans() -> None:
         if _alive(owner):
             continue
         PostgresServer(root=root).stop()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:
@@ -143,7 +138,7 @@ class PostgresServer:
         )
         last_error = ""
         for _attempt in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             options = (
                 f"-k {self.sockets} -p {self.port} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "

@@ -27,7 +27,6 @@ import contextlib
 import os
 import shlex
 import shutil
-import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
@@ -37,6 +36,8 @@ from typing import Any, Self
 import asyncssh
 import pygit2
 import pytest
+
+from ._process import kill_group
 
 __all__ = [
     "GIT_SERVICES",
@@ -505,7 +506,7 @@ class SSHGitServer:
         with self._lock:
             procs = list(self._children.values())
         for proc in procs:
-            _kill_group(proc)
+            kill_group(proc)
         for proc in procs:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), _STOP_TIMEOUT)
@@ -566,7 +567,7 @@ class SSHGitServer:
         finally:
             # Whatever is left of this session's process group (a hung hook,
             # a background job of a hook, ...) does not outlive it.
-            _kill_group(proc)
+            kill_group(proc)
             for task in (feeder, work, closed):
                 task.cancel()
             await asyncio.gather(feeder, work, closed, return_exceptions=True)
@@ -626,12 +627,6 @@ async def _run_outputs(
         _pump_out(proc.stderr, process.stderr.write, process.stderr.drain),
     )
     return await proc.wait()
-
-
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    """SIGKILL the process group led by ``proc`` (it ran start_new_session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""A run of a runner, and the one definition of whether it succeeded.
+
+A run **succeeded** when it produced a result whose branch is reconciled with every
+needed push landed (``Result.ok``), or whose local commits were escaped to a
+conflict branch that landed (the repository is usable again; the operator is told).
+Everything else is a **failure**: no result (bad input, a lock that timed out), a
+fetch that failed, a push that did not land, and ``blocked`` (nothing could be done
+without a human). The failure streak, the ``consecutive_failures`` gauge, ``/status``
+and the ``failing`` alert all read these two functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconcile import Outcome, Result
+
+__all__ = ["RunRecord", "failure_streak", "succeeded"]
+
+
+def succeeded(result: Result | None) -> bool:
+    """Whether a run with this result succeeded (see the module's docstring)."""
+    if result is None:
+        return False
+    return result.ok or (result.outcome is Outcome.CONFLICT_ESCAPED and result.push.landed)
+
+
+@dataclass
+class RunRecord:
+    """One run of a runner: why it ran, when, and what came of it."""
+
+    run_id: str
+    repo: str
+    triggers: list[str]
+    queued_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: Result | None = None
+    error: str | None = None
+    callback_error: str | None = None
+    lock_wait_seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the run produced a result that succeeded."""
+        return self.error is None and succeeded(self.result)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the run did not succeed, in one line; None when it did."""
+        if self.succeeded:
+            return None
+        if self.error:
+            return self.error
+        if self.result is None:
+            return "no result"
+        return f"{self.result.outcome.value}: {self.result.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of a run, as ``/history``, ``/status`` and ``--json`` give it."""
+        return {
+            "run_id": self.run_id,
+            "repo": self.repo,
+            "triggers": list(self.triggers),
+            "queued_at": self.queued_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "result": None if self.result is None else self.result.to_dict(),
+            "error": self.error,
+            "callback_error": self.callback_error,
+            "lock_wait_seconds": round(self.lock_wait_seconds, 6),
+        }
+
+
+def failure_streak(previous: int, record: RunRecord) -> int:
+    """The failure streak after ``record``: 0 after a success, one more after anything
+    else."""
+    return 0 if record.succeeded else previous + 1
