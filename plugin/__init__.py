@@ -23,8 +23,9 @@ if TYPE_CHECKING:
         SlackSink,
         WebhookSink,
     )
-    from ._config import ConfigError, PluginConfig, RepoConfig, load_config
-    from ._plugin import BootFailed, ReconcilePlugin
+    from ._config import PluginConfig, RepoConfig, load_config
+    from ._errors import BootFailed, ConfigError, PluginError
+    from ._plugin import ReconcilePlugin
     from ._record import RunRecord
     from ._runner import Runner, Ticket
 
@@ -36,11 +37,12 @@ _WHERE = {
     "Sink": "_alerts",
     "SlackSink": "_alerts",
     "WebhookSink": "_alerts",
-    "ConfigError": "_config",
+    "ConfigError": "_errors",
+    "PluginError": "_errors",
     "PluginConfig": "_config",
     "RepoConfig": "_config",
     "load_config": "_config",
-    "BootFailed": "_plugin",
+    "BootFailed": "_errors",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",
     "RunRecord": "_record",
@@ -54,6 +56,7 @@ __all__ = [
     "BootFailed",
     "ConfigError",
     "PluginConfig",
+    "PluginError",
     "PullRequestSink",
     "ReconcilePlugin",
     "RepoConfig",

@@ -116,7 +116,7 @@ from reconcile import Outcome, PushStatus, Result, redact_text
 from reconcile import __version__ as _version
 from webhooks import sign_sha256
 
-from ._config import ConfigError
+from ._errors import ConfigError, SinkError
 from ._metrics import AlertResult, Metrics
 from ._record import RunRecord, failure_streak
 
@@ -500,11 +500,6 @@ def branch_url(
 
 
 # --- sinks ----------------------------------------------------------------------------
-
-
-class SinkError(Exception):
-    """A sink cannot make its request (a missing token, an unreadable file): the send
-    fails at once, without retries. The message carries no secret."""
 
 
 def _check_severity(value: str) -> Severity:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from reconcile import HTTPAuth, InvalidSpecError, RepoSpec, Retry, SSHKey
 
+from ._errors import ConfigError
+
 if TYPE_CHECKING:
     from ._alerts import AlertConfig
 
@@ -31,10 +33,6 @@ PROVIDERS = (
     "generic-hmac",
     "generic-bearer",
 )
-
-
-class ConfigError(ValueError):
-    """The configuration is malformed; the message names the key and what is wrong."""
 
 
 BootPolicy = str  # "serve" | "not-ready" | "fail"

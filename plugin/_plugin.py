@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount
 
 from ._alerts import Alerter
 from ._config import PluginConfig
+from ._errors import BootFailed
 from ._metrics import Metrics
 from ._record import RunRecord
 from ._runner import OnReconciled, Runner
@@ -30,10 +31,6 @@ logger = logging.getLogger("plugin")
 
 HostLifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any]]]
-
-
-class BootFailed(RuntimeError):
-    """A boot reconcile failed and the boot policy is ``fail``."""
 
 
 class ReconcilePlugin:

@@ -61,6 +61,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from ._errors import DuplicateRunError
+
 if TYPE_CHECKING:
     from reconcile import NetworkOperation, Result
 
@@ -247,10 +249,6 @@ class RunLike(Protocol):
     result: Result | None
     error: str | None
     callback_error: str | None
-
-
-class DuplicateRunError(ValueError):
-    """A run with this run_id is already stored."""
 
 
 # --- conversions -----------------------------------------------------------------------
