@@ -14,7 +14,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._alerts import (
+    from ._config import PluginConfig, RepoConfig, load_config
+    from ._errors import BootFailed, ConfigError, PluginError
+    from ._plugin import ReconcilePlugin
+    from ._record import RunRecord
+    from ._runner import Runner, Ticket
+    from .alerts import (
         AlertConfig,
         Alerter,
         AlertEvent,
@@ -23,20 +28,15 @@ if TYPE_CHECKING:
         SlackSink,
         WebhookSink,
     )
-    from ._config import PluginConfig, RepoConfig, load_config
-    from ._errors import BootFailed, ConfigError, PluginError
-    from ._plugin import ReconcilePlugin
-    from ._record import RunRecord
-    from ._runner import Runner, Ticket
 
 _WHERE = {
-    "AlertConfig": "_alerts",
-    "AlertEvent": "_alerts",
-    "Alerter": "_alerts",
-    "PullRequestSink": "_alerts",
-    "Sink": "_alerts",
-    "SlackSink": "_alerts",
-    "WebhookSink": "_alerts",
+    "AlertConfig": "alerts",
+    "AlertEvent": "alerts",
+    "Alerter": "alerts",
+    "PullRequestSink": "alerts",
+    "Sink": "alerts",
+    "SlackSink": "alerts",
+    "WebhookSink": "alerts",
     "ConfigError": "_errors",
     "PluginError": "_errors",
     "PluginConfig": "_config",

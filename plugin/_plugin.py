@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.routing import BaseRoute, Mount
 
-from ._alerts import Alerter
 from ._config import PluginConfig
 from ._errors import BootFailed
 from ._metrics import Metrics
 from ._record import RunRecord
 from ._runner import OnReconciled, Runner
+from .alerts import Alerter
 
 if TYPE_CHECKING:
     from ._store import AuditStore

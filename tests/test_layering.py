@@ -26,6 +26,7 @@ ALLOWED = {
         "alembic",
         "uvicorn",
         "httpx",
+        "tenacity",
         "rich",
     },
 }
