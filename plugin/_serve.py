@@ -141,7 +141,7 @@ def database_url(
 
 
 def run_db(args: argparse.Namespace) -> int:
-    from ._store import AuditStore
+    from .audit import AuditStore
 
     url = database_url(args, os.environ)
     with AuditStore(url) as store:
@@ -151,7 +151,7 @@ def run_db(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from ._store import AuditStore
+    from .audit import AuditStore
 
     with AuditStore(database_url(args, os.environ)) as store:
         store.upgrade()
