@@ -14,7 +14,7 @@ PACKAGES = ("reconcile", "plugin", "webhooks", "migrations")
 
 # Third-party (and sibling) packages each package may import.
 ALLOWED = {
-    "reconcile": {"pygit2", "cffi", "transitions", "httpx", "tenacity", "rich", "reconcile"},
+    "reconcile": {"pygit2", "cffi", "transitions", "httpx", "tenacity", "reconcile"},
     "webhooks": {"webhooks"},
     "migrations": {"alembic", "sqlalchemy", "sqlmodel", "migrations"},
     "plugin": {
@@ -39,7 +39,10 @@ FORBIDDEN_IN_RECONCILE = {"starlette", "anyio", "sqlmodel", "plugin", "webhooks"
 
 def _imports(path: Path) -> set[str]:
     """Top-level module names imported by a file (relative imports are its own package)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    return _imports_in(ast.parse(path.read_text(), filename=str(path)))
+
+
+def _imports_in(tree: ast.AST) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -100,6 +103,33 @@ def test_machine_module_holds_only_the_table() -> None:
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
     assert functions == ["build_machine"]
     assert _imports(ROOT / "reconcile" / "_machine.py") - STDLIB == {"transitions"}
+
+
+def _loaded_imports(path: Path) -> set[str]:
+    """Top-level module names a file imports when loaded: imports outside functions,
+    those under ``if TYPE_CHECKING:`` left out (relative imports are its own package)."""
+    names: set[str] = set()
+    pending: list[ast.AST] = [ast.parse(path.read_text(), filename=str(path))]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= _imports_in(node)
+        pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def test_command_line_loads_only_the_standard_library() -> None:
+    """Every module of plugin/cli/ imports only the standard library when loaded."""
+    problems = []
+    for path in _files("plugin/cli"):
+        for name in _loaded_imports(path) - STDLIB:
+            problems.append(f"{path.relative_to(ROOT)} imports {name} at module level")
+    assert problems == []
 
 
 def test_checker_sees_a_violation(tmp_path: Path) -> None:
@@ -233,6 +263,18 @@ def test_cycle_checker_finds_a_planted_cycle(tmp_path: Path) -> None:
     assert graph["pkg.b"] == {"pkg.sub", "pkg.sub.c"}
     assert _cycles(graph) == {frozenset({"pkg.a", "pkg.b", "pkg.sub.c"})}
     assert _cycles({"x": {"y"}, "y": set()}) == set()
+
+
+def test_import_readers_see_what_they_should(tmp_path: Path) -> None:
+    """The import reader finds absolute imports and ignores relative ones."""
+    sample = tmp_path / "m.py"
+    sample.write_text(
+        "import starlette.routing\nfrom anyio import to_thread\nfrom . import x\n"
+        "if TYPE_CHECKING:\n    import httpx\n"
+        "def f() -> None:\n    import rich\n"
+    )
+    assert _imports(sample) == {"starlette", "anyio", "httpx", "rich"}
+    assert _loaded_imports(sample) == {"starlette", "anyio"}
 
 
 def test_pygit2_errors_are_caught_in_one_place() -> None:

@@ -143,3 +143,12 @@ def test_documented_commands_parse() -> None:
     assert flags
     for flag in flags:
         assert flag in helptext, flag
+
+
+def test_exit_code_table_is_the_commands() -> None:
+    """The README's exit-code table lists exactly the codes the command defines."""
+    from plugin.cli import EXIT_CODES
+
+    section = README.read_text(encoding="utf-8").split("Exit codes:", 1)[1].split("\n\n")[1]
+    codes = [int(row.split("|")[1]) for row in section.splitlines()[2:]]
+    assert codes == [int(code) for code in EXIT_CODES]
