@@ -23,8 +23,9 @@ if TYPE_CHECKING:
         SlackSink,
         WebhookSink,
     )
-    from ._config import PluginConfig, RepoConfig, load_config
+    from ._config import PluginConfig, RepoConfig
     from ._errors import BootFailed, ConfigError, PluginError
+    from ._load import load_config
     from ._plugin import ReconcilePlugin
     from ._record import RunRecord
     from ._runner import Runner, Ticket
@@ -41,7 +42,7 @@ _WHERE = {
     "PluginError": "_errors",
     "PluginConfig": "_config",
     "RepoConfig": "_config",
-    "load_config": "_config",
+    "load_config": "_load",
     "BootFailed": "_errors",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",

@@ -24,7 +24,6 @@ from ._config import (
     ConfigError,
     PluginConfig,
     RepoConfig,
-    load_config,
 )
 
 __all__ = ["add_serve", "build_app", "config_from_args"]
@@ -193,6 +192,8 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Pl
     if args.config is not None:
         if args.repo:
             raise ConfigError("give --config or --repo, not both")
+        from ._load import load_config  # pydantic and the alerts: only for a file
+
         return load_config(args.config, environ)
     if not args.repo:
         raise ConfigError("give --repo PATH or --config FILE")

@@ -27,6 +27,7 @@ ALLOWED = {
         "uvicorn",
         "httpx",
         "rich",
+        "pydantic",
     },
 }
 FORBIDDEN_IN_RECONCILE = {"starlette", "anyio", "sqlmodel", "plugin", "webhooks", "fastapi"}
