@@ -16,8 +16,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._config import PluginConfig, RepoConfig, load_config
+    from ._config import PluginConfig, RepoConfig
     from ._errors import BootFailed, ConfigError, LifespanMissing, PluginError
+    from ._load import load_config
     from ._metrics import Metrics
     from ._plugin import ReconcilePlugin
     from ._record import RunRecord
@@ -44,7 +45,7 @@ _WHERE = {
     "PluginError": "_errors",
     "PluginConfig": "_config",
     "RepoConfig": "_config",
-    "load_config": "_config",
+    "load_config": "_load",
     "BootFailed": "_errors",
     "LifespanMissing": "_errors",
     "Metrics": "_metrics",

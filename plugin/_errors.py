@@ -1,7 +1,7 @@
 """Exceptions raised by the plugin. Run outcomes are results, not exceptions::
 
     PluginError
-    ├── ConfigError         the configuration is malformed; the message names the key
+    ├── ConfigError         the configuration is malformed: every problem, with its key
     ├── BootFailed          a boot reconcile failed and the boot policy is ``fail``
     ├── SinkError           an alert sink cannot make its request (no secret in it)
     ├── DuplicateRunError   a run with this run id is already in the audit store
@@ -29,7 +29,22 @@ class PluginError(Exception):
 
 
 class ConfigError(PluginError, ValueError):
-    """The configuration is malformed; the message names the key and what is wrong."""
+    """The configuration is malformed. ``problems`` holds one line per problem, each
+    naming its key (``repos[0].timeout: expected a number, got 'x'``); ``source`` is
+    the file they were found in, when there is one. The message is the source, then
+    the problems, one per line (a single problem stays on the source's line)."""
+
+    def __init__(self, problem: str, *problems: str, source: str | None = None) -> None:
+        self.problems: tuple[str, ...] = (problem, *problems)
+        self.source = source
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        if len(self.problems) == 1:
+            return f"{self.source}: {self.problems[0]}" if self.source else self.problems[0]
+        lines = [f"  {p}" for p in self.problems]
+        head = f"{self.source}: " if self.source else ""
+        return "\n".join([f"{head}{len(self.problems)} problems", *lines])
 
 
 class BootFailed(PluginError, RuntimeError):

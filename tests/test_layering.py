@@ -32,6 +32,7 @@ ALLOWED = {
         "httpx",
         "tenacity",
         "rich",
+        "pydantic",
     },
 }
 FORBIDDEN_IN_RECONCILE = {"starlette", "anyio", "sqlmodel", "plugin", "webhooks", "fastapi"}

@@ -130,8 +130,8 @@ def test_config_file_reads_secrets_from_the_environment(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[repos]]\npath = 3\n", "repos[0].path: expected str"),
-        ("[[repos]]\nname = 'x'\n", "repos[0].path: the repository's path is required"),
+        ("[[repos]]\npath = 3\n", "repos[0].path: expected a string"),
+        ("[[repos]]\nname = 'x'\n", "repos[0].path: required key is missing"),
         ("repos = []\n", "repos: configure at least one repository"),
         ("[[repos]]\npath = '/a'\nfoo = 1\n", "repos[0].foo: unknown key"),
         ("[[repos]]\npath = '/a'\n[webhooks.gitlub]\nsecret_env = 'X'\n", "webhooks.gitlub"),

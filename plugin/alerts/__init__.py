@@ -12,8 +12,8 @@ to Slack, to any JSON webhook, or as a pull/merge request on the git host.
   background; each send is retried by ``RetryPolicy`` (``_delivery``), honouring
   ``Retry-After``. ``AlertConfig`` (``_config``) holds the settings, defaults and
   bounds written once.
-- ``alerts_from_mapping`` and ``sinks_from_mapping`` (``_parse``) read the
-  ``[alerts]`` table of the configuration file.
+- The ``[alerts]`` table of the configuration file is read by the plugin's one
+  loader (``plugin._load``), which builds these value objects.
 
 Alerts never get in the way of a reconcile: ``Alerter.observe`` never raises, never
 blocks and never awaits the network.
@@ -38,7 +38,6 @@ from ._events import (
     Severity,
 )
 from ._hosts import HOST_KINDS, HostKind, branch_url, host_kind, web_url
-from ._parse import alerts_from_mapping, sinks_from_mapping
 from ._pull_requests import PR_PROVIDERS, PullRequestProvider, PullRequestSink, pull_request_text
 from ._sinks import MIN_SEVERITY, Sink, Verdict
 from ._slack import SlackSink, slack_message
@@ -72,13 +71,11 @@ __all__ = [
     "Streak",
     "Verdict",
     "WebhookSink",
-    "alerts_from_mapping",
     "branch_url",
     "events_for",
     "host_kind",
     "pull_request_text",
     "retry_after",
-    "sinks_from_mapping",
     "slack_message",
     "web_url",
 ]

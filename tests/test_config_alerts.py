@@ -1,5 +1,5 @@
-"""The ``[alerts]`` table of the configuration file: the sinks and settings it builds,
-and a ConfigError naming the key for each malformed entry."""
+"""The ``[alerts]`` table of the configuration file, read by the one loader: the sinks
+and settings it builds, and a ConfigError naming the key for each malformed entry."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 from alertutil import SLACK_URL
 
 from plugin import ConfigError
+from plugin._load import config_from_mapping
 from plugin.alerts import (
     AlertConfig,
     Alerter,
     PullRequestSink,
+    Sink,
     SlackSink,
     WebhookSink,
-    alerts_from_mapping,
-    sinks_from_mapping,
 )
 
 CONFIG = """
@@ -44,17 +44,23 @@ ENV = {
 }
 
 
+def _alerts(table: dict[str, Any]) -> tuple[AlertConfig, tuple[Sink, ...]]:
+    """The alert settings and sinks of a file holding one repository and ``table``."""
+    config = config_from_mapping({"repos": [{"path": "/srv/data"}], "alerts": table}, ENV)
+    assert config.alerts is not None
+    return config.alerts, tuple(config.alerts.sinks)
+
+
 def test_the_alerts_table_builds_the_sinks() -> None:
     """The README's [alerts] example gives a Slack, a webhook and a pull-request sink."""
     table = tomllib.loads(CONFIG)["alerts"]
-    slack, webhook, pull = sinks_from_mapping(table, ENV)
+    config, (slack, webhook, pull) = _alerts(table)
     assert isinstance(slack, SlackSink)
     assert slack.min_severity == "warning"
     assert isinstance(webhook, WebhookSink)
     assert webhook.url == "https://ops.example.com/hooks/git"
     assert isinstance(pull, PullRequestSink)
     assert (pull.provider, pull.project, pull.token_env) == ("github", "org/data", "GITHUB_TOKEN")
-    config = alerts_from_mapping(table, ENV)
     assert (config.failure_threshold, config.dedupe_interval) == (2, 60.0)
     alerter = Alerter.from_config(config)
     assert alerter.failure_threshold == 2
@@ -65,8 +71,8 @@ def test_the_alerts_table_builds_the_sinks() -> None:
 def test_what_the_table_leaves_out_keeps_the_defaults() -> None:
     """An empty [alerts] table gives AlertConfig's defaults, and a sink without
     min_severity the sink's own."""
-    assert alerts_from_mapping({}, ENV) == AlertConfig()
-    (sink,) = sinks_from_mapping({"webhook": [{"url": "https://ops.example.com/h"}]}, ENV)
+    assert _alerts({})[0] == AlertConfig()
+    _config, (sink,) = _alerts({"webhook": [{"url": "https://ops.example.com/h"}]})
     assert sink.min_severity == WebhookSink("https://ops.example.com/h").min_severity
 
 
@@ -116,11 +122,11 @@ def test_what_the_table_leaves_out_keeps_the_defaults() -> None:
             {"pull_request": [{"provider": "github", "project": "o/r"}]},
             "alerts.pull_request[0].token_env",
         ),
-        ({"hosts": {"git.example.com": "svn"}}, "alerts.hosts.git.example.com"),
+        ({"hosts": {"git.example.com": "svn"}}, 'alerts.hosts."git.example.com"'),
     ],
 )
 def test_bad_alert_configuration_names_the_key(edit: dict[str, Any], key: str) -> None:
     """Each malformed entry raises ConfigError naming the offending key."""
     with pytest.raises(ConfigError) as caught:
-        sinks_from_mapping(edit, ENV)
-    assert str(caught.value).startswith(f"{key}:"), str(caught.value)
+        _alerts(edit)
+    assert [p for p in caught.value.problems if p.startswith(f"{key}:")], caught.value.problems

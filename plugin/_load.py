@@ -1,0 +1,416 @@
+"""The one reader of the TOML configuration file: tables -> value objects.
+
+Every table is checked by its model (``_tables``), and every value object it makes
+checks its own values. All the problems are gathered, each with its key's full path
+in TOML terms (``repos[0].timeout: expected a number, got 'x'``), and raised at once
+as one ``ConfigError``. A table whose shape is wrong makes no value objects (their
+checks would only repeat the problem); the other tables still do. The loader writes
+no default of its own: it passes on only the keys a file sets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from reconcile import HTTPAuth, InvalidSpecError, RepoSpec, Retry, SSHKey
+
+from ._config import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET, PluginConfig, RepoConfig
+from ._errors import ConfigError
+from ._tables import (
+    AlertsTable,
+    Child,
+    FileTable,
+    PullRequestTable,
+    RepoTable,
+    SlackTable,
+    Table,
+    WebhookSinkTable,
+    WebhookTable,
+    children,
+    got,
+    sets,
+)
+from .alerts import AlertConfig, Alerter, PullRequestSink, Sink, SlackSink, WebhookSink
+
+__all__ = ["config_from_mapping", "load_config"]
+
+T = TypeVar("T")
+Loc = tuple[str | int, ...]
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "list_type": "an array",
+    "dict_type": "a table",
+}
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> PluginConfig:
+    """Read a TOML configuration file. Secrets are named by environment variable, never
+    written in the file; ``environ`` defaults to ``os.environ``. Relative paths are
+    relative to the file's folder. Raises ``ConfigError`` with every problem found."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not valid TOML: the file is not UTF-8 text", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from None
+    env = os.environ if environ is None else environ
+    return config_from_mapping(data, env, base=path.parent, source=str(path))
+
+
+def config_from_mapping(
+    data: Mapping[str, Any],
+    environ: Mapping[str, str],
+    base: Path | None = None,
+    *,
+    source: str | None = None,
+) -> PluginConfig:
+    """The configuration in ``data`` (a parsed TOML document); relative paths are
+    relative to ``base``. Raises ``ConfigError`` with every problem found."""
+    problems = _Problems()
+    root = _walk(FileTable, data, (), {"environ": environ, "base": base}, problems)
+    config = _plugin(root, environ, problems)
+    if problems.found:
+        raise ConfigError(*problems.lines, source=source)
+    assert config is not None  # with no problem, every table made its value objects
+    return config
+
+
+def where(loc: Loc) -> str:
+    """A key's path in TOML terms: ``alerts.webhook[0].url``, ``alerts.hosts."a.b"``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+            text += f".{key}" if text else key
+    return text
+
+
+@dataclass
+class _Problems:
+    found: list[tuple[Loc, str]] = field(default_factory=list)
+    tables: dict[Loc, int] = field(default_factory=dict)  # in the file's order
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.found.append((loc, message))
+
+    @property
+    def lines(self) -> list[str]:
+        """The problems, grouped by the table they are in (tables in reading order)."""
+
+        def table(loc: Loc) -> int:
+            return max(n for t, n in self.tables.items() if loc[: len(t)] == t)
+
+        ordered = sorted(self.found, key=lambda item: table(item[0]))
+        return [f"{where(loc)}: {message}" if loc else message for loc, message in ordered]
+
+    def blame(self, text: str, loc: Loc, leads: Mapping[str, str], ignore: frozenset[str]) -> None:
+        """Add a value object's complaint at the key its first words name (messages
+        start with the parameter: ``timeout must be ...``), else at its table."""
+        for lead in sorted(leads, key=len, reverse=True):
+            rest = text[len(lead) :]
+            if text.startswith(lead) and rest[:1] in (" ", ":"):
+                if leads[lead] not in ignore:
+                    self.add((*loc, leads[lead]), rest.lstrip(":").strip())
+                return
+        self.add(loc, text)
+
+
+# --- tables: shape ----------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    """A table of the file: its path, its validated keys (None when its shape is wrong)
+    and the tables under it."""
+
+    loc: Loc
+    table: Table | None
+    children: dict[str, list[_Node]] = field(default_factory=dict)
+
+
+def _walk(
+    model: type[Table], raw: Any, loc: Loc, context: dict[str, Any], problems: _Problems
+) -> _Node:
+    problems.tables.setdefault(loc, len(problems.tables))
+    if not isinstance(raw, dict):
+        problems.add(loc, f"expected a table, got {got(raw)}")
+        return _Node(loc, None)
+    kids = children(model)
+    table = _validate(
+        model, {k: v for k, v in raw.items() if k not in kids}, loc, context, problems
+    )
+    node = _Node(loc, table)
+    for key, child in kids.items():
+        if key in raw:
+            node.children[key] = list(_tables(child, raw[key], (*loc, key), context, problems))
+    return node
+
+
+def _tables(
+    child: Child, raw: Any, loc: Loc, context: dict[str, Any], problems: _Problems
+) -> Iterator[_Node]:
+    problems.tables.setdefault(loc, len(problems.tables))
+    if child.shape == "table" or (child.shape == "array" and isinstance(raw, dict)):
+        yield _walk(child.model, raw, loc, context, problems)
+    elif child.shape == "array":
+        if not isinstance(raw, list):
+            problems.add(loc, f"expected an array of tables ([[{where(loc)}]]), got {got(raw)}")
+            return
+        for index, item in enumerate(raw):
+            yield _walk(child.model, item, (*loc, index), context, problems)
+    else:
+        assert child.names is not None
+        what, names = child.names.what, child.names.names
+        if not isinstance(raw, dict):
+            problems.add(loc, f"expected tables ([{where(loc)}.<{what}>]), got {got(raw)}")
+            return
+        for name, item in raw.items():
+            if name in names:
+                yield _walk(child.model, item, (*loc, name), context, problems)
+            else:
+                problems.tables.setdefault((*loc, name), len(problems.tables))
+                problems.add((*loc, name), f"unknown {what} (known: {', '.join(names)})")
+
+
+def _validate(
+    model: type[Table], raw: dict[str, Any], loc: Loc, context: dict[str, Any], problems: _Problems
+) -> Table | None:
+    try:
+        return model.model_validate(raw, context=context)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.add((*loc, *error["loc"]), _message(error, model))
+        return None
+
+
+def _message(error: Mapping[str, Any], model: type[Table]) -> str:
+    """A pydantic error in the file's terms (its path is added by the caller)."""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        known = sorted(model.model_fields)
+        hint = ""
+        if f"{key}_env" in known:
+            hint = f"; secrets are never written here: name a variable ({key}_env) or a file"
+        return f"unknown key (known: {', '.join(known)}){hint}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected')}, got {got(error['input'])}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {got(error['input'])}"
+    return str(error["msg"])
+
+
+# --- tables -> value objects ------------------------------------------------------------
+
+
+def _args(table: Table, owner: type) -> dict[str, Any]:
+    """The parameters of ``owner`` that ``table`` sets: only the keys the file has."""
+    given = table.model_fields_set
+    found = {}
+    for key, param in sets(type(table), owner).items():
+        if key in given:
+            value = getattr(table, key)
+            found[param] = tuple(value) if isinstance(value, list) else value
+    return found
+
+
+def _leads(model: type[Table], owner: type, **more: str) -> dict[str, str]:
+    """``{first words of owner's messages: key}``: each parameter names its key."""
+    return {param: key for key, param in sets(model, owner).items()} | more
+
+
+def _build(
+    problems: _Problems,
+    loc: Loc,
+    leads: Mapping[str, str],
+    make: Callable[[], T],
+    ignore: frozenset[str] = frozenset(),
+) -> T | None:
+    """``make()``; its complaints, if any, become problems at the keys they name."""
+    try:
+        return make()
+    except ConfigError as exc:
+        for text in exc.problems:
+            problems.blame(text, loc, leads, ignore)
+    except (ValueError, InvalidSpecError) as exc:
+        problems.blame(str(exc), loc, leads, ignore)
+    return None
+
+
+def _one_of(
+    problems: _Problems, node: _Node, keys: tuple[str, str], *, required: bool = True
+) -> bool:
+    """Whether the table gives exactly one of ``keys`` (or none, when not required)."""
+    assert node.table is not None
+    given = [k for k in keys if k in node.table.model_fields_set]
+    if len(given) == 1 or (not given and not required):
+        return True
+    both = ", not both" if given else ""
+    problems.add((*node.loc, keys[0]), f"give {keys[0]} or {keys[1]}{both}")
+    return False
+
+
+def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> PluginConfig | None:
+    repos = [r for n in node.children.get("repos", []) if (r := _repo(n, problems)) is not None]
+    secrets = _secrets(node.children.get("webhooks", []), environ, problems)
+    alerts = [_alerts(n, environ, problems) for n in node.children.get("alerts", [])]
+    table = cast("FileTable | None", node.table)
+    if table is None:
+        return None
+    args = _args(table, PluginConfig)
+    database_url = environ.get(ENV_DATABASE_URL) or table.database_url
+    if table.database_url_env is not None:
+        database_url = environ[table.database_url_env]
+    if database_url:
+        args["database_url"] = database_url
+    admin_token = environ.get(table.admin_token_env or ENV_ADMIN_TOKEN)
+    if admin_token:
+        args["admin_token"] = admin_token
+    if alerts and alerts[0] is not None:
+        args["alerts"] = alerts[0]
+    # Until every [[repos]] entry is right, "no repositories" or "names repeat" may be wrong.
+    repos_wrong = any(loc[:1] == ("repos",) for loc, _message in problems.found)
+    ignore = frozenset({"repos"}) if repos_wrong else frozenset()
+    make = partial(PluginConfig, repos=tuple(repos), webhook_secrets=secrets, **args)
+    return _build(problems, (), _leads(FileTable, PluginConfig), make, ignore=ignore)
+
+
+def _secrets(
+    nodes: list[_Node], environ: Mapping[str, str], problems: _Problems
+) -> dict[str, tuple[str, ...]]:
+    secrets: dict[str, tuple[str, ...]] = {}
+    default = environ.get(ENV_WEBHOOK_SECRET)
+    if default:
+        secrets["*"] = (default,)
+    for node in nodes:
+        table = cast("WebhookTable | None", node.table)
+        if table is None:
+            continue
+        names = [table.secret_env] if table.secret_env is not None else []
+        names += table.secret_envs or []
+        if not names:
+            problems.add((*node.loc, "secret_env"), "name the environment variable of the secret")
+            continue
+        secrets[str(node.loc[-1])] = tuple(environ[name] for name in names)
+    return secrets
+
+
+def _repo(node: _Node, problems: _Problems) -> RepoConfig | None:
+    table = cast("RepoTable | None", node.table)
+    if table is None:
+        return None
+    spec_args = _args(table, RepoSpec)
+    credentials = _credentials(node, table, problems)
+    if credentials is not None:
+        spec_args["credentials"] = credentials
+    if retry_args := _args(table, Retry):
+        leads = _leads(RepoTable, Retry, **{"retry attempts": "retries"})
+        if (retry := _build(problems, node.loc, leads, partial(Retry, **retry_args))) is not None:
+            spec_args["retry"] = retry
+    make_spec = partial(RepoSpec, table.path, **spec_args)
+    spec = _build(problems, node.loc, _leads(RepoTable, RepoSpec), make_spec)
+    # Built even when the spec is not, for its own checks (and its name, for PluginConfig's).
+    args = {"name": table.path.name} | _args(table, RepoConfig)
+    if spec is not None:
+        args |= {"remote": spec.remote, "branch": spec.branch, "spec": spec}
+    return _build(problems, node.loc, _leads(RepoTable, RepoConfig), partial(RepoConfig, **args))
+
+
+def _credentials(node: _Node, table: RepoTable, problems: _Problems) -> SSHKey | HTTPAuth | None:
+    given = table.model_fields_set
+    if "ssh_key" in given and "token_file" in given:
+        problems.add((*node.loc, "ssh_key"), "give ssh_key or token_file, not both")
+        return None
+    for key in ("http_user", "bearer"):
+        if key in given and "token_file" not in given:
+            problems.add((*node.loc, key), "only with token_file (an HTTPS token)")
+    if "ssh_key" in given:
+        leads = _leads(RepoTable, SSHKey)
+        return _build(problems, node.loc, leads, partial(SSHKey, **_args(table, SSHKey)))
+    if "token_file" in given:
+        leads = _leads(RepoTable, HTTPAuth)
+        return _build(problems, node.loc, leads, partial(HTTPAuth, **_args(table, HTTPAuth)))
+    return None
+
+
+def _alerts(node: _Node, environ: Mapping[str, str], problems: _Problems) -> AlertConfig | None:
+    sinks: list[Sink] = []
+    for key, build in (("slack", _slack), ("webhook", _webhook), ("pull_request", _pull)):
+        for child in node.children.get(key, []):
+            if child.table is not None and (sink := build(child, environ, problems)) is not None:
+                sinks.append(sink)
+    table = cast("AlertsTable | None", node.table)
+    if table is None:
+        return None
+    args = _args(table, AlertConfig)
+    if "hosts" in args:
+        args["hosts"] = {host.lower(): kind for host, kind in args["hosts"].items()}
+    leads = _leads(AlertsTable, AlertConfig)
+    config = _build(problems, node.loc, leads, partial(AlertConfig, sinks=tuple(sinks), **args))
+    if config is not None:
+        # The alerter holds the bounds of these settings: check them now, not at start-up.
+        _build(problems, node.loc, leads, partial(Alerter.from_config, config))
+    return config
+
+
+def _slack(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Sink | None:
+    table = cast(SlackTable, node.table)
+    if not _one_of(problems, node, ("webhook_url_env", "webhook_url_file")):
+        return None
+    args = _args(table, SlackSink)
+    if table.webhook_url_env is not None:
+        args["webhook_url"] = environ[table.webhook_url_env]
+        if urlsplit(args["webhook_url"]).scheme != "https":
+            problems.add((*node.loc, "webhook_url_env"), "the Slack webhook URL must be https")
+            return None
+    leads = _leads(SlackTable, SlackSink, webhook_url="webhook_url_env")
+    return _build(problems, node.loc, leads, partial(SlackSink, **args))
+
+
+def _webhook(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Sink | None:
+    table = cast(WebhookSinkTable, node.table)
+    url_ok = _one_of(problems, node, ("url", "url_env"))
+    if not (_one_of(problems, node, ("secret_env", "secret_file"), required=False) and url_ok):
+        return None
+    args = _args(table, WebhookSink)
+    if table.url_env is not None:
+        args["url"] = environ[table.url_env]
+    if table.secret_env is not None:
+        args["secret"] = environ[table.secret_env]
+    leads = _leads(WebhookSinkTable, WebhookSink, url="url" if table.url else "url_env")
+    return _build(problems, node.loc, leads, partial(WebhookSink, **args))
+
+
+def _pull(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Sink | None:
+    table = cast(PullRequestTable, node.table)
+    if not _one_of(problems, node, ("token_env", "token_file")):
+        return None
+    args = {"api_url": None} | _args(table, PullRequestSink)
+    leads = _leads(PullRequestTable, PullRequestSink)
+    return _build(problems, node.loc, leads, partial(PullRequestSink, **args, environ=environ))

@@ -1,0 +1,410 @@
+"""The tables of the TOML configuration file, as pydantic models: one per table, with
+each key's type, meaning and the value-object parameter it sets.
+
+A model checks the file's shape only: types, unknown and missing keys, blank
+strings, that the environment variables it names are set, and the one choice no
+value object checks (the kinds in ``[alerts.hosts]``). Ranges and formats
+are the value objects' to check, and defaults are theirs too: every key defaults to
+unset (``None``), and the loader passes on only the keys a file sets
+(``model_fields_set``), so the value objects' own defaults apply. ``Sets`` names the
+parameter a key sets; the configuration reference reads its default from there.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+
+from reconcile import HTTPAuth, RepoSpec, Retry, SSHKey
+from webhooks import Provider
+
+from ._config import BOOT_POLICIES, ENV_ADMIN_TOKEN, ENV_DATABASE_URL, PluginConfig, RepoConfig
+from .alerts import (
+    SEVERITIES,
+    AlertConfig,
+    HostKind,
+    PullRequestProvider,
+    PullRequestSink,
+    SlackSink,
+    WebhookSink,
+)
+
+__all__ = [
+    "AlertsTable",
+    "Child",
+    "Default",
+    "FileTable",
+    "Names",
+    "PullRequestTable",
+    "RepoTable",
+    "Sets",
+    "Shown",
+    "SlackTable",
+    "Table",
+    "WebhookSinkTable",
+    "WebhookTable",
+    "children",
+    "default_of",
+    "got",
+    "sets",
+]
+
+
+@dataclass(frozen=True)
+class Sets:
+    """The value-object parameter a key sets (and whose default is the key's)."""
+
+    owner: type
+    name: str
+
+
+@dataclass(frozen=True)
+class Default:
+    """A default in words, for a key whose default no single parameter holds."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How the reference names a key's type."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names a table of tables (``[webhooks.<name>]``) may use."""
+
+    what: str
+    names: tuple[str, ...]
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _is_set(name: str, info: ValidationInfo) -> str:
+    environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
+    if not environ.get(name):
+        raise ValueError(f"environment variable {name} is not set")
+    return name
+
+
+def got(value: Any) -> str:
+    """A TOML value as an error message shows it: short, and typed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _path(value: Any, info: ValidationInfo) -> Path:
+    """A path from the file: ``~`` expanded, relative to the file's folder."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string (a path), got {got(value)}")
+    path = Path(_text(value)).expanduser()
+    base: Path | None = (info.context or {}).get("base")
+    return base / path if base is not None and not path.is_absolute() else path
+
+
+Text = Annotated[str, AfterValidator(_text)]
+EnvName = Annotated[
+    str, Shown("environment variable name"), AfterValidator(_text), AfterValidator(_is_set)
+]
+FilePath = Annotated[Path, Shown("path"), BeforeValidator(_path)]
+
+
+class Table(BaseModel):
+    """A TOML table: exact types (no "30" for 30), no unknown keys, finite numbers."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+def _key(description: str) -> Any:
+    return Field(None, description=description)
+
+
+def _choices(values: tuple[str, ...]) -> str:
+    return ", ".join(f'`"{v}"`' for v in values)
+
+
+class RepoTable(Table):
+    """One repository to keep reconciled. Give `ssh_key` for an SSH remote or
+    `token_file` for an HTTPS one (neither when the remote needs no credentials)."""
+
+    name: Annotated[Text | None, Sets(RepoConfig, "name"), Default("the last part of `path`")] = (
+        _key("the repository's name in routes, metrics and alerts (no `/`)")
+    )
+    path: Annotated[FilePath, Sets(RepoConfig, "path")] = Field(
+        description="the repository: a working tree or a bare repository"
+    )
+    remote: Annotated[Text | None, Sets(RepoSpec, "remote")] = _key("the remote to reconcile with")
+    branch: Annotated[Text | None, Sets(RepoSpec, "branch"), Default("the branch HEAD names")] = (
+        _key("the branch to reconcile, a short name such as `main`")
+    )
+    poll_interval: Annotated[float | None, Sets(RepoConfig, "poll_interval")] = _key(
+        "seconds between polls; 0 turns polling off"
+    )
+    poll_jitter: Annotated[float | None, Sets(RepoConfig, "poll_jitter")] = _key(
+        "each wait is drawn from `poll_interval * (1 ± poll_jitter)`, in [0, 1)"
+    )
+    timeout: Annotated[float | None, Sets(RepoSpec, "timeout")] = _key(
+        "seconds that bound every network wait (connect, and each read); at most a day"
+    )
+    retries: Annotated[int | None, Sets(Retry, "attempts")] = _key(
+        "tries of a fetch or push that fails for a reason time may fix (at least 1)"
+    )
+    ssh_key: Annotated[FilePath | None, Sets(SSHKey, "private_key")] = _key(
+        "SSH private key file, read at every connection; not with `token_file`"
+    )
+    known_hosts: Annotated[
+        FilePath | None, Sets(RepoSpec, "known_hosts"), Default("`~/.ssh/known_hosts`")
+    ] = _key("the known_hosts file SSH host keys are verified against")
+    fingerprints: Annotated[list[Text] | None, Sets(RepoSpec, "host_key_fingerprints")] = _key(
+        "pinned SSH host keys (`SHA256:...` as `ssh-keygen -l` prints them), "
+        "used instead of known_hosts"
+    )
+    token_file: Annotated[FilePath | None, Sets(HTTPAuth, "password_file")] = _key(
+        "file holding the HTTPS password or token, read at every run; not with `ssh_key`"
+    )
+    http_user: Annotated[Text | None, Sets(HTTPAuth, "username")] = _key(
+        "user name sent with the token (GitLab: `oauth2`); only with `token_file`"
+    )
+    bearer: Annotated[bool | None, Sets(HTTPAuth, "bearer")] = _key(
+        "send the token as `Authorization: Bearer`; only with `token_file`"
+    )
+
+
+class WebhookTable(Table):
+    """The secrets of one provider's push webhooks: `secret_env`, `secret_envs` or both.
+    With no secret configured, that provider's deliveries are refused;
+    `[webhooks."*"]` applies to every provider without its own table."""
+
+    secret_env: EnvName | None = _key("the environment variable that holds the hook's secret")
+    secret_envs: list[EnvName] | None = _key(
+        "several such variables, all accepted (to rotate a secret); with or without `secret_env`"
+    )
+
+
+class SlackTable(Table):
+    """A Slack incoming webhook: give `webhook_url_env` or `webhook_url_file`."""
+
+    webhook_url_env: EnvName | None = _key(
+        "the environment variable that holds the incoming webhook's URL (https); "
+        "or `webhook_url_file`"
+    )
+    webhook_url_file: Annotated[FilePath | None, Sets(SlackSink, "webhook_url_file")] = _key(
+        "a file holding that URL, read at every send"
+    )
+    min_severity: Annotated[Text | None, Sets(SlackSink, "min_severity")] = _key(
+        f"the least severe alert sent: {_choices(SEVERITIES)}"
+    )
+
+
+class WebhookSinkTable(Table):
+    """A generic JSON webhook: give `url` or `url_env`, and to sign the body,
+    `secret_env` or `secret_file`."""
+
+    url: Annotated[Text | None, Sets(WebhookSink, "url")] = _key(
+        "the http(s) URL alerts are POSTed to; or `url_env`"
+    )
+    url_env: EnvName | None = _key("the environment variable that holds that URL")
+    secret_env: EnvName | None = _key(
+        "the environment variable that holds the secret that signs the body "
+        "(`X-Signature: sha256=...`); or `secret_file`"
+    )
+    secret_file: Annotated[FilePath | None, Sets(WebhookSink, "secret_file")] = _key(
+        "a file holding that secret, read at every send"
+    )
+    min_severity: Annotated[Text | None, Sets(WebhookSink, "min_severity")] = _key(
+        f"the least severe alert sent: {_choices(SEVERITIES)}"
+    )
+
+
+class PullRequestTable(Table):
+    """Pull or merge requests opened from pushed conflict branches: give `token_env`
+    or `token_file`."""
+
+    provider: Annotated[Text, Sets(PullRequestSink, "provider")] = Field(
+        description=f"the host's kind: {_choices(get_args(PullRequestProvider))}"
+    )
+    api_url: Annotated[
+        Text | None,
+        Sets(PullRequestSink, "api_url"),
+        Default("`https://api.github.com` or `https://gitlab.com/api/v4`; required for gitea"),
+    ] = _key("the host's API (Gitea: `https://host/api/v1`)")
+    project: Annotated[Text, Sets(PullRequestSink, "project")] = Field(
+        description="`owner/repo` (GitLab: the project's path or numeric id)"
+    )
+    token_env: Annotated[EnvName | None, Sets(PullRequestSink, "token_env")] = _key(
+        "the environment variable that holds the API token, read when it is used; or `token_file`"
+    )
+    token_file: Annotated[FilePath | None, Sets(PullRequestSink, "token_file")] = _key(
+        "a file holding the token, read when it is used"
+    )
+    base_branch: Annotated[
+        Text | None, Sets(PullRequestSink, "base_branch"), Default("the data branch")
+    ] = _key("the branch the pull request merges into")
+    min_severity: Annotated[Text | None, Sets(PullRequestSink, "min_severity")] = _key(
+        f"the least severe alert acted on: {_choices(SEVERITIES)}"
+    )
+
+
+class AlertsTable(Table):
+    """Operator alerts (see [Alerts](#alerts)): the alerter's settings here, the sinks
+    in the tables below."""
+
+    failure_threshold: Annotated[int | None, Sets(AlertConfig, "failure_threshold")] = _key(
+        'failed runs in a row that raise a "failing" alert (at least 1)'
+    )
+    dedupe_interval: Annotated[float | None, Sets(AlertConfig, "dedupe_interval")] = _key(
+        "seconds in which one (repository, event, commit) is alerted once"
+    )
+    queue_size: Annotated[int | None, Sets(AlertConfig, "queue_size")] = _key(
+        "alerts queued per sink; a full queue drops new ones"
+    )
+    send_timeout: Annotated[float | None, Sets(AlertConfig, "send_timeout")] = _key(
+        "seconds that bound each attempt to send an alert (at most 600)"
+    )
+    retries: Annotated[int | None, Sets(AlertConfig, "retries")] = _key(
+        "retries of a send that failed for a reason time may fix"
+    )
+    hosts: Annotated[
+        dict[str, HostKind] | None,
+        Sets(AlertConfig, "hosts"),
+        Shown("table of strings"),
+        Default("none"),
+    ] = _key(
+        "`host = kind` for self-hosted instances whose name does not say what they are, "
+        f"for links to conflict branches; kind is one of {_choices(get_args(HostKind))}"
+    )
+    slack: list[SlackTable] | None = _key("Slack incoming webhooks")
+    webhook: list[WebhookSinkTable] | None = _key("generic JSON webhooks")
+    pull_request: list[PullRequestTable] | None = _key(
+        "pull or merge requests opened from pushed conflict branches"
+    )
+
+
+class FileTable(Table):
+    """The top level of the file. Secrets are named by environment variable or file,
+    never written in it. Relative paths are relative to the file's folder, and `~` is
+    expanded. `RECONCILE_WEBHOOK_SECRET`, when set, is accepted from every provider
+    without its own `[webhooks.<provider>]` table."""
+
+    admin_token_env: Annotated[Text | None, Default(f'`"{ENV_ADMIN_TOKEN}"`')] = _key(
+        "the environment variable that holds the admin token (`Authorization: Bearer` of "
+        "the admin routes); unset, the admin routes answer 503"
+    )
+    database_url: Annotated[Text | None, Sets(PluginConfig, "database_url"), Default("none")] = (
+        _key(
+            "the audit store (`sqlite:///PATH`, `postgresql://...`); "
+            f"`{ENV_DATABASE_URL}`, when set, wins; `serve` falls back to a SQLite file"
+        )
+    )
+    database_url_env: EnvName | None = _key(
+        "the environment variable that holds the audit store's URL; wins over the two above"
+    )
+    boot_policy: Annotated[Text | None, Sets(PluginConfig, "boot_policy")] = _key(
+        f"what a failed boot reconcile does: {_choices(BOOT_POLICIES)} "
+        "(serve with the last state; serve, but `/ready` answers 503 until a run "
+        "succeeds; do not start)"
+    )
+    shutdown_timeout: Annotated[float | None, Sets(PluginConfig, "shutdown_timeout")] = _key(
+        "seconds a running reconcile is waited for at shutdown (at most 3600)"
+    )
+    history_size: Annotated[int | None, Sets(PluginConfig, "history_size")] = _key(
+        "runs kept in memory, for `/history` when there is no audit store"
+    )
+    retention_days: Annotated[float | None, Sets(PluginConfig, "retention_days")] = _key(
+        "days of history the audit store keeps; older rows are pruned"
+    )
+    auto_upgrade: Annotated[bool | None, Sets(PluginConfig, "auto_upgrade")] = _key(
+        "apply the audit store's migrations at start-up"
+    )
+    repos: Annotated[list[RepoTable] | None, Sets(PluginConfig, "repos"), Default("required")] = (
+        _key("the repositories (at least one)")
+    )
+    webhooks: Annotated[
+        dict[str, WebhookTable] | None,
+        Sets(PluginConfig, "webhook_secrets"),
+        Names("provider", (*(p.value for p in Provider), "*")),
+    ] = _key("push webhook secrets, per provider")
+    alerts: Annotated[AlertsTable | None, Sets(PluginConfig, "alerts")] = _key(
+        "operator alerts; without this table, none are sent"
+    )
+
+
+# --- reading the models -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Child:
+    """A key of a model that holds tables: one (``table``), an array (``array``, one
+    table also accepted) or a table of named tables (``named``)."""
+
+    shape: Literal["table", "array", "named"]
+    model: type[Table]
+    names: Names | None = None
+
+
+def _meta(model: type[Table], key: str, kind: type[Any]) -> Any:
+    return next((m for m in model.model_fields[key].metadata if isinstance(m, kind)), None)
+
+
+def _unwrapped(annotation: Any) -> Any:
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return args[0] if len(args) == 1 and type(None) in get_args(annotation) else annotation
+
+
+def children(model: type[Table]) -> dict[str, Child]:
+    """The keys of ``model`` that hold tables, in their order."""
+    found: dict[str, Child] = {}
+    for key, info in model.model_fields.items():
+        annotation = _unwrapped(info.annotation)
+        args = get_args(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, Table):
+            found[key] = Child("table", annotation)
+        elif args and isinstance(args[-1], type) and issubclass(args[-1], Table):
+            shape: Literal["array", "named"] = "named" if len(args) == 2 else "array"
+            found[key] = Child(shape, args[-1], _meta(model, key, Names))
+    return found
+
+
+def sets(model: type[Table], owner: type) -> dict[str, str]:
+    """``{key: parameter}`` for the keys of ``model`` that set a parameter of ``owner``."""
+    found = {}
+    for key in model.model_fields:
+        target = _meta(model, key, Sets)
+        if target is not None and target.owner is owner:
+            found[key] = target.name
+    return found
+
+
+def default_of(model: type[Table], key: str) -> Any:
+    """The default of ``key``: a ``Default``, the value its parameter defaults to, or
+    ``MISSING`` (a required key, or one with no default)."""
+    words = _meta(model, key, Default)
+    if words is not None or model.model_fields[key].is_required():
+        return words if words is not None else MISSING
+    target: Sets | None = _meta(model, key, Sets)
+    if target is None:
+        return MISSING
+    if is_dataclass(target.owner):
+        for f in fields(target.owner):
+            if f.name == target.name:
+                return f.default_factory() if f.default_factory is not MISSING else f.default
+    parameter = inspect.signature(target.owner).parameters[target.name]
+    return MISSING if parameter.default is inspect.Parameter.empty else parameter.default
