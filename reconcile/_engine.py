@@ -28,11 +28,12 @@ from ._errors import (
     NetworkError,
     ReconcileError,
     RefMovedError,
+    RepoLockTimeout,
     UnknownBranchError,
 )
 from ._git import GitRepo, NetOptions, PushOutcome, RemoteState
 from ._hostkeys import default_known_hosts
-from ._lock import RepoLock, RepoLockTimeout
+from ._lock import RepoLock
 from ._machine import TERMINAL, TRANSITIONS, build_machine
 from ._redact import redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result

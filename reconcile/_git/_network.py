@@ -31,7 +31,13 @@ from pygit2.ffi import C, ffi
 from pygit2.utils import StrArray
 
 from .._control import CancelToken, Progress, ProgressCallback
-from .._errors import AuthenticationError, CancelledError, HostKeyError, InvalidSpecError
+from .._errors import (
+    AuthenticationError,
+    CancelledError,
+    HostKeyError,
+    InvalidSpecError,
+    RefMovedError,
+)
 from .._hostkeys import HostKey, Verdict, check_host_key
 from .._redact import url_secrets
 from .._spec import HTTPAuth, SSHKey
@@ -261,7 +267,9 @@ class Session(pygit2.RemoteCallbacks):
                 if have != want:
                     self.lease_lost[update.dst_refname] = None if have == ZERO else have
         if self.lease_lost:
-            raise LeaseLost()
+            # Raising is how a callback aborts the push: nothing has been sent yet.
+            lost = ", ".join(sorted(self.lease_lost))
+            raise RefMovedError(f"the remote moved under the lease of {lost}", kind="push")
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         self.ref_status[refname] = message
@@ -380,10 +388,6 @@ class Session(pygit2.RemoteCallbacks):
 
 def _ignore(_value: object) -> None:
     """Drop a return value (git_remote_stop's status: there is nothing to do about it)."""
-
-
-class LeaseLost(Exception):
-    """Raised from push negotiation: a remote ref is not where the lease expects it."""
 
 
 class _Poller:

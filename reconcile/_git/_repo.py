@@ -32,7 +32,7 @@ from .._errors import (
 from .._redact import redact_text
 from .._spec import Identity
 from ._locks import Locks, clear_stale_locks
-from ._network import ZERO, LeaseLost, NetOptions, Session
+from ._network import ZERO, NetOptions, Session
 from ._translate import translate
 
 __all__ = ["JOURNAL", "GitRepo", "PushOutcome", "RemoteState", "Replay"]
@@ -528,7 +528,7 @@ class GitRepo:
                 remote = self._repo.remotes[remote_name]
                 with session.running(remote):
                     session.push(remote, specs)
-        except LeaseLost:
+        except RefMovedError:  # push negotiation found a lease lost; nothing was sent
             return {
                 name: PushOutcome(
                     ok=False,
