@@ -31,7 +31,20 @@ from ._errors import (
     RepoLockTimeout,
     UnknownBranchError,
 )
-from ._git import GitRepo, NetOptions, PushOutcome, RemoteState
+from ._git import (
+    GitRemote,
+    GitRepo,
+    NetOptions,
+    PushOutcome,
+    RemoteState,
+    blocking_paths,
+    clear_stale_locks,
+    create_ref,
+    delete_ref,
+    finish_interrupted_move,
+    move_branch,
+    replay,
+)
 from ._hostkeys import default_known_hosts
 from ._lock import RepoLock
 from ._machine import TERMINAL, TRANSITIONS, build_machine
@@ -190,7 +203,22 @@ class _Run:
         self.cancel = cancel
         self.path = spec.resolved_path
         self.repo = GitRepo(self.path)
-        self.url = self.repo.remote_url(spec.remote)  # UnknownRemoteError before anything else
+        known_hosts = (
+            Path(os.path.expanduser(spec.known_hosts)).absolute()
+            if spec.known_hosts is not None
+            else default_known_hosts()
+        )
+        net = NetOptions(
+            credentials=spec.credentials,
+            known_hosts=known_hosts,
+            pins=spec.host_key_fingerprints,
+            timeout=spec.timeout,
+            cancel=cancel,
+            progress=progress,
+        )
+        # UnknownRemoteError before anything else
+        self.git_remote = GitRemote(self.repo, spec.remote, net)
+        self.url = self.git_remote.url
         head = self.repo.head_branch()
         self.branch = spec.branch or head or ""
         if self.branch and not GitRepo.valid_branch_name(self.branch):
@@ -204,19 +232,6 @@ class _Run:
                 f"create it with: git -C {self.path} branch {self.branch} "
                 f"{spec.remote}/{self.branch}"
             )
-        known_hosts = (
-            Path(os.path.expanduser(spec.known_hosts)).absolute()
-            if spec.known_hosts is not None
-            else default_known_hosts()
-        )
-        self.net = NetOptions(
-            credentials=spec.credentials,
-            known_hosts=known_hosts,
-            pins=spec.host_key_fingerprints,
-            timeout=spec.timeout,
-            cancel=cancel,
-            progress=progress,
-        )
         # Facts.
         self.lock_problem: str | None = None
         self.unsafe: str | None = None
@@ -300,7 +315,7 @@ class _Run:
                 "(e.g. git merge --abort, git rebase --abort), then run again"
             )
             return
-        finished = self.repo.finish_interrupted_move()
+        finished = finish_interrupted_move(self.repo)
         if finished is not None:
             logger.warning("%s: %s", self.path, finished)
             self.local = self.repo.branch_tip(self.branch)
@@ -311,7 +326,7 @@ class _Run:
                 "from here would leave that tree behind: reconcile that working tree instead"
             )
             return
-        locks = self.repo.clear_stale_locks()
+        locks = clear_stale_locks(self.repo.gitdir, self.repo.workdir)
         if locks.live:
             self.unsafe = (
                 f"another process is writing the repository (it holds {', '.join(locks.live)}); "
@@ -326,9 +341,7 @@ class _Run:
         started, clock = time.time(), time.monotonic()
         tries = _Attempts()
         try:
-            self.remote = self._retrying(
-                tries, lambda: self.repo.fetch(self.spec.remote, self.branch, self.net)
-            )
+            self.remote = self._retrying(tries, lambda: self.git_remote.fetch(self.branch))
         except GitError as exc:
             self.fetch_message = str(exc)
             self._record(
@@ -374,14 +387,14 @@ class _Run:
         assert self.local is not None
         assert self.remote_tip is not None
         commits = self.repo.commits_not_in(self.local, self.remote_tip)
-        replay = self.repo.replay(commits, self.remote_tip, self.spec.committer)
-        if replay.tip is None:
-            self.conflict_paths = replay.conflict_paths
-            self.replay_refused = replay.refused or "a local commit conflicts"
+        replayed = replay(self.repo, commits, self.remote_tip, self.spec.committer)
+        if replayed.tip is None:
+            self.conflict_paths = replayed.conflict_paths
+            self.replay_refused = replayed.refused or "a local commit conflicts"
             return
-        self.replayed_count += replay.replayed
-        self.dropped += replay.dropped
-        self._move(replay.tip, f"git-reconcile: rebase {self.branch} onto {self.spec.remote}")
+        self.replayed_count += replayed.replayed
+        self.dropped += replayed.dropped
+        self._move(replayed.tip, f"git-reconcile: rebase {self.branch} onto {self.spec.remote}")
 
     def on_enter_pushing(self) -> None:
         if self.local == self.remote_tip or self.local is None:
@@ -399,7 +412,7 @@ class _Run:
         assert self.remote_tip is not None
         self.escaped_commits = tuple(self.repo.commits_not_in(self.local, self.remote_tip))
         if self.repo.is_checked_out(self.branch):
-            paths = self.repo.blocking_paths(self.local, self.remote_tip)
+            paths = blocking_paths(self.repo, self.local, self.remote_tip)
             if paths:
                 self.move_error = (
                     f"local commits must be escaped, but uncommitted changes would be "
@@ -425,7 +438,7 @@ class _Run:
 
     def _move(self, new: str, message: str) -> None:
         try:
-            self.repo.move_branch(self.branch, self.local, new, message=message)
+            move_branch(self.repo, self.branch, self.local, new, message=message)
         except (CheckoutBlockedError, RefMovedError) as exc:
             self.move_error = str(exc)
             return
@@ -479,7 +492,7 @@ class _Run:
             nonlocal sent
             if tries.count > 1 and self._landed(refs):
                 return dict.fromkeys(refs, PushOutcome(ok=True))
-            answers, sent = self.repo.push(self.spec.remote, refs, self.net, force=force)
+            answers, sent = self.git_remote.push(refs, force=force)
             return answers
 
         failure: NetworkError | None = None
@@ -512,7 +525,7 @@ class _Run:
     def _landed(self, refs: dict[str, str | None]) -> bool:
         """True when the remote holds our value for every ref (best effort)."""
         try:
-            heads = self.repo.remote_heads(self.spec.remote, self.net)
+            heads = self.git_remote.heads()
         except GitError:
             return False
         return all(heads.get(ref) == self.repo.ref_target(ref) for ref in refs)
@@ -566,8 +579,8 @@ class _Run:
             if ref in heads or self.repo.ref_exists(ref):
                 continue
             try:
-                created = self.repo.create_ref(
-                    ref, self.local, f"git-reconcile: escape {self.branch}"
+                created = create_ref(
+                    self.repo, ref, self.local, f"git-reconcile: escape {self.branch}"
                 )
             except GitError as exc:
                 self.move_error = f"cannot create the conflict branch {name}: {exc}"
@@ -578,7 +591,7 @@ class _Run:
                 return name
             if self.conflict_branch is not None:
                 return name
-            self.repo.delete_ref(ref, self.local)  # the name was taken meanwhile
+            delete_ref(self.repo, ref, self.local)  # the name was taken meanwhile
         self.move_error = "no free name for the conflict branch; delete old conflict branches"
         return None
 

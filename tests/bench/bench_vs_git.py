@@ -788,10 +788,10 @@ def webhooks() -> Section:
 PHASES = (
     ("_engine.py", "reconcile", "the whole run"),
     ("_engine.py", "on_enter_fetching", "fetching step"),
-    ("_network.py", "connect", "… its connect: SSH handshake, auth, ref advertisement (libgit2)"),
+    ("_libgit2.py", "connect", "… its connect: SSH handshake, auth, ref advertisement (libgit2)"),
     (
-        "_network.py",
-        "_certificate_check",
+        "_session.py",
+        "ssh_host_key_ok",
         "… … within it, the host key check against known_hosts (Python)",
     ),
     (
@@ -799,7 +799,11 @@ PHASES = (
         "on_enter_inspecting",
         "inspecting step (in-progress operations, worktrees, locks)",
     ),
-    ("_locks.py", "clear_stale_locks", "… its scan of the git directory for stale lock files"),
+    (
+        "_stale_locks.py",
+        "clear_stale_locks",
+        "… its scan of the git directory for stale lock files",
+    ),
     ("_machine.py", "build_machine", "building the run's state machine (transitions)"),
     ("_engine.py", "__init__", "opening the repository, reading branch and remote"),
     ("_lock.py", "acquire", "taking the repository lock"),
