@@ -55,15 +55,15 @@ class PushOutcome:
 class GitRemote:
     """One remote of an opened repository, with the options of its network operations.
 
-    ``url`` is the remote's URL as configured (credentials included: redact it
-    before showing it).
+    ``url`` is the remote's URL as ``GitRepo.remote_url`` read it (credentials
+    included: redact it before showing it).
     """
 
-    def __init__(self, repo: GitRepo, name: str, net: NetOptions) -> None:
+    def __init__(self, repo: GitRepo, name: str, url: str, net: NetOptions) -> None:
         self.repo = repo
         self.name = name
+        self.url = url
         self.net = net
-        self.url = repo.remote_url(name)  # UnknownRemoteError
 
     def heads(self) -> dict[str, str]:
         """The remote's heads, from one connection and no pack."""
