@@ -56,7 +56,7 @@ def escape_commits(target: Target, transfers: Transfers, facts: Facts) -> Escape
 
 
 class _Escape:
-    """One escape: the names tried so far, and the push as it stands."""
+    """One escape: the run's push as it stands while names are tried."""
 
     def __init__(self, target: Target, transfers: Transfers, local: str, facts: Facts) -> None:
         self._target = target

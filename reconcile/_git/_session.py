@@ -29,7 +29,7 @@ from .._spec import HTTPAuth, SSHKey
 from ._libgit2 import TIMEOUTS, Callbacks, remote_stopper, transfer_stats
 from ._repo import ZERO
 
-__all__ = ["MAX_CREDENTIAL_ATTEMPTS", "NetOptions", "Session"]
+__all__ = ["NetOptions", "Session"]
 
 MAX_CREDENTIAL_ATTEMPTS = 3
 _POLL_SECONDS = 0.25
