@@ -31,10 +31,11 @@ from ._errors import (
     NotARepositoryError,
     ReconcileError,
     RefMovedError,
+    RepoLockTimeout,
     UnknownBranchError,
     UnknownRemoteError,
 )
-from ._lock import RepoLock, RepoLockTimeout
+from ._lock import RepoLock
 from ._logging import configure_logging
 from ._redact import redact_text, redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result

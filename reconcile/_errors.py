@@ -1,27 +1,31 @@
 """Exceptions raised by git-reconcile.
 
 Outcomes such as ``fetch-failed`` or ``blocked`` are *results*, not exceptions:
-``reconcile()`` returns them. Exceptions are raised only for bad input, which no
-amount of retrying will fix, and for errors inside the library itself::
+``reconcile()`` returns them. Exceptions are raised for bad input, which no amount
+of retrying will fix, for a repository lock that stayed taken, and for errors inside
+the library itself::
 
     ReconcileError
-    ├── BadInputError             the spec names something that is not there (CLI exit 2)
-    │   ├── NotARepositoryError   the path is not a git repository
-    │   ├── UnknownRemoteError    the repository has no remote of that name
-    │   ├── UnknownBranchError    the branch does not exist locally and HEAD does not name it
-    │   └── InvalidSpecError      a value in the spec is malformed (timeout, prefix, key)
-    └── GitError                  a git operation failed; ``kind`` says which one
-            ├── NetworkError          the remote could not be reached or read;
-        │   │                     ``transient`` says whether a retry may help
-        │   ├── HostKeyError      the server's SSH host key is unknown or has changed
+    ├── BadInputError              the spec names something that is not there (CLI exit 2)
+    │   ├── NotARepositoryError    the path is not a git repository
+    │   ├── UnknownRemoteError     the repository has no remote of that name
+    │   ├── UnknownBranchError     the branch does not exist locally and HEAD does not name it
+    │   └── InvalidSpecError       a value in the spec is malformed (timeout, prefix, key)
+    ├── RepoLockTimeout            another reconcile kept the repository's lock too long
+    └── GitError                   a git operation failed; ``kind`` says which one
+        ├── NetworkError           the remote could not be reached or read;
+        │   │                      ``transient`` says whether a retry may help
+        │   ├── HostKeyError       the server's SSH host key is unknown or has changed
         │   ├── AuthenticationError  the credentials were refused or missing
-        │   └── CancelledError    the operation was cancelled
-        ├── CheckoutBlockedError  local changes are in the way of a checkout
-        └── RefMovedError         a ref moved during the run (compare-and-swap lost)
+        │   └── CancelledError     the operation was cancelled
+        ├── CheckoutBlockedError   local changes are in the way of a checkout
+        └── RefMovedError          a ref moved during the run (compare-and-swap lost, or
+                                   the remote's ref is not where a push's lease expects it)
 
 Every ``GitError`` message has its URLs redacted. ``GitError`` and its subclasses
-are caught inside ``reconcile()`` and turned into outcomes and push statuses;
-callers normally only see ``BadInputError``.
+are caught inside ``reconcile()`` and turned into outcomes and push statuses, and so
+is ``RepoLockTimeout`` (the run ends ``blocked``); callers normally only see
+``BadInputError``, and ``RepoLockTimeout`` when they take a ``RepoLock`` themselves.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "NotARepositoryError",
     "ReconcileError",
     "RefMovedError",
+    "RepoLockTimeout",
     "UnknownBranchError",
     "UnknownRemoteError",
 ]
@@ -65,6 +70,16 @@ class UnknownBranchError(BadInputError):
 
 class InvalidSpecError(BadInputError):
     """A value in the spec is malformed."""
+
+
+class RepoLockTimeout(ReconcileError):
+    """The repository's lock was not free within the timeout (or the wait was cancelled).
+
+    Neither bad input nor a failed git operation: another reconcile of the same
+    repository is at work, and time fixes it. So it sits beside those two branches,
+    not under them: ``except BadInputError`` keeps meaning "fix the spec", and
+    ``except GitError`` keeps meaning "git failed".
+    """
 
 
 class GitError(ReconcileError):
@@ -128,4 +143,9 @@ class CheckoutBlockedError(GitError):
 
 
 class RefMovedError(GitError):
-    """A ref no longer holds the value read at the start of the run."""
+    """A ref no longer holds the value the run read or expects.
+
+    Locally, a branch moved under the run's compare-and-swap. In a push under a
+    lease, the remote's ref is not where the lease expects it; the push then sent
+    nothing.
+    """

@@ -16,8 +16,9 @@ from pathlib import Path
 from types import TracebackType
 
 from ._control import CancelToken
+from ._errors import RepoLockTimeout
 
-__all__ = ["LOCK_NAME", "RepoLock", "RepoLockTimeout"]
+__all__ = ["LOCK_NAME", "RepoLock"]
 
 LOCK_NAME = "git-reconcile.lock"
 _POLL = 0.02
@@ -26,15 +27,12 @@ _table_guard = threading.Lock()
 _in_process: dict[str, threading.Lock] = {}
 
 
-class RepoLockTimeout(Exception):
-    """The lock was not free within the timeout (or the wait was cancelled)."""
-
-
 class RepoLock:
     """Exclusive lock on one repository's reconciles.
 
     ``gitdir`` is the repository's git directory (``.git`` of a working tree, or
-    the bare repository itself). ``acquire()`` waits up to ``timeout`` seconds.
+    the bare repository itself). ``acquire()`` waits up to ``timeout`` seconds,
+    then raises ``RepoLockTimeout``.
     The lock may be released from another thread than the one that took it.
     """
 

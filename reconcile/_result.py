@@ -36,6 +36,11 @@ class PushStatus(enum.Enum):
         return self.value
 
 
+# PushResult.reason when the remote moved under the push (its compare-and-swap, or
+# the lease, refused it): the run fetches again and decides again.
+REMOTE_MOVED = "non-fast-forward"
+
+
 @dataclass(frozen=True)
 class PushResult:
     """The push of a run: its status, how many attempts it took, and the error.

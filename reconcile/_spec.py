@@ -105,7 +105,6 @@ class Retry:
             )
 
 
-NO_RETRY = Retry(attempts=1)
 _MAX_TIMEOUT = 24 * 3600.0
 # What git's check-ref-format refuses in a branch name.
 _BAD_REF = re.compile(r"(^[/.]|/[/.]|\.\.|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|[/.]$|^@$)")

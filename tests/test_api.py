@@ -11,11 +11,13 @@ import pytest
 import reconcile
 from reconcile import (
     BadInputError,
+    GitError,
     InvalidSpecError,
     NotARepositoryError,
     Outcome,
     PushStatus,
     ReconcileError,
+    RepoLockTimeout,
     RepoSpec,
     SSHKey,
     UnknownBranchError,
@@ -89,6 +91,12 @@ def test_bad_input_hierarchy() -> None:
     for cls in (NotARepositoryError, UnknownRemoteError, UnknownBranchError, InvalidSpecError):
         assert issubclass(cls, BadInputError)
         assert issubclass(cls, ReconcileError)
+
+
+def test_every_raised_exception_is_a_reconcile_error() -> None:
+    """The lock's timeout sits in the hierarchy beside bad input and git errors, under neither."""
+    assert issubclass(RepoLockTimeout, ReconcileError)
+    assert not issubclass(RepoLockTimeout, BadInputError | GitError)
 
 
 def test_hierarchy_is_drawn_in_the_docstring() -> None:

@@ -8,9 +8,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from gitutil import World
 
-from reconcile import Outcome, RepoLock, reconcile
+from reconcile import Outcome, RepoLock, RepoLockTimeout, reconcile
 
 HOLDER = """
 import sys
@@ -80,17 +81,10 @@ def test_a_run_proceeds_once_the_other_process_lets_go(path_world: World) -> Non
 def test_lock_is_exclusive_within_a_process(path_world: World) -> None:
     """Two RepoLocks on one repository in one process exclude each other."""
     app = path_world.clone("app")
-    from reconcile import RepoLockTimeout
-
     with RepoLock(app / ".git"):
         other = RepoLock(app / ".git", timeout=0.1)
-        try:
+        with pytest.raises(RepoLockTimeout, match="another reconcile"):
             other.acquire()
-        except RepoLockTimeout:
-            pass
-        else:
-            other.release()
-            raise AssertionError("the second lock was granted")
     with RepoLock(app / ".git", timeout=0.1):
         pass
 

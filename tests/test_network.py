@@ -61,7 +61,7 @@ def test_transient_failures_beyond_the_attempts_fail(ssh_world: World) -> None:
     [fetch] = result.operations
     assert fetch.attempts == 3
     assert fetch.result == "failed"
-    assert fetch.code in {"connection", "timeout", "unknown"}
+    assert fetch.code == "connection"  # the server drops each connection as it opens
 
 
 def test_permanent_auth_failure_is_not_retried(ssh_world: World, tmp_path: Path) -> None:

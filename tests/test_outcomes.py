@@ -409,16 +409,16 @@ def test_remote_moving_after_fetch_is_fetched_again(
 
     app = world.clone("app")
     world.commit(app, {"mine.txt": "mine\n"}, "local")
-    real_fetch = _git.GitRepo.fetch
+    real_fetch = _git.GitRemote.fetch
     landed: list[str] = []
 
-    def fetch_then_someone_pushes(self: _git.GitRepo, *args: object, **kwargs: object) -> object:
+    def fetch_then_someone_pushes(self: _git.GitRemote, *args: object, **kwargs: object) -> object:
         state = real_fetch(self, *args, **kwargs)  # type: ignore[arg-type]
         if not landed:
             landed.append(world.remote_commit({"theirs.txt": "theirs\n"}, "concurrent writer"))
         return state
 
-    monkeypatch.setattr(_git.GitRepo, "fetch", fetch_then_someone_pushes)
+    monkeypatch.setattr(_git.GitRemote, "fetch", fetch_then_someone_pushes)
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.REBASED, result.reason
     assert result.push.status is PushStatus.OK

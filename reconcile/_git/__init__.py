@@ -1,21 +1,53 @@
 """The git layer: the only package that imports pygit2.
 
-``_translate.translate()`` is the one place where pygit2's exceptions become
-git-reconcile's; ``_network`` runs fetches and pushes; ``_repo`` does the rest.
+- ``_repo``: opening a repository, its local state, comparing commits (``GitRepo``).
+- ``_move``: moving a branch (ref lock, compare-and-swap, SAFE checkout, the move
+  note that lets the next run finish a move a crash cut short); creating and
+  deleting the conflict branches' refs.
+- ``_replay``: the in-memory rebase.
+- ``_remote``: fetch, push and the remote's heads, one network session each
+  (``GitRemote``); reading a server's SSH host key.
+- ``_session``: what one network session answers libgit2: credentials, the
+  host-key check, the lease in push negotiation, the server's answer per ref;
+  bounded waits, cancelling, progress.
+- ``_libgit2``: what reaches into libgit2 past pygit2's API: connect, fetch and
+  push without per-object callbacks into Python, ``git_remote_stop``, the layout
+  of ``git_cert_hostkey``, the process-wide timeouts.
+- ``_stale_locks``: lock files a crashed git process left, found and cleared safely.
+- ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
 """
 
 from __future__ import annotations
 
-from ._network import ZERO, NetOptions, scan_host_key
-from ._repo import JOURNAL, GitRepo, PushOutcome, RemoteState, Replay
+from ._move import (
+    JOURNAL,
+    blocking_paths,
+    create_ref,
+    delete_ref,
+    finish_interrupted_move,
+    move_branch,
+)
+from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
+from ._replay import Replay, replay
+from ._repo import GitRepo
+from ._session import NetOptions
+from ._stale_locks import Locks, clear_stale_locks
 
 __all__ = [
     "JOURNAL",
-    "ZERO",
+    "GitRemote",
     "GitRepo",
+    "Locks",
     "NetOptions",
     "PushOutcome",
     "RemoteState",
     "Replay",
+    "blocking_paths",
+    "clear_stale_locks",
+    "create_ref",
+    "delete_ref",
+    "finish_interrupted_move",
+    "move_branch",
+    "replay",
     "scan_host_key",
 ]

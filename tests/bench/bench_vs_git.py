@@ -780,24 +780,28 @@ def webhooks() -> Section:
 # Steps of a run, found in the profile by (file, function); the largest match counts.
 PHASES = (
     ("_engine.py", "reconcile", "the whole run"),
-    ("_engine.py", "on_enter_fetching", "fetching step"),
-    ("_network.py", "connect", "… its connect: SSH handshake, auth, ref advertisement (libgit2)"),
+    ("_engine.py", "_drive", "driving the table: binding the run's model, the steps"),
+    ("_steps.py", "fetch", "fetching step"),
+    ("_libgit2.py", "connect", "… its connect: SSH handshake, auth, ref advertisement (libgit2)"),
     (
-        "_network.py",
-        "_certificate_check",
+        "_session.py",
+        "ssh_host_key_ok",
         "… … within it, the host key check against known_hosts (Python)",
     ),
     (
-        "_engine.py",
-        "on_enter_inspecting",
+        "_steps.py",
+        "inspect",
         "inspecting step (in-progress operations, worktrees, locks)",
     ),
-    ("_locks.py", "clear_stale_locks", "… its scan of the git directory for stale lock files"),
-    ("_machine.py", "build_machine", "building the run's state machine (transitions)"),
-    ("_engine.py", "__init__", "opening the repository, reading branch and remote"),
+    (
+        "_stale_locks.py",
+        "clear_stale_locks",
+        "… its scan of the git directory for stale lock files",
+    ),
+    ("_target.py", "open_target", "opening the repository, reading branch and remote"),
     ("_lock.py", "acquire", "taking the repository lock"),
     ("_lock.py", "release", "releasing it"),
-    ("_engine.py", "result", "building the result"),
+    ("_engine.py", "_result", "building the result"),
 )
 
 

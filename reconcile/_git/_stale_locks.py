@@ -79,7 +79,13 @@ def _owners_alive(locks: list[Path], roots: tuple[str, ...]) -> bool | None:
 def clear_stale_locks(
     gitdir: Path, workdir: Path | None = None, *, min_age: float = MIN_AGE_SECONDS
 ) -> Locks:
-    """Remove stale lock files of a repository; report the ones that may be live."""
+    """Remove stale lock files of a repository; report the ones that may be live.
+
+    A git or libgit2 writer keeps its lock file open until it renames it into
+    place, so a lock that no process has open, and that is not brand new, is
+    stale. Locks held open (or whose holders cannot be checked) are reported as
+    live and left alone.
+    """
     candidates = _candidates(gitdir)
     if not candidates:
         return Locks()

@@ -1,0 +1,247 @@
+"""What reaches into libgit2 past pygit2's API, and why.
+
+pygit2 routes libgit2's per-object transfer progress into Python. With any busy
+Python thread beside it (a web server under load), each of those tens of
+thousands of calls waits for the GIL, and a fetch slows down a hundredfold. So
+the connect, fetch and push here call libgit2 directly, with options that carry
+no per-object or sideband callbacks: progress is read from libgit2's transfer
+statistics by a poller a few times a second instead (``transfer_stats``), and
+cancellation goes through ``git_remote_stop`` (``remote_stopper``), which pygit2
+does not offer.
+
+Also here: the full layout of ``git_cert_hostkey`` (pygit2 passes None to Python
+certificate callbacks, so the host key is read through a cast), and libgit2's
+timeouts, which are process-wide settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import glob
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import cffi
+import pygit2
+from pygit2.callbacks import git_fetch_options, git_push_options, git_remote_callbacks
+from pygit2.errors import check_error
+from pygit2.ffi import C, ffi
+from pygit2.utils import StrArray
+
+__all__ = ["TIMEOUTS", "Callbacks", "remote_stopper", "transfer_stats"]
+
+_GIT_CERT_SSH_RAW = 1 << 3
+
+
+# --- process-wide libgit2 settings ---------------------------------------------------
+#
+# libgit2's timeouts are process-wide options. Operations that want the same
+# timeout share the setting and run concurrently; one that wants another waits
+# until those finish.
+
+
+class _Timeouts:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._current: int | None = None
+        self._users = 0
+
+    @contextlib.contextmanager
+    def use(self, milliseconds: int) -> Iterator[None]:
+        with self._cond:
+            while self._users and self._current != milliseconds:
+                self._cond.wait()
+            if self._current != milliseconds:
+                pygit2.settings.server_connect_timeout = milliseconds
+                pygit2.settings.server_timeout = milliseconds
+                self._current = milliseconds
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._users -= 1
+                self._cond.notify_all()
+
+
+TIMEOUTS = _Timeouts()
+
+
+# --- git_remote_stop -----------------------------------------------------------------
+
+
+def _load_remote_stop() -> Callable[[int], int] | None:
+    """``git_remote_stop`` from the libgit2 pygit2 uses (it is not in pygit2's API)."""
+    candidates = sorted(
+        glob.glob(os.path.join(os.path.dirname(pygit2.__file__) + ".libs", "libgit2*.so*"))
+    )
+    found = ctypes.util.find_library("git2")
+    if found:
+        candidates.append(found)
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            stop = lib.git_remote_stop
+        except (OSError, AttributeError):
+            continue
+        stop.argtypes = [ctypes.c_void_p]
+        stop.restype = ctypes.c_int
+        return stop  # type: ignore[no-any-return,unused-ignore]
+    return None
+
+
+_REMOTE_STOP = _load_remote_stop()
+
+
+def remote_stopper(remote: pygit2.Remote) -> Callable[[], None] | None:
+    """A function that stops ``remote``'s transfer at its next packet, from any thread;
+    None when this libgit2 has no ``git_remote_stop``."""
+    if _REMOTE_STOP is None:
+        return None
+    stop = _REMOTE_STOP
+    pointer = int(ffi.cast("uintptr_t", remote._remote))
+    return lambda: _ignore(stop(pointer))
+
+
+def _ignore(_value: object) -> None:
+    """Drop a return value (git_remote_stop's status: there is nothing to do about it)."""
+
+
+def transfer_stats(remote: pygit2.Remote) -> tuple[int, int]:
+    """Objects received so far, and the total the remote announced."""
+    stats = C.git_remote_stats(remote._remote)
+    return int(stats.received_objects), int(stats.total_objects)
+
+
+# --- git_cert_hostkey ----------------------------------------------------------------
+#
+# The raw host key libgit2 passes to the certificate callback. pygit2 declares only
+# the head of this struct (and passes None to Python callbacks), so the full layout
+# of libgit2 1.9's git_cert_hostkey is declared here and read through a cast.
+_CERT_FFI = cffi.FFI()
+_CERT_FFI.cdef(
+    """
+    typedef struct { int cert_type; } rc_cert;
+    typedef struct {
+        rc_cert parent;
+        int type;
+        unsigned char hash_md5[16];
+        unsigned char hash_sha1[20];
+        unsigned char hash_sha256[32];
+        int raw_type;
+        const char *hostkey;
+        size_t hostkey_len;
+    } rc_cert_hostkey;
+    """
+)
+
+
+def _raw_host_key(address: int) -> bytes | None:
+    """The SSH host key blob of a ``git_cert_hostkey``, or None when libssh2 gave none."""
+    hostkey = _CERT_FFI.cast("rc_cert_hostkey *", address)
+    if not hostkey.type & _GIT_CERT_SSH_RAW or not hostkey.hostkey_len:
+        return None
+    return bytes(_CERT_FFI.buffer(hostkey.hostkey, hostkey.hostkey_len))
+
+
+# --- the calls -----------------------------------------------------------------------
+
+
+class Callbacks(pygit2.RemoteCallbacks):
+    """pygit2's remote callbacks, for connect, fetch and push called directly.
+
+    The subclass decides: whether an SSH host key or a TLS certificate is trusted,
+    what a certificate that could not be read means, and what to raise when a call
+    fails because the caller stopped it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cert_cb = ffi.callback(
+            "int(git_cert *, int, const char *, void *)", self._certificate_check
+        )
+
+    def ssh_host_key_ok(self, blob: bytes | None, host: str | None) -> bool:
+        """True when the server's SSH host key (None: it sent none) is trusted."""
+        raise NotImplementedError
+
+    def tls_certificate_ok(self, valid: bool, host: str | None) -> bool:
+        """True when a TLS certificate is trusted (``valid``: libgit2 verified it)."""
+        raise NotImplementedError
+
+    def certificate_unreadable(self) -> None:
+        """The certificate could not be read or checked; the connection is refused."""
+
+    def interrupted(self) -> BaseException | None:
+        """What to raise for a failed call that the caller stopped; None if not stopped."""
+        return None
+
+    def _certificate_check(self, cert: Any, valid: int, host: Any, _payload: Any) -> int:
+        try:
+            address = int(ffi.cast("uintptr_t", cert))
+            name = ffi.string(host).decode("utf-8", "replace") if host else None
+            if _CERT_FFI.cast("rc_cert *", address).cert_type == C.GIT_CERT_HOSTKEY_LIBSSH2:
+                trusted = self.ssh_host_key_ok(_raw_host_key(address), name)
+            else:
+                trusted = self.tls_certificate_ok(bool(valid), name)
+        except Exception:  # a callback must never raise into C
+            self.certificate_unreadable()
+            trusted = False
+        return 0 if trusted else int(C.GIT_ECERTIFICATE)
+
+    def _check(self, err: int) -> None:
+        if err >= 0:
+            return
+        if self._stored_exception is not None:
+            raise self._stored_exception
+        stopped = self.interrupted()
+        if stopped is not None:
+            raise stopped
+        check_error(err)
+
+    def connect(self, remote: pygit2.Remote) -> None:
+        """Connect for fetching, so the heads can be listed before any pack is asked for."""
+        with git_remote_callbacks(self) as payload:
+            payload.remote_callbacks.certificate_check = self._cert_cb
+            with StrArray(self.custom_headers() or None) as headers:
+                proxy = ffi.new("git_proxy_options *")
+                C.git_proxy_options_init(proxy, C.GIT_PROXY_OPTIONS_VERSION)
+                proxy.type = C.GIT_PROXY_NONE
+                err = C.git_remote_connect(
+                    remote._remote,
+                    C.GIT_DIRECTION_FETCH,
+                    payload.remote_callbacks,
+                    proxy,
+                    headers.ptr,
+                )
+                self._check(err)
+
+    def download(self, remote: pygit2.Remote, refspecs: list[str], message: str) -> None:
+        """Fetch ``refspecs`` with no progress or sideband callback into Python."""
+        with git_fetch_options(self) as payload:
+            opts = payload.fetch_options
+            opts.callbacks.transfer_progress = ffi.NULL
+            opts.callbacks.sideband_progress = ffi.NULL
+            opts.callbacks.certificate_check = self._cert_cb
+            opts.proxy_opts.type = C.GIT_PROXY_NONE
+            with StrArray(refspecs) as arr:
+                err = C.git_remote_fetch(remote._remote, arr.ptr, opts, message.encode())
+                self._check(err)
+
+    def upload(self, remote: pygit2.Remote, refspecs: list[str]) -> None:
+        """Push ``refspecs`` with no per-object callback into Python."""
+        # The sideband stays on for a push: it carries the server's own words about a
+        # refusal ("protected branch ..."), a handful of lines.
+        with git_push_options(self) as payload:
+            opts = payload.push_options
+            opts.callbacks.transfer_progress = ffi.NULL
+            opts.callbacks.certificate_check = self._cert_cb
+            opts.proxy_opts.type = C.GIT_PROXY_NONE
+            opts.pb_parallelism = 1
+            with StrArray(refspecs) as arr:
+                err = C.git_remote_push(remote._remote, arr.ptr, opts)
+                self._check(err)

@@ -1,0 +1,228 @@
+"""The model the state table drives: one method per step.
+
+Each step does its git work through the git layer and records what it found as
+a new ``Facts``. The steps catch the failures the git layer is expected to meet
+(a fetch that fails, a move refused, a push rejected) and record them as facts,
+so that every run ends in one of the outcomes. The conditions that read the
+facts come from ``Conditions``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from ._errors import CheckoutBlockedError, GitError, RefMovedError
+from ._escape import escape_commits
+from ._facts import Conditions, Facts
+from ._git import (
+    GitRepo,
+    blocking_paths,
+    clear_stale_locks,
+    finish_interrupted_move,
+    move_branch,
+    replay,
+)
+from ._result import PushStatus
+from ._target import Target
+from ._transfers import Transfers
+
+__all__ = ["Steps"]
+
+logger = logging.getLogger("reconcile")
+
+
+class Steps(Conditions):
+    """One run: its target, its transfers, and the facts found so far."""
+
+    state: str  # set by the machine
+    trigger: Callable[[str], bool]  # bound by the machine
+
+    def __init__(self, target: Target, facts: Facts) -> None:
+        self.target = target
+        self.transfers = Transfers(target)
+        self.facts = facts
+
+    # --- inspecting -------------------------------------------------------------------
+
+    def inspect(self) -> None:
+        """Is the repository safe to touch? Finish a move a crash cut short on the
+        way, and clear the lock files crashed writers left."""
+        unsafe = self.facts.unsafe or self._busy()
+        if unsafe is None:
+            self._finish_interrupted_move()
+            unsafe = self._shared()
+        self.facts = replace(self.facts, unsafe=unsafe)
+
+    def _busy(self) -> str | None:
+        """Why the run must not look further: no branch, or git is in the middle of
+        an operation."""
+        if not self.target.branch:
+            return "HEAD is detached and no branch was given; name one with --branch"
+        operation = self.target.repo.in_progress()
+        if operation is not None:
+            return (
+                f"{operation} is in progress in {self.target.path}; finish or abort it "
+                "(e.g. git merge --abort, git rebase --abort), then run again"
+            )
+        return None
+
+    def _finish_interrupted_move(self) -> None:
+        repo = self.target.repo
+        finished = finish_interrupted_move(repo)
+        if finished is not None:
+            logger.warning("%s: %s", self.target.path, finished)
+            self.facts = replace(self.facts, local=repo.branch_tip(self.target.branch))
+
+    def _shared(self) -> str | None:
+        """Why another writer may be at work: the branch is checked out in another
+        working tree, or a live process holds one of the repository's lock files."""
+        repo, branch = self.target.repo, self.target.branch
+        elsewhere = repo.checked_out_elsewhere(branch)
+        if elsewhere is not None:
+            return (
+                f"{branch} is checked out in the working tree {elsewhere}; moving it "
+                "from here would leave that tree behind: reconcile that working tree instead"
+            )
+        locks = clear_stale_locks(repo.gitdir, repo.workdir)
+        for path in locks.cleared:
+            logger.warning("removed a stale lock file left by a crashed process: %s", path)
+        if locks.live:
+            return (
+                f"another process is writing the repository (it holds {', '.join(locks.live)}); "
+                "run again when it is done"
+            )
+        return None
+
+    # --- fetching ---------------------------------------------------------------------
+
+    def fetch(self) -> None:
+        """Read the remote's branch (downloading it only when new), and compare."""
+        facts = replace(self.facts, round=self.facts.round + 1)
+        try:
+            remote = self.transfers.fetch()
+        except GitError as exc:
+            self.facts = replace(facts, fetch_failure=str(exc))
+            return
+        repo = self.target.repo
+        local = repo.branch_tip(self.target.branch)
+        base, ahead, behind = _compare(repo, local, remote.tip)
+        self.facts = replace(
+            facts,
+            local=local,
+            remote_tip=remote.tip,
+            remote_heads=remote.heads,
+            base=base,
+            ahead=ahead,
+            behind=behind,
+        )
+
+    # --- moving -----------------------------------------------------------------------
+
+    def fast_forward(self) -> None:
+        assert self.facts.remote_tip is not None
+        self._move(
+            self.facts.remote_tip,
+            f"git-reconcile: fast-forward {self.target.branch} to {self.target.spec.remote}",
+        )
+
+    def rebase(self) -> None:
+        """Replay the local commits onto the remote's tip in memory, then move there."""
+        facts, repo, spec = self.facts, self.target.repo, self.target.spec
+        assert facts.local is not None
+        assert facts.remote_tip is not None
+        commits = repo.commits_not_in(facts.local, facts.remote_tip)
+        replayed = replay(repo, commits, facts.remote_tip, spec.committer)
+        if replayed.tip is None:
+            self.facts = replace(
+                facts,
+                conflict_paths=replayed.conflict_paths,
+                replay_refused=replayed.refused or "a local commit conflicts",
+            )
+            return
+        self.facts = replace(
+            facts,
+            rebased=True,
+            replayed=facts.replayed + replayed.replayed,
+            dropped=facts.dropped + replayed.dropped,
+        )
+        self._move(replayed.tip, f"git-reconcile: rebase {self.target.branch} onto {spec.remote}")
+
+    def _move(self, new: str, message: str) -> None:
+        try:
+            move_branch(
+                self.target.repo, self.target.branch, self.facts.local, new, message=message
+            )
+        except (CheckoutBlockedError, RefMovedError) as exc:
+            self.facts = replace(self.facts, move_error=str(exc))
+            return
+        self.facts = replace(self.facts, local=new)
+
+    # --- pushing ----------------------------------------------------------------------
+
+    def push(self) -> None:
+        """Push the local branch under a lease on the tip the fetch saw."""
+        facts = self.facts
+        if facts.local == facts.remote_tip or facts.local is None:
+            push = replace(facts.push, status=PushStatus.SKIPPED, error=None, reason=None)
+        elif not self.target.spec.push:
+            push = replace(facts.push, status=PushStatus.SKIPPED, error="pushing is turned off")
+        else:
+            attempt = self.transfers.push({self.target.refname: facts.remote_tip})
+            push = attempt.result(facts.push, facts.round)
+        self.facts = replace(facts, push=push)
+
+    # --- escaping ---------------------------------------------------------------------
+
+    def escape(self) -> None:
+        """Put the local commits on a conflict branch; reset the local branch to the
+        remote's only once that branch is on the remote."""
+        facts, repo, spec = self.facts, self.target.repo, self.target.spec
+        local, tip = facts.local, facts.remote_tip
+        assert local is not None
+        assert tip is not None
+        self.facts = facts = replace(facts, escaped_commits=tuple(repo.commits_not_in(local, tip)))
+        if repo.is_checked_out(self.target.branch):
+            paths = blocking_paths(repo, local, tip)
+            if paths:
+                self.facts = replace(facts, move_error=_escape_blocked(paths))
+                return
+        put = escape_commits(self.target, self.transfers, facts)
+        self.facts = replace(
+            facts, conflict_branch=put.branch, push=put.push, move_error=put.problem
+        )
+        if put.branch is None:
+            return
+        if put.push.status in (PushStatus.FAILED, PushStatus.REJECTED):
+            note = "; the local branch was left as it is until the push lands"
+            self.facts = replace(self.facts, escape_note=note)
+            return
+        if not spec.push:
+            # The local branch is reset only once the escaped commits are on the remote.
+            note = "; the local branch was left as it is (pushing is off)"
+            self.facts = replace(self.facts, escape_note=note)
+            return
+        self._move(
+            tip, f"git-reconcile: escaped local commits to {put.branch}, reset to {spec.remote}"
+        )
+
+
+def _compare(repo: GitRepo, local: str | None, tip: str | None) -> tuple[str | None, int, int]:
+    """The merge base of the local and remote tips, and how far each is ahead."""
+    if local is None or tip is None:
+        ahead = len(repo.commits_not_in(local, None)) if local else 0
+        behind = len(repo.commits_not_in(tip, None)) if tip else 0
+        return local or tip, ahead, behind
+    if local == tip:
+        return local, 0, 0
+    base = repo.merge_base(local, tip)
+    ahead, behind = repo.ahead_behind(local, tip)
+    return base, ahead, behind
+
+
+def _escape_blocked(paths: tuple[str, ...]) -> str:
+    return (
+        f"local commits must be escaped, but uncommitted changes would be "
+        f"overwritten: {', '.join(paths[:10])}; commit or stash them, then run again"
+    )
