@@ -15,6 +15,7 @@
   of ``git_cert_hostkey``, the process-wide timeouts.
 - ``_stale_locks``: lock files a crashed git process left, found and cleared safely.
 - ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
+- ``_sandbox``: the plumbing behind ``reconcile.testing``'s sandboxes.
 """
 
 from __future__ import annotations
