@@ -75,7 +75,8 @@ class ReconcilePlugin:
         self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
         self.store: AuditStore | None = None
         if config.database_url:
-            from .audit import AuditStore  # sqlalchemy and alembic only when asked for
+            # sqlalchemy and alembic load only when a store is configured.
+            from .audit import AuditStore  # noqa: PLC0415
 
             self.store = AuditStore(config.database_url)
             for runner in self.runners.values():

@@ -19,6 +19,9 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from ._errors import InvalidSpecError
 
 __all__ = [
     "HostKey",
@@ -183,10 +186,6 @@ def default_known_hosts() -> Path:
 def parse_target(target: str) -> tuple[str, int | None, str]:
     """(host, port, ssh URL) from ``ssh://[user@]host[:port][/path]``, ``user@host:path``
     or ``host[:port]``. Raises ``InvalidSpecError`` for anything else."""
-    from urllib.parse import urlsplit
-
-    from ._errors import InvalidSpecError
-
     port: int | None = None
     if "://" in target:
         try:

@@ -13,8 +13,7 @@ import anyio
 from builders import run_record
 from gitutil import World
 
-from plugin import RunRecord
-from plugin._metrics import Metrics
+from plugin import Metrics, RunRecord
 from plugin.alerts import Alerter, AlertEvent, Streak, events_for
 from reconcile import Outcome, Result, reconcile
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plugin._record import RunRecord
+from plugin import RunRecord
 from reconcile import Result
 
 __all__ = ["run_record"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from gitutil import World, isolate_git_config
+from servers.sshgit import SSHGitServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,7 +19,6 @@ def _git_config(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real SSH git server on loopback, serving repositories under the test tree."""
-    from servers.sshgit import SSHGitServer
 
     root = tmp_path_factory.getbasetemp()
     with SSHGitServer(root, tmp_path_factory.mktemp("sshd")) as server:

@@ -29,8 +29,7 @@ from servers.receiver import closed_port, silent_port
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from plugin import AlertConfig, PluginConfig, ReconcilePlugin, RepoConfig, Runner
-from plugin._metrics import Metrics
+from plugin import AlertConfig, Metrics, PluginConfig, ReconcilePlugin, RepoConfig, Runner
 from plugin.alerts import (
     AlertDetails,
     Alerter,

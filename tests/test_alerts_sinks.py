@@ -25,7 +25,7 @@ from alertutil import (
 from gitutil import World
 from servers.receiver import receiver
 
-from plugin._metrics import Metrics
+from plugin import Metrics
 from plugin.alerts import Alerter, PullRequestSink, SlackSink, WebhookSink, events_for
 from webhooks import sign_sha256
 

@@ -22,6 +22,7 @@ from reconcile import (
     SSHKey,
     UnknownBranchError,
     UnknownRemoteError,
+    _errors,
 )
 
 PUBLIC = {
@@ -101,7 +102,6 @@ def test_every_raised_exception_is_a_reconcile_error() -> None:
 
 def test_hierarchy_is_drawn_in_the_docstring() -> None:
     """The exception module's docstring draws every exception class."""
-    from reconcile import _errors
 
     assert _errors.__doc__ is not None
     for name in _errors.__all__:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import random
+import select
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from gitutil import World, git, rev
+from gitutil import World, commit_plumbing, git, rev
 
 from plugin import RepoConfig
 from plugin.cli import EXIT_CODES, ExitCode, build_parser, main
+from plugin.cli._diagram import BEGIN, END
+from reconcile import HTTPAuth, RepoSpec, Retry
 
 KEYS = {
     "repo",
@@ -142,7 +147,6 @@ def test_diagram_prints_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_diagram_write_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`diagram --write` rewrites the marked block and `--check` tells a stale one."""
-    from plugin.cli._diagram import BEGIN, END
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
@@ -218,7 +222,6 @@ def test_python_m_reconcile_names_the_command(path_world: World) -> None:
 
 def test_defaults_are_the_value_objects(path_world: World) -> None:
     """The flags' defaults, used and shown in --help, are those of RepoSpec, Retry and HTTPAuth."""
-    from reconcile import HTTPAuth, RepoSpec, Retry
 
     parser = build_parser()
     args = parser.parse_args(["run"])
@@ -320,9 +323,6 @@ def _ssh_args(world: World) -> list[str]:
 
 
 def _big_fetch(world: World) -> Path:
-    import random
-
-    from gitutil import commit_plumbing
 
     app = world.clone("app", bare=True)
     rng = random.Random(3)
@@ -333,9 +333,6 @@ def _big_fetch(world: World) -> Path:
 
 def test_progress_bar_on_a_terminal_only(ssh_world: World) -> None:
     """On a terminal the command draws a progress bar for a large fetch; piped, it draws none."""
-    import os
-    import pty
-    import select
 
     world = ssh_world
     app = _big_fetch(world)

@@ -24,7 +24,7 @@ from plugin import (
     WebhookSink,
     load_config,
 )
-from plugin._reference import readme_with_reference, reference
+from plugin._reference import readme_with_reference, reference, sections
 from reconcile import HTTPAuth, RepoSpec, Retry, SSHKey
 from webhooks import Provider, sign_sha256
 
@@ -551,7 +551,6 @@ def test_readme_reference_is_current() -> None:
 
 def test_reference_shows_every_key_with_the_value_objects_defaults() -> None:
     """Every key of every table is in the reference, with the default its value object has."""
-    from plugin._reference import sections
 
     text = reference()
     for title, model, _note in sections():

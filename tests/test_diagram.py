@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from plugin.cli._diagram import BEGIN, END, readme_with_diagram
+from reconcile import Outcome
 from reconcile._diagram import mermaid
 from reconcile._machine import STATES, TERMINAL, TRANSITIONS
 
@@ -35,7 +36,6 @@ def test_diagram_has_every_row_and_outcome() -> None:
 
 def test_every_outcome_is_a_terminal_state() -> None:
     """The terminal states are exactly the seven outcomes."""
-    from reconcile import Outcome
 
     assert sorted(TERMINAL) == sorted(o.value.replace("-", "_") for o in Outcome)
 

@@ -291,3 +291,58 @@ def test_pygit2_errors_are_caught_in_one_place() -> None:
             ):
                 catching.append(path.name)
     assert catching == ["_translate.py"]
+
+
+# --- sizes and the README's map ---------------------------------------------------------
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_package_module_is_over_the_limit() -> None:
+    """Every module of the four packages reads at one sitting: at most 500 lines."""
+    long = {
+        str(path.relative_to(ROOT)): n
+        for package in PACKAGES
+        for path in _files(package)
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def _layout_names(readme: str) -> set[str]:
+    """The paths the README's layout block names, e.g. ``plugin/alerts/_sinks.py``."""
+    block = readme.split("<!-- layout:begin -->", 1)[1].split("<!-- layout:end -->", 1)[0]
+    names: set[str] = set()
+    parents: list[str] = []
+    for line in block.splitlines():
+        if not line.strip() or line.startswith("```"):
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.split()[0]
+        parents[depth:] = [name]
+        names.add("".join(parents))
+    return names
+
+
+def test_readme_layout_names_every_module() -> None:
+    """The README's "How the code is laid out" names each module and folder of the
+    packages, and nothing that is not there (revisions are one folder)."""
+    present = set()
+    for package in PACKAGES:
+        for path in _files(package):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("migrations/versions/"):
+                rel = "migrations/versions/"
+            present.add(rel)
+            parts = rel.split("/")
+            present.update("/".join(parts[:i]) + "/" for i in range(1, len(parts)))
+    assert _layout_names((ROOT / "README.md").read_text()) == present
+
+
+def test_layout_reader_sees_nesting() -> None:
+    """The layout reader joins each line to the folders above it."""
+    text = (
+        "<!-- layout:begin -->\n```text\na/   x\n  b.py  y\n  c/  z\n    d.py  w\n```\n"
+        "<!-- layout:end -->"
+    )
+    assert _layout_names(text) == {"a/", "a/b.py", "a/c/", "a/c/d.py"}

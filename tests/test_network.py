@@ -3,17 +3,21 @@ cancellation, locks, progress, host-key pins and operation records."""
 
 from __future__ import annotations
 
+import base64
 import os
+import random
 import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gitutil import World, git, rev
-from servers.sshgit import HangingServer
+from gitutil import World, commit_plumbing, git, rev
+from servers.sshgit import HangingServer, generate_ed25519, write_known_hosts
 
+from plugin.cli import main
 from reconcile import (
     CancelToken,
     Outcome,
@@ -25,6 +29,7 @@ from reconcile import (
     push_with_lease,
     reconcile,
 )
+from reconcile._hostkeys import fingerprint
 
 FAST = Retry(attempts=4, initial=0.01, multiplier=2, max_delay=0.05)
 
@@ -66,7 +71,6 @@ def test_transient_failures_beyond_the_attempts_fail(ssh_world: World) -> None:
 
 def test_permanent_auth_failure_is_not_retried(ssh_world: World, tmp_path: Path) -> None:
     """A refused key fails at once: one attempt, classified auth."""
-    from servers.sshgit import generate_ed25519
 
     world = ssh_world
     app = world.clone("app")
@@ -162,10 +166,8 @@ def test_create_only_lease(ssh_world: World) -> None:
 
 
 def _big_remote(world: World, commits: int = 200, size: int = 100_000) -> None:
-    import random
 
     rng = random.Random(7)
-    from gitutil import commit_plumbing
 
     for n in range(commits):
         commit_plumbing(world.remote, {f"blob{n % 10}.bin": rng.randbytes(size).hex()}, f"big {n}")
@@ -281,9 +283,6 @@ def test_lock_held_by_a_live_process_blocks(path_world: World) -> None:
 
 def test_pinned_fingerprint(ssh_world: World, tmp_path: Path) -> None:
     """A pinned host-key fingerprint replaces known_hosts; a wrong pin refuses the host."""
-    import base64
-
-    from reconcile._hostkeys import fingerprint
 
     world = ssh_world
     app = world.clone("app")
@@ -318,10 +317,6 @@ def test_known_hosts_add_records_only_a_verified_key(
     ssh_world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`known-hosts add` records a key whose fingerprint matches, and refuses otherwise."""
-    import base64
-
-    from plugin.cli import main
-    from reconcile._hostkeys import fingerprint
 
     world = ssh_world
     target = f"ssh://git@127.0.0.1:{world.ssh.port}/x.git"
@@ -352,9 +347,6 @@ def test_known_hosts_add_records_only_a_verified_key(
 
 def test_known_hosts_trust_on_first_use_only_when_asked(ssh_world: World, tmp_path: Path) -> None:
     """--trust-on-first-use records an unknown key; a changed key is never overwritten."""
-    from servers.sshgit import generate_ed25519, write_known_hosts
-
-    from plugin.cli import main
 
     world = ssh_world
     target = f"127.0.0.1:{world.ssh.port}"
@@ -377,7 +369,6 @@ def test_known_hosts_trust_on_first_use_only_when_asked(ssh_world: World, tmp_pa
 
 def test_lock_of_a_git_process_at_work_is_left_alone(path_world: World, tmp_path: Path) -> None:
     """`git commit` waiting on its editor owns index.lock without holding it open: blocked."""
-    import subprocess
 
     world = path_world
     app = world.clone("app")

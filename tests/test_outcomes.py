@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pygit2
 import pytest
 from gitutil import World, branches, commit_plumbing, git, rev
 
-from reconcile import Outcome, PushStatus, reconcile
+from reconcile import (
+    InvalidSpecError,
+    NotARepositoryError,
+    Outcome,
+    PushStatus,
+    RepoSpec,
+    UnknownBranchError,
+    UnknownRemoteError,
+    _git,
+    reconcile,
+)
+from reconcile._git import JOURNAL
 
 LAYOUTS = ["worktree", "bare"]
 
@@ -173,7 +185,6 @@ def test_escape_never_overwrites_an_existing_branch(path_world: World) -> None:
     app = world.clone("app")
     world.remote_commit({"data.txt": "remote\n"}, "remote edit")
     local_tip = world.commit(app, {"data.txt": "local\n"}, "local edit")
-    from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC)
     taken = {}
@@ -377,13 +388,6 @@ def test_unborn_local_branch_is_fast_forwarded(path_world: World) -> None:
 
 def test_bad_input_raises_before_touching_anything(path_world: World) -> None:
     """Not a repository, an unknown remote, an unknown or malformed branch raise BadInputError."""
-    from reconcile import (
-        InvalidSpecError,
-        NotARepositoryError,
-        RepoSpec,
-        UnknownBranchError,
-        UnknownRemoteError,
-    )
 
     app = path_world.clone("app")
     plain = path_world.root / "plain"
@@ -405,7 +409,6 @@ def test_remote_moving_after_fetch_is_fetched_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A writer landing between our fetch and our push makes the run fetch again and rebase."""
-    from reconcile import _git
 
     app = world.clone("app")
     world.commit(app, {"mine.txt": "mine\n"}, "local")
@@ -512,7 +515,6 @@ def test_a_step_that_git_refuses_ends_blocked(path_world: World) -> None:
 def test_a_move_cut_short_after_the_checkout_is_finished(path_world: World) -> None:
     """Files checked out to the new commit with the ref still old (a crash in between):
     the next run finishes the move instead of blocking forever."""
-    from reconcile._git import JOURNAL
 
     world = path_world
     app = world.clone("app")

@@ -8,19 +8,24 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from gitutil import World, git, rev
+from gitutil import World as Remote
+from prometheus_client.parser import text_string_to_metric_families
+from servers.sshgit import HangingServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from plugin import LifespanMissing, PluginConfig, ReconcilePlugin, RepoConfig
-from reconcile import RepoLock, RepoLockTimeout, RepoSpec, Result
+from plugin import BootFailed, LifespanMissing, PluginConfig, ReconcilePlugin, RepoConfig
+from reconcile import RepoLock, RepoLockTimeout, RepoSpec, Result, SSHKey
 from webhooks import sign_sha256
 
 SECRET = "hook-s3cret"
@@ -228,9 +233,6 @@ def test_shutdown_during_a_hung_reconcile_returns_within_the_bound(
     path_world: World, ssh_server: Any
 ) -> None:
     """Stopping the app while a run waits on a silent remote returns within the bound."""
-    from servers.sshgit import HangingServer
-
-    from reconcile import SSHKey
 
     world = path_world
     app_repo = world.clone("app")
@@ -296,7 +298,6 @@ def test_health_repos_history(path_world: World) -> None:
 
 def test_boot_failure_policies(path_world: World) -> None:
     """A failed boot serves by default, answers /ready 503 with 'not-ready', stops with 'fail'."""
-    from plugin import BootFailed
 
     world = path_world
     app_repo = world.clone("app")
@@ -313,7 +314,6 @@ def test_boot_failure_policies(path_world: World) -> None:
 
 def test_composes_with_the_host_lifespan(path_world: World) -> None:
     """The host app's own lifespan runs inside the plugin's, after the boot reconcile."""
-    from contextlib import asynccontextmanager
 
     world = path_world
     app_repo = world.clone("app")
@@ -343,9 +343,6 @@ def test_composes_with_the_host_lifespan(path_world: World) -> None:
 def test_routes_serve_in_fastapi_with_the_host_lifespan(path_world: World) -> None:
     """In a FastAPI app whose own lifespan the plugin's wraps, the plugin's routes find
     the plugin and the app's own routes its state."""
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI
 
     world = path_world
     app_repo = world.clone("app")
@@ -388,7 +385,6 @@ def test_routes_without_the_plugin_lifespan_say_so(path_world: World) -> None:
 def test_status_reports_the_one_failure_streak(path_world: World) -> None:
     """/status counts a blocked run as a failure, as the gauge does, and a success
     ends the streak."""
-    from prometheus_client.parser import text_string_to_metric_families
 
     world = path_world
     app_repo = world.clone("app")
@@ -475,7 +471,6 @@ def test_poll_pulls_a_change_without_any_trigger(path_world: World) -> None:
 
 def test_webhook_is_matched_to_the_repository_by_url(path_world: World, tmp_path: Path) -> None:
     """With several repositories, a delivery goes to the one whose remote URL it names."""
-    from gitutil import World as Remote
 
     world = path_world
     (tmp_path / "second").mkdir()
@@ -510,7 +505,6 @@ def test_webhook_is_matched_to_the_repository_by_url(path_world: World, tmp_path
 
 def test_metrics_route_counts_runs_and_deliveries(path_world: World) -> None:
     """/metrics answers in Prometheus text with the boot run and a refused delivery."""
-    from prometheus_client.parser import text_string_to_metric_families
 
     world = path_world
     app_repo = world.clone("app")

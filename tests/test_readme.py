@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 from gitutil import World
+from starlette.testclient import TestClient
+
+from plugin import load_config
+from plugin.cli import EXIT_CODES
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -44,7 +48,6 @@ def test_python_examples_run(
 ) -> None:
     """The README's Python examples run in order, as one session, against a real clone;
     the Starlette and FastAPI apps they build serve with their lifespans running."""
-    from starlette.testclient import TestClient
 
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
     world = path_world
@@ -108,7 +111,6 @@ def test_test_file_examples_pass_as_pasted(tmp_path: Path) -> None:
 
 def test_toml_example_loads(tmp_path: Path) -> None:
     """The configuration file example in the README loads."""
-    from plugin import load_config
 
     [example] = _blocks("toml")
     config = tmp_path / "git-reconcile.toml"
@@ -147,7 +149,6 @@ def test_documented_commands_parse() -> None:
 
 def test_exit_code_table_is_the_commands() -> None:
     """The README's exit-code table lists exactly the codes the command defines."""
-    from plugin.cli import EXIT_CODES
 
     section = README.read_text(encoding="utf-8").split("Exit codes:", 1)[1].split("\n\n")[1]
     codes = [int(row.split("|")[1]) for row in section.splitlines()[2:]]

@@ -13,6 +13,7 @@ import pytest
 from gitutil import git
 
 from reconcile import GitError, Outcome, Result, reconcile
+from reconcile import testing as testing_module
 from reconcile.testing import APP_AUTHOR, EPOCH, OTHER_AUTHOR, Divergence, GitSandbox
 
 FILES = {"data.txt": "1\n", "docs/readme.md": "# data\n"}
@@ -378,11 +379,10 @@ def test_importing_it_loads_no_test_framework() -> None:
 def test_public_names() -> None:
     """`__all__` lists exactly the documented names, each exists, and the fixed
     identities are the documented ones."""
-    import reconcile.testing
 
     expected = {"APP_AUTHOR", "EPOCH", "OTHER_AUTHOR", "Divergence", "Files", "GitSandbox"}
-    assert set(reconcile.testing.__all__) == expected
-    assert all(hasattr(reconcile.testing, name) for name in expected)
+    assert set(testing_module.__all__) == expected
+    assert all(hasattr(testing_module, name) for name in expected)
     assert EPOCH.isoformat() == "2024-01-01T00:00:00+00:00"
     assert (APP_AUTHOR.name, APP_AUTHOR.email) == ("App", "app@example.invalid")
     assert (OTHER_AUTHOR.name, OTHER_AUTHOR.email) == ("Other Writer", "other@example.invalid")

@@ -286,7 +286,7 @@ class Targets:
         self.rows.append((target, figure, met))
 
 
-def in_sync(
+def in_sync(  # noqa: C901  (one row of the table per contender, in order)
     root: Path, remote: Path, transports: Sequence[Transport], runs: int, targets: Targets
 ) -> tuple[Section, dict[str, dict[str, float]]]:
     cli = cli_command()
@@ -404,7 +404,7 @@ def in_sync(
 # --- section 2: bigger operations --------------------------------------------------------
 
 
-def bigger_operations(
+def bigger_operations(  # noqa: C901  (one row per operation and transport, in order)
     root: Path, base: Path, transports: Sequence[Transport], runs: int
 ) -> Section:
     templates: dict[str, Path] = {}

@@ -373,7 +373,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if text:
                     owner._record_cgi_stderr(text)
 
-    def _relay(self, stdout: IO[bytes]) -> None:
+    def _relay(self, stdout: IO[bytes]) -> None:  # noqa: C901  (the CGI protocol, step by step)
         """Send the CGI's response (headers, then the streamed body)."""
         head = self._read_cgi_head(stdout)
         if head is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import doctest
+import importlib
 import sys
 from pathlib import Path
 
@@ -129,8 +131,6 @@ def _subclasses(cls: type[WebhookError]) -> set[type[WebhookError]]:
 
 def test_docstring_examples_run() -> None:
     """The examples in the package's docstrings give what they show."""
-    import doctest
-    import importlib
 
     for name in ("webhooks", "webhooks._signing"):
         module = importlib.import_module(name)

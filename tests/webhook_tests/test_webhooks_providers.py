@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from payloads import DEFAULT_PUSH, EXPECTED, NEW, OLD, Request, secrets_for, signed, without
+from payloads import DEFAULT_PUSH, EXPECTED, NEW, OLD, Request, basic, secrets_for, signed, without
 
 from webhooks import (
     Kind,
@@ -237,7 +237,6 @@ def test_bearer_token_for_azure_is_missing_basic() -> None:
 
 def test_azure_user_name_must_match_too() -> None:
     """The right password under another user name is refused."""
-    from payloads import basic
 
     request = _push(Provider.AZURE_DEVOPS)
     headers = {**request.headers, "Authorization": basic("someone-else", SECRET)}

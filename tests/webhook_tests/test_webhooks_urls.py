@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from payloads import azure_push, bitbucket_cloud_push, github_push, signed
+from payloads import azure_push, bitbucket_cloud_push, github_push, secrets_for, signed
 
 from webhooks import Provider, Secrets, normalise_repo_url, verify_and_parse
 
@@ -134,7 +134,6 @@ def test_bitbucket_cloud_delivery_matches_a_clone_url() -> None:
 
 def test_azure_delivery_matches_https_and_ssh() -> None:
     """Azure DevOps names the repository by https and ssh; either configured form matches."""
-    from payloads import secrets_for
 
     request = signed(Provider.AZURE_DEVOPS, azure_push(), "pw")
     delivery = verify_and_parse(
