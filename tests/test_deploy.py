@@ -20,7 +20,7 @@ from typing import Any, cast
 import jsonschema
 import pytest
 import yaml
-from dockerfile import Stage, ignored, parse
+from deployfiles import Stage, ignored, parse
 
 from plugin import PluginConfig, load_config
 
@@ -122,7 +122,9 @@ def _example_configs() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("where", "text"), _example_configs(), ids=lambda v: str(v)[:60])
+@pytest.mark.parametrize(
+    ("where", "text"), _example_configs(), ids=[w for w, _ in _example_configs()]
+)
 def test_example_configurations_load(where: str, text: str, tmp_path: Path) -> None:
     """Every example configuration in deploy/ loads with today's load_config."""
     config, _names = _load(text, tmp_path)
@@ -158,14 +160,16 @@ def test_kubernetes_manifests_match_the_schemas(manifest: Path, version: str) ->
 
     docs = _documents(manifest)
     assert docs
+    problems = []
     for doc in docs:
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             where = ".".join(str(p) for p in exc.path)
-            pytest.fail(f"{manifest.name}: {doc['kind']} {where}: {exc.message}")
+            problems.append(f"{doc['kind']} {where}: {exc.message}")
         except kubernetes_validate.SchemaNotFoundError as exc:
-            pytest.fail(f"{manifest.name}: {exc.message}")
+            problems.append(exc.message)
+    assert problems == []
 
 
 @pytest.mark.parametrize(
@@ -386,7 +390,8 @@ def test_dockerfile_passes_hadolint() -> None:
         check=False,
         timeout=60,
     )
-    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+    output = done.stdout + done.stderr
+    assert (done.returncode, output) == (0, ""), output
 
 
 def test_dockerfile_pins_its_base_image_by_digest() -> None:
@@ -497,7 +502,8 @@ def test_systemd_units_verify(units: Path) -> None:
         timeout=60,
         env={**os.environ, "SYSTEMD_LOG_COLOR": "0"},
     )
-    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+    output = done.stdout + done.stderr
+    assert (done.returncode, output) == (0, ""), output
 
 
 @pytest.mark.parametrize("name", ["git-reconcile.service", "git-reconcile-run@.service"])

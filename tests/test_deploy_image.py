@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dockerfile import Instruction, Stage, ignored, parse, substitute
+from deployfiles import Instruction, Stage, ignored, parse, substitute
 from gitutil import World, git
 from servers._process import free_port, kill_group
 
@@ -241,7 +241,7 @@ def _runtime_setting(image: Image, step: Instruction, args: dict[str, str]) -> N
         assert step.text.startswith("CMD [")
         image.healthcheck = json.loads(step.text[4:])
     elif step.keyword != "ARG":
-        pytest.fail(f"Dockerfile line {step.line}: this test cannot run {step.keyword}")
+        pytest.fail(f"Dockerfile line {step.line}: this test cannot run {step.keyword} {step.text}")
 
 
 @pytest.fixture(scope="session")
