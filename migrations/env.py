@@ -5,7 +5,9 @@ connection comes from ``config.attributes["connection"]``, else the URL from the
 ``sqlalchemy.url`` main option. The target metadata is that of the audit models
 alone, and only their tables are compared, so the audit store can share a database
 with a host application's own tables and Alembic history (its version table is
-``reconcile_alembic_version``, not ``alembic_version``).
+``reconcile_alembic_version``, not ``alembic_version``). It imports the models
+(``migrations.models``) and nothing of ``plugin``: the store depends on the
+migrations, never the other way round.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 from sqlmodel.sql.sqltypes import AutoString
 
-from plugin._store import AUDIT_METADATA, VERSION_TABLE, UTCDateTime
+from migrations.models import AUDIT_METADATA, VERSION_TABLE, UTCDateTime
 
 config = context.config
 target_metadata = AUDIT_METADATA
@@ -37,7 +39,7 @@ def include_name(
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes plain SQLAlchemy types, so revisions import neither sqlmodel
-    nor the plugin."""
+    nor the models."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, AutoString):

@@ -4,8 +4,10 @@
 >>> plugin = ReconcilePlugin(PluginConfig(repos=(RepoConfig("data", Path("/srv/data")),)))
 >>> app = Starlette(routes=[plugin.mount("/reconcile")], lifespan=plugin.lifespan())
 
-The names are imported on first use, so the command line (which lives here too)
-and the audit-store migrations do not pay for the web stack they do not need.
+The names are imported on first use, on purpose: the command line lives in this
+package too (``plugin.cli``), and must start without importing the web stack
+(starlette, anyio, prometheus-client) that ``import plugin`` would otherwise load.
+The audit store is ``plugin.audit``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._alerts import (
+    from ._config import PluginConfig, RepoConfig, load_config
+    from ._errors import BootFailed, ConfigError, LifespanMissing, PluginError
+    from ._metrics import Metrics
+    from ._plugin import ReconcilePlugin
+    from ._record import RunRecord
+    from ._runner import Runner, Ticket
+    from .alerts import (
         AlertConfig,
         Alerter,
         AlertEvent,
@@ -23,26 +31,23 @@ if TYPE_CHECKING:
         SlackSink,
         WebhookSink,
     )
-    from ._config import PluginConfig, RepoConfig, load_config
-    from ._errors import BootFailed, ConfigError, PluginError
-    from ._plugin import ReconcilePlugin
-    from ._record import RunRecord
-    from ._runner import Runner, Ticket
 
 _WHERE = {
-    "AlertConfig": "_alerts",
-    "AlertEvent": "_alerts",
-    "Alerter": "_alerts",
-    "PullRequestSink": "_alerts",
-    "Sink": "_alerts",
-    "SlackSink": "_alerts",
-    "WebhookSink": "_alerts",
+    "AlertConfig": "alerts",
+    "AlertEvent": "alerts",
+    "Alerter": "alerts",
+    "PullRequestSink": "alerts",
+    "Sink": "alerts",
+    "SlackSink": "alerts",
+    "WebhookSink": "alerts",
     "ConfigError": "_errors",
     "PluginError": "_errors",
     "PluginConfig": "_config",
     "RepoConfig": "_config",
     "load_config": "_config",
     "BootFailed": "_errors",
+    "LifespanMissing": "_errors",
+    "Metrics": "_metrics",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",
     "RunRecord": "_record",
@@ -55,6 +60,8 @@ __all__ = [
     "Alerter",
     "BootFailed",
     "ConfigError",
+    "LifespanMissing",
+    "Metrics",
     "PluginConfig",
     "PluginError",
     "PullRequestSink",

@@ -15,7 +15,7 @@ from reconcile import HTTPAuth, InvalidSpecError, RepoSpec, Retry, SSHKey
 from ._errors import ConfigError
 
 if TYPE_CHECKING:
-    from ._alerts import AlertConfig
+    from .alerts import AlertConfig
 
 __all__ = ["BootPolicy", "ConfigError", "PluginConfig", "RepoConfig", "load_config"]
 
@@ -237,9 +237,9 @@ def config_from_mapping(
     alerts = None
     raw_alerts = _get(data, "alerts", "", dict)
     if raw_alerts is not None:
-        from ._alerts import AlertConfig  # here: _alerts imports this module
+        from .alerts._parse import alerts_from_mapping  # here: only files with alerts load them
 
-        alerts = AlertConfig.from_mapping(raw_alerts, environ, base)
+        alerts = alerts_from_mapping(raw_alerts, environ, base)
     return PluginConfig(
         repos=repos,
         admin_token=admin_token,

@@ -213,7 +213,7 @@ class Metrics:
             ["repo", "kind", "result"],
             registry=r,
         )
-        # Registered on first use (by plugin._alerts), so that an app without alerts
+        # Registered on first use (by plugin.alerts), so that an app without alerts
         # exposes exactly the families above.
         self._alerts: Counter | None = None
 

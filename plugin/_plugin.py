@@ -1,5 +1,6 @@
 """The plugin: runners for the configured repositories, the lifespan that boots and
-polls them, and the routes that report on and trigger them."""
+polls them and puts the plugin in the app's state, and the routes that report on and
+trigger them (``_routes.py``, which read the plugin from that state)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,19 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.routing import BaseRoute, Mount
 
-from ._alerts import Alerter
+from webhooks import DeliveryCache
+
 from ._config import PluginConfig
 from ._errors import BootFailed
 from ._metrics import Metrics
 from ._record import RunRecord
+from ._routes import routes as _routes
 from ._runner import OnReconciled, Runner
+from ._view import STATE_KEY, PluginView
+from .alerts import Alerter
 
 if TYPE_CHECKING:
-    from ._store import AuditStore
+    from .audit import AuditStore
 
 __all__ = ["BootFailed", "HostLifespan", "Lifespan", "ReconcilePlugin"]
 
@@ -50,8 +55,6 @@ class ReconcilePlugin:
         metrics: Metrics | None = None,
         alerter: Alerter | None = None,
     ) -> None:
-        from webhooks import DeliveryCache
-
         self.config = config
         self.history: deque[RunRecord] = deque(maxlen=config.history_size)
         self.metrics = metrics if metrics is not None else Metrics()
@@ -72,7 +75,7 @@ class ReconcilePlugin:
         self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
         self.store: AuditStore | None = None
         if config.database_url:
-            from ._store import AuditStore
+            from .audit import AuditStore  # sqlalchemy and alembic only when asked for
 
             self.store = AuditStore(config.database_url)
             for runner in self.runners.values():
@@ -146,17 +149,18 @@ class ReconcilePlugin:
 
         Startup reconciles every repository before the app serves, then starts the
         polls; the app's own lifespan runs inside. The state it yields gains a
-        ``reconcile`` key holding this plugin.
+        ``reconcile`` key holding this plugin: the routes find the plugin there, so
+        they answer only in an app this lifespan runs.
         """
 
         @asynccontextmanager
         async def lifespan(app: Any) -> AsyncIterator[Mapping[str, Any]]:
             async with self.running():
                 if inner is None:
-                    yield {"reconcile": self}
+                    yield {STATE_KEY: self}
                     return
                 async with inner(app) as state:
-                    yield {**(state or {}), "reconcile": self}
+                    yield {**(state or {}), STATE_KEY: self}
 
         return lifespan
 
@@ -236,11 +240,17 @@ class ReconcilePlugin:
     # --- routes -----------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
-        """The plugin's routes, to mount under any prefix."""
-        from ._routes import build_routes
-
-        return build_routes(self)
+        """The plugin's routes, to mount under any prefix of an app whose lifespan is
+        (or wraps) :meth:`lifespan`: they read the plugin from its state, and raise
+        ``LifespanMissing`` in an app it does not run."""
+        return _routes()
 
     def mount(self, prefix: str = "/reconcile") -> Mount:
         """The routes as one ``Mount`` at ``prefix``."""
         return Mount(prefix, routes=self.routes())
+
+
+if TYPE_CHECKING:
+
+    def _routes_may_read(plugin: ReconcilePlugin) -> PluginView:
+        return plugin  # mypy checks here that the plugin is what the routes read

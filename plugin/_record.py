@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconcile import Outcome, Result
+from reconcile import Outcome, Result, redact_text
 
 __all__ = ["RunRecord", "failure_streak", "succeeded"]
 
@@ -58,7 +58,9 @@ class RunRecord:
         return f"{self.result.outcome.value}: {self.result.reason}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form of a run, as ``/history``, ``/status`` and ``--json`` give it."""
+        """The JSON form of a run: the one shape ``/history`` (from the audit store or
+        from memory), ``/status``, ``/trigger?wait=true`` and ``history --json`` give.
+        Credentials quoted in an error are masked, as the audit store masks them."""
         return {
             "run_id": self.run_id,
             "repo": self.repo,
@@ -67,10 +69,14 @@ class RunRecord:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "result": None if self.result is None else self.result.to_dict(),
-            "error": self.error,
-            "callback_error": self.callback_error,
+            "error": _masked(self.error),
+            "callback_error": _masked(self.callback_error),
             "lock_wait_seconds": round(self.lock_wait_seconds, 6),
         }
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)
 
 
 def failure_streak(previous: int, record: RunRecord) -> int:

@@ -1,9 +1,15 @@
-"""``python -m reconcile`` runs the command line."""
+"""``python -m reconcile`` is not the command line: it names the command, and exits 2."""
 
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+# 2 is the command's bad-input code (plugin.cli.ExitCode.BAD_INPUT): the core
+# library cannot import the plugin, so the number is written here.
+BAD_INPUT = 2
 
-sys.exit(main())
+print(
+    "the reconcile package is a library; its command is git-reconcile (or python -m plugin)",
+    file=sys.stderr,
+)
+sys.exit(BAD_INPUT)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
@@ -137,3 +139,23 @@ def test_ssh_key_needs_one_source_and_hides_secrets() -> None:
     key = SSHKey(private_key_data="-----BEGIN OPENSSH PRIVATE KEY-----x", passphrase="hunter2")
     assert "hunter2" not in repr(key)
     assert "BEGIN" not in repr(key)
+
+
+def test_import_plugin_loads_no_web_stack() -> None:
+    """``import plugin`` loads neither the web stack nor the database layer (its names
+    load on first use, so the command line starts without them), and each public name
+    of ``plugin`` and ``plugin.audit`` then resolves."""
+    probe = (
+        "import sys, plugin\n"
+        "heavy = {'starlette', 'anyio', 'sqlalchemy', 'sqlmodel', 'prometheus_client'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+        "import plugin.audit\n"
+        "missing = [n for n in plugin.__all__ if getattr(plugin, n, None) is None]\n"
+        "missing += [n for n in plugin.audit.__all__ if getattr(plugin.audit, n, None) is None]\n"
+        "print(missing)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "[]"]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from gitutil import World, git
+from gitutil import World, git, rev
 
-from reconcile.cli import main
+from plugin import RepoConfig
+from plugin.cli import EXIT_CODES, ExitCode, build_parser, main
 
 KEYS = {
     "repo",
@@ -140,7 +142,7 @@ def test_diagram_prints_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_diagram_write_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`diagram --write` rewrites the marked block and `--check` tells a stale one."""
-    from reconcile._diagram import BEGIN, END
+    from plugin.cli._diagram import BEGIN, END
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
@@ -182,17 +184,130 @@ def test_git_reconcile_subcommand(path_world: World) -> None:
     assert json.loads(done.stdout)["outcome"] == "pushed-ahead"
 
 
-def test_python_m_reconcile(path_world: World) -> None:
-    """`python -m reconcile` is the same command."""
+def test_python_m_plugin(path_world: World) -> None:
+    """`python -m plugin` is the same command."""
     app = path_world.clone("app")
     done = subprocess.run(
-        [sys.executable, "-m", "reconcile", "run", str(app)],
+        [sys.executable, "-m", "plugin", "run", str(app)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("in-sync: ")
+
+
+def test_python_m_reconcile_names_the_command(path_world: World) -> None:
+    """`python -m reconcile` runs nothing: one line names the command, and it exits 2."""
+    app = path_world.clone("app")
+    before = rev(app, "main")
+    path_world.remote_commit({"data.txt": "new\n"}, "remote")
+    done = subprocess.run(
+        [sys.executable, "-m", "reconcile", "run", str(app)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == ExitCode.BAD_INPUT
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "git-reconcile" in done.stderr
+    assert "python -m plugin" in done.stderr
+    assert rev(app, "main") == before
+
+
+def test_defaults_are_the_value_objects(path_world: World) -> None:
+    """The flags' defaults, used and shown in --help, are those of RepoSpec, Retry and HTTPAuth."""
+    from reconcile import HTTPAuth, RepoSpec, Retry
+
+    parser = build_parser()
+    args = parser.parse_args(["run"])
+    spec = RepoSpec(".")
+    assert (args.remote, args.timeout, args.lock_timeout, args.conflict_prefix) == (
+        spec.remote,
+        spec.timeout,
+        spec.lock_timeout,
+        spec.conflict_prefix,
+    )
+    assert args.retries == Retry().attempts == spec.retry.attempts
+    assert args.http_user == HTTPAuth(password="x").username
+    serve = parser.parse_args(["serve"])
+    assert serve.poll_interval == RepoConfig("x", path_world.root).poll_interval
+    helptext = subprocess.run(
+        [sys.executable, "-m", "plugin", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},
+    ).stdout
+    assert f"(default: {spec.timeout:g})" in helptext
+    assert f"(default: {spec.lock_timeout:g})" in helptext
+    assert f"(default: {spec.retry.attempts})" in helptext
+    assert f"(default: {spec.remote})" in helptext
+
+
+def test_help_lists_every_exit_code() -> None:
+    """`run --help` ends with the exit-code table, one line per code."""
+    out = subprocess.run(
+        [sys.executable, "-m", "plugin", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},
+    ).stdout
+    table = out.split("exit codes:\n", 1)[1].splitlines()
+    assert [int(line.split()[0]) for line in table] == [int(code) for code in EXIT_CODES]
+    assert [code.value for code in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 130]
+
+
+# The start-up imports nothing heavy. pygit2 is still loaded today, by the
+# defaults: building the parser imports reconcile._spec, and the reconcile
+# package's __init__ imports the engine. Pending the lazy reconcile/__init__,
+# pygit2 is reported but not asserted absent (add it to HEAVY then).
+HEAVY = {"starlette", "sqlmodel", "sqlalchemy", "httpx", "uvicorn", "rich", "alembic", "anyio"}
+STARTUP = """
+import sys
+import plugin.cli
+try:
+    plugin.cli.main([{flag!r}])
+except SystemExit:
+    pass
+print(" ".join(sorted({{name.partition(".")[0] for name in sys.modules}})))
+"""
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_nothing_heavy(flag: str) -> None:
+    """`--help` and `--version` load neither the web stack, the database nor rich."""
+    done = subprocess.run(
+        [sys.executable, "-c", STARTUP.format(flag=flag)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = set(done.stdout.split())
+    assert "argparse" in loaded
+    assert loaded & HEAVY == set()
+
+
+def test_cli_package_imports_only_the_standard_library() -> None:
+    """Importing plugin.cli loads nothing outside the standard library and plugin.cli itself."""
+    code = (
+        "import sys; before = set(sys.modules); import plugin.cli; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    added = {name.partition(".")[0] for name in done.stdout.split()}
+    assert "plugin" in added
+    assert added - set(sys.stdlib_module_names) == {"plugin"}
+    assert {name for name in done.stdout.split() if name.startswith("plugin")} >= {
+        "plugin.cli._main",
+        "plugin.cli._serve",
+    }
+    assert not any(
+        name.startswith("plugin.") and not name.startswith("plugin.cli")
+        for name in done.stdout.split()
+    )
 
 
 def _ssh_args(world: World) -> list[str]:
@@ -224,7 +339,7 @@ def test_progress_bar_on_a_terminal_only(ssh_world: World) -> None:
 
     world = ssh_world
     app = _big_fetch(world)
-    argv = [sys.executable, "-m", "reconcile", "run", str(app), *_ssh_args(world)]
+    argv = [sys.executable, "-m", "plugin", "run", str(app), *_ssh_args(world)]
     leader, follower = pty.openpty()
     proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower)
     os.close(follower)

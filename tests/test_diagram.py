@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconcile._diagram import BEGIN, END, mermaid, readme_with_diagram
+from plugin.cli._diagram import BEGIN, END, readme_with_diagram
+from reconcile._diagram import mermaid
 from reconcile._machine import STATES, TERMINAL, TRANSITIONS
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -49,7 +49,7 @@ def test_a_run_waits_for_another_process_then_gives_up(path_world: World) -> Non
     holder = _holder(app / ".git")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "reconcile", "run", str(app), "--json", "--lock-timeout", "0.3"],
+            [sys.executable, "-m", "plugin", "run", str(app), "--json", "--lock-timeout", "0.3"],
             capture_output=True,
             text=True,
             check=False,

@@ -17,12 +17,13 @@ from gitutil import World, git
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from plugin._metrics import MULTIPROC_ENV, Metrics, delivery_result
-from plugin._record import RunRecord
+from plugin import Metrics, RunRecord
+from plugin._metrics import MULTIPROC_ENV, delivery_result
 from reconcile import Outcome, Result, Retry, reconcile
 from webhooks import (
     MalformedPayload,
     PayloadTooLarge,
+    Provider,
     SignatureMismatch,
     UnknownProvider,
 )
@@ -207,6 +208,18 @@ def test_webhook_deliveries_are_counted_by_provider_and_result() -> None:
     assert {dict(k[1])["provider"] for k in s if k[0] == name} == {"github", "gitlab", "unknown"}
 
 
+def test_provider_labels_are_the_webhooks_providers() -> None:
+    """Every provider of ``webhooks.Provider`` is its own label, in any case; nothing
+    else gets one of its own."""
+    metrics = Metrics()
+    for provider in Provider:
+        metrics.observe_delivery(provider.value.upper(), "queued")
+    metrics.observe_delivery("githubx", "queued")
+    s = scrape(metrics)
+    labels = {dict(k[1])["provider"] for k in s if k[0] == "git_reconcile_webhook_deliveries_total"}
+    assert labels == {p.value for p in Provider} | {"unknown"}
+
+
 def test_webhook_errors_map_to_delivery_results() -> None:
     """Each kind of webhook error is counted under its own result."""
     assert delivery_result(UnknownProvider("x")) == "unknown-provider"
@@ -302,7 +315,7 @@ WORKER = textwrap.dedent(
     import sys
     from types import SimpleNamespace
 
-    from plugin._metrics import Metrics
+    from plugin import Metrics
     from reconcile import Outcome, Result
 
     runs, failures, last_success, ahead = (float(a) for a in sys.argv[1:])

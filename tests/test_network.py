@@ -320,8 +320,8 @@ def test_known_hosts_add_records_only_a_verified_key(
     """`known-hosts add` records a key whose fingerprint matches, and refuses otherwise."""
     import base64
 
+    from plugin.cli import main
     from reconcile._hostkeys import fingerprint
-    from reconcile.cli import main
 
     world = ssh_world
     target = f"ssh://git@127.0.0.1:{world.ssh.port}/x.git"
@@ -354,7 +354,7 @@ def test_known_hosts_trust_on_first_use_only_when_asked(ssh_world: World, tmp_pa
     """--trust-on-first-use records an unknown key; a changed key is never overwritten."""
     from servers.sshgit import generate_ed25519, write_known_hosts
 
-    from reconcile.cli import main
+    from plugin.cli import main
 
     world = ssh_world
     target = f"127.0.0.1:{world.ssh.port}"

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from gitutil import World, git, rev
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from plugin import PluginConfig, ReconcilePlugin, RepoConfig
-from reconcile import RepoLock, RepoSpec, Result
+from plugin import LifespanMissing, PluginConfig, ReconcilePlugin, RepoConfig
+from reconcile import RepoLock, RepoLockTimeout, RepoSpec, Result
 from webhooks import sign_sha256
 
 SECRET = "hook-s3cret"
@@ -185,7 +188,7 @@ def test_on_reconciled_sees_the_new_tree_under_the_lock(path_world: World) -> No
         probe = RepoLock(app_repo / ".git", timeout=0)
         try:
             probe.acquire()
-        except Exception:
+        except RepoLockTimeout:
             locked = True
         else:
             probe.release()
@@ -323,11 +326,96 @@ def test_composes_with_the_host_lifespan(path_world: World) -> None:
         yield {"db": "connected"}
         order.append("host stop")
 
+    async def host_route(request: Request) -> JSONResponse:
+        return JSONResponse({"db": request.state.db})
+
     plugin = _plugin(app_repo)
-    app = Starlette(routes=[plugin.mount("/r")], lifespan=plugin.lifespan(host))
+    app = Starlette(
+        routes=[Route("/db", host_route), plugin.mount("/r")], lifespan=plugin.lifespan(host)
+    )
     with TestClient(app) as client:
         assert client.get("/r/health").status_code == 200
+        assert client.get("/r/status").json()["repos"]["data"]["runs"] == 1
+        assert client.get("/db").json() == {"db": "connected"}
     assert order == ["host start at True", "host stop"]
+
+
+def test_routes_serve_in_fastapi_with_the_host_lifespan(path_world: World) -> None:
+    """In a FastAPI app whose own lifespan the plugin's wraps, the plugin's routes find
+    the plugin and the app's own routes its state."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+
+    world = path_world
+    app_repo = world.clone("app")
+
+    @asynccontextmanager
+    async def host(app: Any) -> AsyncIterator[dict[str, str]]:
+        yield {"db": "connected"}
+
+    plugin = _plugin(app_repo)
+    api = FastAPI(lifespan=plugin.lifespan(host))
+    api.router.routes.append(plugin.mount("/reconcile"))
+
+    @api.get("/db")
+    async def db(request: Request) -> dict[str, str]:
+        return {"db": request.state.db}
+
+    with TestClient(api) as client:
+        new = world.remote_commit({"data.txt": "2\n"}, "remote")
+        answer = client.post(
+            "/reconcile/trigger?wait=true", headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+        assert answer.json()["result"]["outcome"] == "fast-forwarded"
+        assert rev(app_repo, "main") == new
+        assert client.get("/reconcile/ready").status_code == 200
+        assert client.get("/db").json() == {"db": "connected"}
+
+
+def test_routes_without_the_plugin_lifespan_say_so(path_world: World) -> None:
+    """Mounted in an app the plugin's lifespan does not run, the routes raise
+    LifespanMissing naming the fix; liveness still answers."""
+    plugin = _plugin(path_world.clone("app"))
+    with TestClient(Starlette(routes=[plugin.mount("/r")])) as client:
+        assert client.get("/r/health").status_code == 200
+        with pytest.raises(LifespanMissing, match=r"lifespan=plugin\.lifespan\(\)"):
+            client.get("/r/status")
+        with pytest.raises(LifespanMissing):
+            client.post("/r/webhooks/github", content=b"{}")
+
+
+def test_status_reports_the_one_failure_streak(path_world: World) -> None:
+    """/status counts a blocked run as a failure, as the gauge does, and a success
+    ends the streak."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    world = path_world
+    app_repo = world.clone("app")
+    plugin = _plugin(app_repo)
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+
+    def streaks(client: TestClient) -> tuple[int, float]:
+        status = client.get("/reconcile/status").json()["repos"]["data"]
+        gauge = next(
+            s.value
+            for family in text_string_to_metric_families(client.get("/reconcile/metrics").text)
+            for s in family.samples
+            if s.name == "git_reconcile_consecutive_failures"
+        )
+        return status["consecutive_failures"], gauge
+
+    with TestClient(_app(plugin)) as client:
+        assert streaks(client) == (0, 0.0)
+        git(app_repo, "checkout", "-q", "--detach")  # a detached HEAD blocks every run
+        for expected in (1, 2):
+            answer = client.post("/reconcile/trigger?wait=true", headers=auth)
+            assert answer.json()["result"]["outcome"] == "blocked"
+            assert streaks(client) == (expected, float(expected))
+        git(app_repo, "checkout", "-q", "main")
+        answer = client.post("/reconcile/trigger?wait=true", headers=auth)
+        assert answer.json()["result"]["outcome"] == "in-sync"
+        assert streaks(client) == (0, 0.0)
 
 
 def test_a_slow_sync_callback_does_not_stall_requests(path_world: World) -> None:
@@ -411,10 +499,13 @@ def test_webhook_is_matched_to_the_repository_by_url(path_world: World, tmp_path
         record = _wait(client, plugin, answer.json()["run_id"])
         assert record.result.outcome.value == "fast-forwarded"
         assert rev(second, "main") == new
+        # Named in the URL path, the delivery goes to "first", which lacks that commit.
         body, headers = _github(other_world, new)
-        headers["X-GitHub-Delivery"] = "by-path"
         by_path = client.post("/reconcile/webhooks/github/first", content=body, headers=headers)
-        assert by_path.json()["status"] in ("queued", "present")
+        assert (by_path.status_code, by_path.json()["status"]) == (202, "queued")
+        assert by_path.json()["repo"] == "first"
+        record = _wait(client, plugin, by_path.json()["run_id"])
+        assert (record.repo, record.result.outcome.value) == ("first", "in-sync")
 
 
 def test_metrics_route_counts_runs_and_deliveries(path_world: World) -> None:

@@ -13,8 +13,22 @@ from gitutil import World
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+# A Python block whose first line names a test file is a whole file, run by pytest.
+TEST_FILE = re.compile(r"# (test_\w+\.py)\b")
+
+
 def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def _test_files() -> dict[str, str]:
+    """The README's Python blocks that are test files, by the file name they start with."""
+    files = {}
+    for block in _blocks("python"):
+        named = TEST_FILE.match(block)
+        if named:
+            files[named.group(1)] = block
+    return files
 
 
 def test_setup_commands_come_first() -> None:
@@ -43,7 +57,7 @@ def test_python_examples_run(
     token.write_text("not used by a path remote\n")
     alerts: list[str] = []
     namespace: dict[str, object] = {"alert": alerts.append}
-    blocks = _blocks("python")
+    blocks = [block for block in _blocks("python") if not TEST_FILE.match(block)]
     assert len(blocks) >= 3
     for block in blocks:
         code = (
@@ -64,6 +78,32 @@ def test_python_examples_run(
     with TestClient(namespace["api"]) as client:  # type: ignore[arg-type]
         assert client.get("/records").json()["more.txt"] == "more\n"
         assert client.get("/reconcile/status").json()["ready"] is True
+
+
+def test_test_file_examples_pass_as_pasted(tmp_path: Path) -> None:
+    """The README's example test files, written out as they stand, pass under pytest,
+    and the unittest one under unittest alone too."""
+    files = _test_files()
+    assert sorted(files) == ["test_app.py", "test_app_unittest.py"]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    tests = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", *sorted(files))
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert re.search(r"\b5 passed\b", tests.stdout), tests.stdout
+    unit = run("-m", "unittest", "test_app_unittest")
+    assert unit.returncode == 0, unit.stderr
+    assert "Ran 1 test" in unit.stderr
 
 
 def test_toml_example_loads(tmp_path: Path) -> None:
@@ -103,3 +143,12 @@ def test_documented_commands_parse() -> None:
     assert flags
     for flag in flags:
         assert flag in helptext, flag
+
+
+def test_exit_code_table_is_the_commands() -> None:
+    """The README's exit-code table lists exactly the codes the command defines."""
+    from plugin.cli import EXIT_CODES
+
+    section = README.read_text(encoding="utf-8").split("Exit codes:", 1)[1].split("\n\n")[1]
+    codes = [int(row.split("|")[1]) for row in section.splitlines()[2:]]
+    assert codes == [int(code) for code in EXIT_CODES]

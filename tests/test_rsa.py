@@ -45,7 +45,7 @@ def test_rsa_key_reconciles_against_openssh(
         [
             sys.executable,
             "-m",
-            "reconcile",
+            "plugin",
             "run",
             str(app),
             "--json",

@@ -10,8 +10,8 @@ import pytest
 from gitutil import World, branches, git, rev
 from servers.sshgit import HangingServer, generate_ecdsa, generate_ed25519, write_known_hosts
 
+from plugin.cli import exit_code
 from reconcile import Outcome, PushStatus, RepoSpec, SSHKey, reconcile
-from reconcile.cli import exit_code
 
 DECLINE = "#!/bin/sh\necho 'pushes to this branch are not allowed' >&2\nexit 1\n"
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -25,13 +27,14 @@ from servers.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from sqlmodel import Session, select
 
 import migrations
-from plugin._record import RunRecord
-from plugin._store import (
+from plugin import RunRecord
+from plugin.audit import (
     AUDIT_METADATA,
     VERSION_TABLE,
     AuditStore,
     DuplicateRunError,
     ReconcileRun,
+    WebhookDelivery,
     migrations_directory,
 )
 from reconcile import Outcome, Result, reconcile
@@ -101,26 +104,16 @@ def _record(
     )
 
 
-def _expected(record: RunRecord) -> dict[str, Any]:
-    """What history() gives back for a record: its to_dict(), with the store's extras."""
+def _same(found: dict[str, Any], record: RunRecord) -> None:
+    """``found`` (from history()) is ``record.to_dict()``: the same keys and values,
+    times to the microsecond the database keeps."""
     expected = record.to_dict()
+    for key in ("queued_at", "started_at", "finished_at"):
+        expected[key] = pytest.approx(expected[key], abs=1e-5)
     if expected["result"] is not None:
         for op in expected["result"]["operations"]:
-            op["commit"] = None
-    return expected
-
-
-def _same(found: dict[str, Any], record: RunRecord) -> None:
-    expected = _expected(record)
-    for key in ("queued_at", "started_at", "finished_at"):
-        assert found[key] == pytest.approx(expected.pop(key), abs=1e-5), key
-    if found["result"] is not None:
-        for op in found["result"]["operations"]:
             op["started_at"] = pytest.approx(op["started_at"], abs=1e-5)
-    assert {k: v for k, v in found.items() if k in expected} == expected
-    assert isinstance(found["id"], int)
-    assert found["trigger"] == record.triggers[0]
-    assert found["duration_ms"] == pytest.approx(250.0, abs=0.01)
+    assert found == expected
 
 
 def _all_text(store: AuditStore) -> list[str]:
@@ -306,10 +299,13 @@ def test_a_foreign_migrations_package_is_refused(
 
 def test_migrations_import_only_the_audit_models() -> None:
     """env.py imports the audit models module and nothing else of the project; the
-    revisions import only Alembic and SQLAlchemy; the models module no web stack."""
+    models import only SQLAlchemy and SQLModel; the revisions only Alembic and
+    SQLAlchemy; the audit store no web stack."""
+    project = {"plugin", "reconcile", "webhooks", "migrations"}
     env = _imports(ROOT / "migrations" / "env.py")
-    ours = {name for name in env if name.split(".")[0] in {"plugin", "reconcile", "webhooks"}}
-    assert ours == {"plugin._store"}
+    assert {name for name in env if name.split(".")[0] in project} == {"migrations.models"}
+    models = {n.split(".")[0] for n in _imports(ROOT / "migrations" / "models.py")}
+    assert models - set(sys.stdlib_module_names) == {"sqlalchemy", "sqlmodel"}
     for revision in (ROOT / "migrations" / "versions").glob("*.py"):
         third_party = {
             n.split(".")[0]
@@ -317,8 +313,59 @@ def test_migrations_import_only_the_audit_models() -> None:
             if n.split(".")[0] not in sys.stdlib_module_names
         }
         assert third_party <= {"alembic", "sqlalchemy", "__future__"}, revision
-    store_imports = {n.split(".")[0] for n in _imports(ROOT / "plugin" / "_store.py")}
+    audit = ROOT / "plugin" / "audit"
+    store_imports = {n.split(".")[0] for p in audit.glob("*.py") for n in _imports(p)}
+    assert "migrations" in store_imports  # the store depends on the migrations' models
     assert not store_imports & {"starlette", "anyio", "uvicorn", "webhooks"}
+
+
+def test_a_foreign_migrations_package_is_refused_at_import(tmp_path: Path) -> None:
+    """With another project's ``migrations`` package (models and all) first on
+    sys.path, importing the audit store fails saying so, instead of with a bare
+    import error."""
+    foreign = tmp_path / "migrations"
+    foreign.mkdir()
+    (foreign / "__init__.py").write_text("")
+    (foreign / "models.py").write_text("THINGS = 'another project'\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "import plugin.audit"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "is not git-reconcile's" in done.stderr
+    assert str(foreign) in done.stderr
+
+
+def test_upgrading_from_the_first_revision_keeps_the_runs(
+    db_url: str, results: dict[Outcome, Result]
+) -> None:
+    """A database at revision 0001 with runs in it upgrades to the newest revision
+    (dropping the operations' never-filled commit column) and keeps every run and
+    operation, with the schema the models describe; downgrading brings the column
+    back."""
+    store = AuditStore(db_url)
+    try:
+        store.upgrade("0001")
+        store.record_run(_record(1, results[Outcome.PUSHED_AHEAD]))
+        store.record_run(_record(2, results[Outcome.IN_SYNC]))
+        store.upgrade()
+        with store.engine.connect() as connection:
+            assert _diff(connection) == []
+            columns = sa.inspect(connection).get_columns("reconcile_git_operation")
+        assert "commit" not in {c["name"] for c in columns}
+        assert [len(r["result"]["operations"]) for r in store.history()] == [1, 2]
+        command.downgrade(store.alembic_config(), "0001")
+        with store.engine.connect() as connection:
+            columns = sa.inspect(connection).get_columns("reconcile_git_operation")
+        assert "commit" in {c["name"] for c in columns}
+        assert store.count_runs() == 2
+    finally:
+        store.close()
 
 
 # --- runs ------------------------------------------------------------------------------
@@ -331,10 +378,13 @@ def test_a_run_reads_back_as_it_was_recorded(
     like RunRecord.to_dict()."""
     pushed = results[Outcome.PUSHED_AHEAD]
     record = _record(1, pushed, triggers=("poll", "webhook", "manual"))
-    row_id = store.record_run(record)
+    assert store.record_run(record) >= 1
     [found] = store.history()
-    assert found["id"] == row_id
     _same(found, record)
+    [back] = store.runs()
+    assert back.succeeded
+    assert back.result is not None
+    assert back.result.operations[0].url == pushed.operations[0].url
     assert found["triggers"] == ["poll", "webhook", "manual"]
     assert [op["kind"] for op in found["result"]["operations"]] == ["fetch", "push"]
     assert found["result"]["push"]["status"] == "ok"
@@ -351,8 +401,8 @@ def test_a_run_that_errored_has_no_result(store: AuditStore) -> None:
 
 
 def test_history_filters_and_pages(store: AuditStore, results: dict[Outcome, Result]) -> None:
-    """history() filters by repo, outcome and time, newest first, and pages by before_id
-    without skipping or repeating a run."""
+    """history() filters by repo, outcome and time, newest first, and pages with the
+    run id of the last run as ``before``, without skipping or repeating a run."""
     kinds = [Outcome.FAST_FORWARDED, Outcome.PUSHED_AHEAD, Outcome.IN_SYNC]
     records = [
         _record(n, results[kinds[n % 3]], repo="data" if n % 2 else "docs") for n in range(1, 12)
@@ -372,14 +422,14 @@ def test_history_filters_and_pages(store: AuditStore, results: dict[Outcome, Res
         _same(found, record)
 
     pages: list[str] = []
-    before: int | None = None
+    before: str | None = None
     while True:
-        page = store.history(limit=3, before_id=before)
+        page = store.history(limit=3, before=before)
         if not page:
             break
         assert len(page) <= 3
         pages.extend(r["run_id"] for r in page)
-        before = page[-1]["id"]
+        before = page[-1]["run_id"]
     assert pages == [r.run_id for r in newest_first]
 
     data = store.history(repo="data", limit=100)
@@ -395,8 +445,11 @@ def test_history_filters_and_pages(store: AuditStore, results: dict[Outcome, Res
     assert [r["run_id"] for r in recent] == [
         r.run_id for r in newest_first if (r.finished_at or 0.0) >= T0 + 10
     ]
-    docs_page = store.history(repo="docs", limit=2, before_id=data[0]["id"])
-    assert all(r["repo"] == "docs" for r in docs_page)
+    # A cursor from another filter goes on after that run all the same.
+    docs_page = store.history(repo="docs", limit=2, before=data[0]["run_id"])
+    older = newest_first[[r.run_id for r in newest_first].index(data[0]["run_id"]) + 1 :]
+    assert [r["run_id"] for r in docs_page] == [r.run_id for r in older if r.repo == "docs"][:2]
+    assert store.history(before="data-pruned-long-ago") == []
     assert store.count_runs() == len(records)
     assert store.count_runs("docs") == sum(r.repo == "docs" for r in records)
 
@@ -483,6 +536,55 @@ def test_a_delivery_older_than_the_window_can_be_delivered_again(store: AuditSto
     with store.engine.connect() as connection:
         table = AUDIT_METADATA.tables["reconcile_webhook_delivery"]
         assert connection.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1
+
+
+def test_replicas_claiming_one_delivery_at_once_get_one_claim(db_url: str) -> None:
+    """Of several replicas claiming a delivery id at the same moment exactly one gets a
+    row, which then records the final result and repository; the others see a
+    duplicate."""
+    replicas = [AuditStore(db_url) for _ in range(4)]
+    replicas[0].upgrade()
+    start = threading.Barrier(len(replicas))
+    window = datetime.now(UTC) - timedelta(hours=1)
+
+    def claim(store: AuditStore) -> int | None:
+        start.wait()
+        return store.claim_delivery("github", "guid-9", "push", "refs/heads/main", window)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(replicas)) as pool:
+            claims = list(pool.map(claim, replicas))
+        [row] = [c for c in claims if c is not None]
+        assert claims.count(None) == len(replicas) - 1
+        replicas[1].settle_delivery(row, "queued", "data")
+        with Session(replicas[2].engine) as session:
+            [stored] = session.exec(select(WebhookDelivery)).all()
+        assert (stored.id, stored.result, stored.repo, stored.verified) == (
+            row,
+            "queued",
+            "data",
+            True,
+        )
+        assert (stored.event, stored.ref) == ("push", "refs/heads/main")
+    finally:
+        for store in replicas:
+            store.close()
+
+
+def test_an_expired_claim_is_taken_over_once(store: AuditStore) -> None:
+    """A claim older than the window is taken over by the next delivery of that id,
+    which gets the same row back; a second one within the window is a duplicate."""
+    old = datetime.now(UTC) - timedelta(hours=2)
+    assert store.record_delivery(
+        "github", "g", "data", "push", None, True, "queued", received_at=old
+    )
+    window = datetime.now(UTC) - timedelta(hours=1)
+    row = store.claim_delivery("github", "g", "push", "refs/heads/main", window)
+    assert row is not None
+    assert store.claim_delivery("github", "g", "push", "refs/heads/main", window) is None
+    with Session(store.engine) as session:
+        [stored] = session.exec(select(WebhookDelivery)).all()
+    assert (stored.id, stored.result, stored.repo) == (row, "received", None)
 
 
 # --- concurrency, retention, secrets ---------------------------------------------------

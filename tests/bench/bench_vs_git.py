@@ -329,12 +329,6 @@ def in_sync(
             "cli": Contender(
                 "CLI `git-reconcile run --json`", command([*cli, *run]), fixed, cli_ok
             ),
-            "libcli": Contender(
-                "`python -m reconcile run --json` (library CLI, no plugin)",
-                command([sys.executable, "-m", "reconcile", *run]),
-                fixed,
-                cli_ok,
-            ),
             "shell": Contender(
                 f"`sh -c '{SHELL_FETCH}'`", command(["sh", "-c", SHELL_FETCH]), fixed
             ),
@@ -358,7 +352,6 @@ def in_sync(
             ("inproc", "shell"),
             ("cli", "shell"),
             ("cli", "lsremote"),
-            ("libcli", "shell"),
         ):
             a, b = contenders[ours_key], contenders[theirs_key]
             rows.append(
@@ -918,19 +911,24 @@ def _top(times: dict[str, float], count: int) -> str:
     return ", ".join(f"`{name}` {value:.0f} ms" for name, value in ordered)
 
 
+# What `git-reconcile run` loads before it reconciles: the command line (standard
+# library only), its parser (whose defaults come from the value objects), the library.
+CLI_IMPORTS = "import plugin.cli, reconcile; plugin.cli.build_parser()"
+
+
 def profile_cli(medians: dict[str, dict[str, float]], clone: Path) -> list[str]:
     """Split the CLI's time into starting Python, imports and the run itself."""
     parts = _interleaved_commands(
         {
             "cli": [*cli_command(), "run", str(clone), "--json"],
             "start": [sys.executable, "-c", "pass"],
-            "plugin": [sys.executable, "-c", "import plugin.cli"],
-            "library": [sys.executable, "-c", "import reconcile.cli, reconcile._engine"],
+            "plugin": [sys.executable, "-c", CLI_IMPORTS],
+            "library": [sys.executable, "-c", "import reconcile"],
         },
         dict(os.environ),
     )
-    packages, modules = _import_times("import plugin.cli")
-    library, _modules = _import_times("import reconcile.cli, reconcile._engine")
+    packages, modules = _import_times(CLI_IMPORTS)
+    library, _modules = _import_times("import reconcile")
     extra = {name: value for name, value in packages.items() if name not in library}
     lines = []
     for name, m in medians.items():
@@ -944,22 +942,22 @@ def profile_cli(medians: dict[str, dict[str, float]], clone: Path) -> list[str]:
         "",
         "Measured apart, interleaved, median of 20 rounds: the CLI over a path takes "
         f"{ms(parts['cli'])} here; starting Python (`python -c pass`) {ms(parts['start'])}; "
-        "starting it and importing `plugin.cli`, which the `git-reconcile` script does "
-        f"before anything else, {ms(parts['plugin'])}; starting it and importing only the "
-        "library's CLI and engine (`reconcile.cli`, `reconcile._engine`), "
-        f"{ms(parts['library'])}. The reconcile itself is the in-process row "
+        "starting it, building the command's parser and importing the library, which "
+        f"`git-reconcile run` does before it reconciles, {ms(parts['plugin'])}; starting it "
+        f"and importing only the library (`import reconcile`), {ms(parts['library'])}. "
+        "The reconcile itself is the in-process row "
         f"({ms(medians['path']['inproc'])} over a path, {ms(medians['ssh']['inproc'])} over "
         f"ssh). So starting Python and importing make "
         f"{min(parts['plugin'] / parts['cli'], 1.0):.0%} of the CLI's time "
         f"({parts['start'] / parts['cli']:.0%} starting, "
         f"{(parts['plugin'] - parts['start']) / parts['cli']:.0%} importing), while the "
         "shell git command starts two or three "
-        "small C processes. `python -X importtime -c 'import plugin.cli'`, own time by "
+        f"small C processes. `python -X importtime -c '{CLI_IMPORTS}'`, own time by "
         f"top-level package: {_top(packages, 8)}; by module: {_top(modules, 5)}. "
         + (
-            f"Beyond the library's imports, `plugin.cli` adds {added:.0f} ms: {_top(extra, 6)}."
+            f"Beyond the library's imports, the command line adds {added:.0f} ms: {_top(extra, 6)}."
             if added >= 20
-            else f"`plugin.cli` adds only {added:.0f} ms to the library's own imports."
+            else f"The command line adds only {added:.0f} ms to the library's own imports."
         ),
     ]
     return lines

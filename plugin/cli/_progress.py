@@ -1,21 +1,16 @@
-"""A progress bar for the command line (rich), fed by the library's progress reports."""
+"""A progress bar for ``git-reconcile run`` on a terminal (rich), fed by the library's
+progress reports."""
 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.progress import Progress as RichProgress
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
-from ._control import Progress
+    from reconcile import Progress
 
 __all__ = ["ProgressBar"]
 
@@ -27,6 +22,16 @@ class ProgressBar:
     """
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
         self._bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),

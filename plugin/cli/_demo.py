@@ -6,6 +6,7 @@ The git command line builds the histories, as an application's own writes would.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -13,12 +14,16 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._engine import reconcile
-from ._result import Outcome, Result
-from ._spec import RepoSpec
+from ._command import Command
+from ._exit import ExitCode
 
-__all__ = ["make_demo_clone", "run_demo"]
+if TYPE_CHECKING:
+    from reconcile import Outcome, RepoSpec, Result
+
+__all__ = ["COMMAND", "add_arguments", "make_demo_clone", "run", "run_demo"]
+
 
 _ENV = {
     "GIT_AUTHOR_NAME": "Demo Writer",
@@ -67,10 +72,23 @@ class _Demo:
         self.git(self.other, "push", "-q", "origin", "main")
 
     def spec(self, **kwargs: object) -> RepoSpec:
+        from reconcile import RepoSpec
+
         return RepoSpec(self.app, **kwargs)  # type: ignore[arg-type]
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", action="store_true", help="keep the demo directory")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_demo(keep=args.keep, as_json=args.json)
+
+
 def _steps(demo: _Demo) -> list[tuple[str, Outcome, Callable[[], Result]]]:
+    from reconcile import Outcome, reconcile
+
     def in_sync() -> Result:
         return reconcile(demo.spec())
 
@@ -144,4 +162,12 @@ def run_demo(*, keep: bool = False, as_json: bool = False) -> int:
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
-    return 0 if failures == 0 else 1
+    return ExitCode.OK if failures == 0 else ExitCode.FAILED
+
+
+COMMAND = Command(
+    name="demo",
+    help="build a throwaway remote and clone, and drive them through every outcome",
+    add_arguments=add_arguments,
+    run=run,
+)

@@ -1,0 +1,199 @@
+"""The audit store's tables: the models the migrations in ``versions/`` create.
+
+The migrations own the schema, so the models live with them: ``env.py`` compares
+these to the database, and ``plugin.audit`` reads and writes through them. This
+module imports SQLAlchemy and SQLModel only (no web stack, nothing of ``plugin``).
+A change here needs a new revision in ``versions/``; ``tests/test_store.py`` fails
+while the models and the migrated database differ.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    text,
+)
+from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AUDIT_METADATA",
+    "NAMING_CONVENTION",
+    "VERSION_TABLE",
+    "AuditModel",
+    "GitOperation",
+    "ReconcileRun",
+    "UTCDateTime",
+    "WebhookDelivery",
+]
+
+# Constraint and index names are fixed by convention, so the migrations name them the
+# same way on every database and a later migration can drop them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The audit models have their own metadata, so a host application's SQLModel tables
+# never end up in our migrations, and ours never in theirs.
+AUDIT_METADATA = MetaData(naming_convention=NAMING_CONVENTION)
+_registry = registry(metadata=AUDIT_METADATA)
+
+VERSION_TABLE = "reconcile_alembic_version"  # not alembic_version: a host may use its own
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is
+    stored as naive UTC text and given back its UTC zone when read. Naive datetimes
+    are refused: which zone they meant cannot be known.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone-aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class AuditModel(SQLModel, registry=_registry):
+    """Base of the audit tables: their own registry and metadata."""
+
+
+class ReconcileRun(AuditModel, table=True):
+    """One run of a runner: its triggers, its timing, and the result's fields."""
+
+    __tablename__ = "reconcile_run"
+    __table_args__ = (
+        Index(None, "repo", "finished_at"),
+        Index(None, "outcome", "finished_at"),
+        Index(None, "finished_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(unique=True)
+    repo: str
+    trigger: str  # the first trigger: boot, webhook, poll, manual, cli
+    triggers: str  # every trigger coalesced into the run, comma-joined
+    queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime = Field(sa_type=UTCDateTime)
+    duration_ms: float | None = None  # started -> finished, lock wait and callback included
+    lock_wait_ms: float | None = None
+    # The result; all None when the run ended in an error instead.
+    outcome: str | None = None
+    repo_path: str | None = None
+    remote: str | None = None
+    branch: str | None = None
+    old_commit: str | None = None
+    new_commit: str | None = None
+    remote_commit: str | None = None
+    ahead: int | None = None
+    behind: int | None = None
+    conflict_branch: str | None = None
+    push_status: str | None = None
+    push_attempts: int | None = None
+    push_error: str | None = Field(default=None, sa_type=Text)
+    push_reason: str | None = None
+    reason: str | None = Field(default=None, sa_type=Text)
+    reconcile_ms: float | None = None  # the engine's own duration
+    conflict_paths: list[str] | None = Field(default=None, sa_type=JSON)
+    escaped_commits: list[str] | None = Field(default=None, sa_type=JSON)
+    # What went wrong outside the result.
+    error: str | None = Field(default=None, sa_type=Text)
+    callback_error: str | None = Field(default=None, sa_type=Text)
+
+
+class GitOperation(AuditModel, table=True):
+    """One git operation of a run (a network operation: fetch or push, retries included).
+
+    What a fetch received and a push sent are the run's ``remote_commit`` and
+    ``new_commit``: an operation records its refspecs, not commits (revision 0002
+    dropped the ``commit`` column, which nothing ever filled).
+    """
+
+    __tablename__ = "reconcile_git_operation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_pk: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("reconcile_run.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    position: int  # its place in the run's operations
+    kind: str  # fetch, push
+    remote: str | None = None  # the remote's name
+    remote_url: str | None = None  # redacted
+    refs: list[str] = Field(default_factory=list, sa_type=JSON)
+    status: str  # ok, failed, rejected, cancelled
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    duration_ms: float
+    attempts: int
+    bytes: int = Field(sa_type=BigInteger)  # a large fetch passes 2 GiB
+    objects: int
+    error: str | None = Field(default=None, sa_type=Text)
+    code: str | None = None
+
+
+class WebhookDelivery(AuditModel, table=True):
+    """One webhook delivery and what was done with it.
+
+    Only verified deliveries claim their id (the partial unique index): an unsigned
+    request cannot burn the id of a genuine delivery still to come. A verified
+    delivery's row is written when its id is claimed (``received``) and then given
+    its final ``result`` and matched ``repo``.
+    """
+
+    __tablename__ = "reconcile_webhook_delivery"
+    __table_args__ = (
+        Index(
+            "uq_reconcile_webhook_delivery_provider_delivery_id",
+            "provider",
+            "delivery_id",
+            unique=True,
+            sqlite_where=text("verified"),
+            postgresql_where=text("verified"),
+        ),
+        Index(None, "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str
+    delivery_id: str | None = None
+    repo: str | None = None
+    event: str | None = None
+    ref: str | None = None
+    verified: bool = Field(sa_type=Boolean)
+    result: str  # queued, present, ignored, unauthorized, too-large, malformed, ...
+    received_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,194 @@
+"""Conversions between the plugin's run records and the audit store's rows.
+
+A run goes in as a ``RunRecord`` and comes back out as one, so the store answers in
+the one run form, ``RunRecord.to_dict()``, as the in-memory history does. Free text
+is masked (``reconcile.redact_text``) and capped on the way in; URLs are redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from reconcile import (
+    NetworkOperation,
+    Outcome,
+    PushResult,
+    PushStatus,
+    Result,
+    redact_text,
+    redact_url,
+)
+
+from .._record import RunRecord
+from ._schema import GitOperation, ReconcileRun
+
+__all__ = ["aware", "clean", "operation_rows", "run_record", "run_row", "utc"]
+
+_TEXT_LIMIT = 16_384  # characters kept of a free-text column (an error, a reason)
+
+
+def utc(epoch: float | None) -> datetime | None:
+    """The UTC datetime of a Unix time."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def aware(moment: datetime, name: str) -> datetime:
+    """``moment``, refused (``ValueError`` naming ``name``) when it is naive."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {moment!r}")
+    return moment
+
+
+def clean(value: str | None) -> str | None:
+    """Mask credentials in a free text and cap its length."""
+    if value is None:
+        return None
+    value = redact_text(value)
+    if len(value) > _TEXT_LIMIT:
+        value = value[: _TEXT_LIMIT - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    return value
+
+
+# --- into rows -------------------------------------------------------------------------
+
+
+def run_row(record: RunRecord) -> ReconcileRun:
+    """The row of a finished run (a run refused at shutdown ended when it was queued
+    or started)."""
+    finished = record.finished_at
+    if finished is None:
+        finished = record.started_at if record.started_at is not None else record.queued_at
+    started = record.started_at
+    triggers = [t for t in record.triggers if t]
+    return ReconcileRun(
+        run_id=record.run_id,
+        repo=record.repo,
+        trigger=triggers[0] if triggers else "unknown",
+        triggers=",".join(triggers),
+        queued_at=utc(record.queued_at),
+        started_at=utc(started),
+        finished_at=datetime.fromtimestamp(finished, UTC),
+        duration_ms=None if started is None else max(0.0, (finished - started) * 1000.0),
+        lock_wait_ms=record.lock_wait_seconds * 1000.0,
+        error=clean(record.error),
+        callback_error=clean(record.callback_error),
+        **_result_columns(record.result),
+    )
+
+
+def _result_columns(result: Result | None) -> dict[str, Any]:
+    if result is None:
+        return {}
+    return {
+        "outcome": result.outcome.value,
+        "repo_path": result.repo,
+        "remote": result.remote,
+        "branch": result.branch,
+        "old_commit": result.old_commit,
+        "new_commit": result.new_commit,
+        "remote_commit": result.remote_commit,
+        "ahead": result.ahead,
+        "behind": result.behind,
+        "conflict_branch": result.conflict_branch,
+        "push_status": result.push.status.value,
+        "push_attempts": result.push.attempts,
+        "push_error": clean(result.push.error),
+        "push_reason": result.push.reason,
+        "reason": clean(result.reason),
+        "reconcile_ms": result.duration_ms,
+        "conflict_paths": list(result.conflict_paths),
+        "escaped_commits": list(result.escaped_commits),
+    }
+
+
+def operation_rows(run_pk: int, operations: Iterable[NetworkOperation]) -> list[GitOperation]:
+    """The rows of a run's network operations, in their order."""
+    return [
+        GitOperation(
+            run_pk=run_pk,
+            position=position,
+            kind=op.kind,
+            remote=op.remote,
+            remote_url=redact_url(op.url),
+            refs=list(op.refs),
+            status=op.result,
+            started_at=utc(op.started_at),
+            duration_ms=op.duration_ms,
+            attempts=op.attempts,
+            bytes=op.bytes,
+            objects=op.objects,
+            error=clean(op.error),
+            code=op.code,
+        )
+        for position, op in enumerate(operations)
+    ]
+
+
+# --- out of rows -----------------------------------------------------------------------
+
+
+def run_record(row: ReconcileRun, operations: Sequence[GitOperation]) -> RunRecord:
+    """The run a row (and its operations' rows) stores."""
+    return RunRecord(
+        run_id=row.run_id,
+        repo=row.repo,
+        triggers=row.triggers.split(",") if row.triggers else [],
+        queued_at=_epoch(row.queued_at) or _epoch(row.finished_at) or 0.0,
+        started_at=_epoch(row.started_at),
+        finished_at=_epoch(row.finished_at),
+        result=_result(row, operations),
+        error=row.error,
+        callback_error=row.callback_error,
+        lock_wait_seconds=(row.lock_wait_ms or 0.0) / 1000.0,
+    )
+
+
+def _result(row: ReconcileRun, operations: Sequence[GitOperation]) -> Result | None:
+    if row.outcome is None:
+        return None
+    return Result(
+        repo=row.repo_path or "",
+        remote=row.remote or "",
+        branch=row.branch or "",
+        outcome=Outcome(row.outcome),
+        old_commit=row.old_commit,
+        new_commit=row.new_commit,
+        remote_commit=row.remote_commit,
+        ahead=row.ahead or 0,
+        behind=row.behind or 0,
+        conflict_branch=row.conflict_branch,
+        push=PushResult(
+            status=PushStatus(row.push_status or PushStatus.SKIPPED.value),
+            attempts=row.push_attempts or 0,
+            error=row.push_error,
+            reason=row.push_reason,
+        ),
+        reason=row.reason or "",
+        duration_ms=row.reconcile_ms or 0.0,
+        conflict_paths=tuple(row.conflict_paths or ()),
+        escaped_commits=tuple(row.escaped_commits or ()),
+        operations=tuple(_operation(op) for op in operations),
+    )
+
+
+def _operation(row: GitOperation) -> NetworkOperation:
+    return NetworkOperation(
+        kind=row.kind,
+        remote=row.remote or "",
+        url=row.remote_url or "",
+        refs=tuple(row.refs or ()),
+        started_at=_epoch(row.started_at) or 0.0,
+        duration_ms=row.duration_ms,
+        attempts=row.attempts,
+        bytes=row.bytes,
+        objects=row.objects,
+        result=row.status,
+        error=row.error,
+        code=row.code,
+    )

@@ -1,0 +1,37 @@
+"""``git-reconcile db``: apply the audit store's migrations."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ._command import Command
+from ._database import add_database_options, database_url, shown
+from ._exit import ExitCode
+
+__all__ = ["COMMAND", "add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action", choices=["upgrade"], help="upgrade: migrate the store to the latest schema"
+    )
+    add_database_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from plugin.audit import AuditStore
+
+    url = database_url(args, os.environ)
+    with AuditStore(url) as store:
+        store.upgrade()
+    print(f"the audit store is at the latest schema ({shown(url)})")
+    return ExitCode.OK
+
+
+COMMAND = Command(
+    name="db",
+    help="the audit store: apply its migrations",
+    add_arguments=add_arguments,
+    run=run,
+)
