@@ -36,9 +36,11 @@ class Facts:
     move_error: str | None = None  # why the branch could not be moved
     replay_refused: str | None = None  # why the local commits could not be replayed
     conflict_paths: tuple[str, ...] = ()  # the paths of the replay's conflict
+    conflict_detail: str | None = None  # what kind of conflict, when not a plain one
     rebased: bool = False  # the local commits were replayed onto the remote
     replayed: int = 0  # commits replayed, over the run's rounds
     dropped: int = 0  # commits dropped because they became empty
+    dropped_upstream: int = 0  # commits dropped because their patch is already upstream
     push: PushResult = field(default_factory=PushResult)  # the run's push, attempts summed
     conflict_branch: str | None = None  # the branch the local commits were escaped to
     escaped_commits: tuple[str, ...] = ()  # the commits put on it

@@ -38,7 +38,11 @@ def _pushed_ahead(facts: Facts) -> str:
 
 def _rebased(facts: Facts) -> str:
     dropped = f", dropped {facts.dropped} that became empty" if facts.dropped else ""
+    if facts.dropped_upstream:
+        dropped = f", dropped {facts.dropped_upstream} already on {facts.remote}{dropped}"
     landed = "pushed" if facts.push.status is PushStatus.OK else "not pushed"
+    if facts.local == facts.remote_tip:  # every local commit was dropped
+        landed = "nothing left to push"
     return (
         f"replayed {facts.replayed} local commit(s) onto {facts.behind} from "
         f"{facts.remote}{dropped}; {landed}{_push_error(facts)}"
@@ -49,6 +53,8 @@ def _conflict_escaped(facts: Facts) -> str:
     if facts.conflict_paths:
         shown = ", ".join(facts.conflict_paths[:10])
         why = f"local commits conflict with {facts.remote} in {shown}"
+        if facts.conflict_detail:
+            why += f" ({facts.conflict_detail})"
     elif facts.replay_refused:
         why = facts.replay_refused
     else:

@@ -128,16 +128,17 @@ class Steps(Conditions):
         )
 
     def rebase(self) -> None:
-        """Replay the local commits onto the remote's tip in memory, then move there."""
+        """Replay the local commits onto the remote's tip in memory, as git rebase
+        would (patches already upstream dropped), then move there."""
         facts, repo, spec = self.facts, self.target.repo, self.target.spec
         assert facts.local is not None
         assert facts.remote_tip is not None
-        commits = repo.commits_not_in(facts.local, facts.remote_tip)
-        replayed = replay(repo, commits, facts.remote_tip, spec.committer)
+        replayed = replay(repo, facts.local, facts.remote_tip, spec.committer)
         if replayed.tip is None:
             self.facts = replace(
                 facts,
                 conflict_paths=replayed.conflict_paths,
+                conflict_detail=replayed.conflict_detail,
                 replay_refused=replayed.refused or "a local commit conflicts",
             )
             return
@@ -146,6 +147,7 @@ class Steps(Conditions):
             rebased=True,
             replayed=facts.replayed + replayed.replayed,
             dropped=facts.dropped + replayed.dropped,
+            dropped_upstream=facts.dropped_upstream + replayed.upstream,
         )
         self._move(replayed.tip, f"git-reconcile: rebase {self.target.branch} onto {spec.remote}")
 

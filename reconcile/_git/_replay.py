@@ -4,16 +4,36 @@ Each commit's change is merged onto the new tip in memory (``merge_trees``); on 
 conflict only loose objects were written, so refs, index, working tree and the
 repository's state are untouched. The on-disk rebase is never used: on a conflict
 it leaves ``rebase-merge/``, a detached HEAD and conflict markers behind.
+
+The replay agrees with ``git rebase`` (git 2.39, its defaults):
+
+- a local commit whose patch is already upstream (an upstream commit since the merge
+  base has the same patch id, byte for byte) is dropped before anything is replayed,
+  even when replaying it would apply cleanly (``_patch_ids``);
+- a commit that becomes empty is dropped, one that was empty to begin with is kept;
+  merge commits are not replayed (a history with one is refused, so escaped);
+- where one side changed a file's mode and the other its content, the two are merged
+  separately, as git does, though libgit2 reports a conflict for a binary file;
+- a file added into a directory the other side renamed is a conflict, as git's
+  ``CONFLICT (file location)`` (``_dir_renames``);
+- a change that reaches another file only through a rename is carried where git's
+  rename detection carries it, or the commit conflicts (``_renames``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pygit2
+from pygit2.enums import SortMode
 
 from .._errors import GitError
 from .._spec import Identity
+from ._dir_renames import directory_rename
+from ._modes import merge_modes_apart
+from ._patch_ids import already_upstream
+from ._renames import rename_disagreement
 from ._repo import GitRepo, empty_tree
 from ._translate import translate
 
@@ -23,57 +43,109 @@ __all__ = ["Replay", "replay"]
 @dataclass(frozen=True)
 class Replay:
     """An in-memory rebase: the new tip, or why there is none (the paths of the
-    first conflict, or ``refused``), and how many commits were replayed or dropped."""
+    first conflict and what kind it is, or ``refused``), and how many commits were
+    replayed, dropped because they became empty, or dropped as already upstream."""
 
     tip: str | None
     conflict_paths: tuple[str, ...] = ()
+    conflict_detail: str | None = None
     refused: str | None = None
     replayed: int = 0
     dropped: int = 0
+    upstream: int = 0
 
 
-def replay(repo: GitRepo, commits: list[str], onto: str, committer: Identity | None) -> Replay:
-    """Replay ``commits`` (oldest first) onto ``onto`` in memory. Writes objects
-    only; refs, index and working tree are untouched.
+def replay(repo: GitRepo, local: str, onto: str, committer: Identity | None) -> Replay:
+    """Replay the commits of ``local`` that ``onto`` lacks (oldest first) onto
+    ``onto`` in memory. Writes objects only; refs, index and working tree are
+    untouched.
 
-    A commit whose change is already upstream (it *became* empty) is dropped; a
-    commit that was empty to begin with is kept. Merge commits are not replayed:
-    a merge can carry changes of its own (a resolution), which a linear replay
-    would lose, so a history with merges is refused (``refused`` says why) and
-    the caller escapes it instead.
+    A commit whose patch is already upstream is dropped, as is one that *became*
+    empty; a commit that was empty to begin with is kept. Merge commits are not
+    replayed: a merge can carry changes of its own (a resolution), which a linear
+    replay would lose, so a history with merges is refused (``refused`` says why)
+    and the caller escapes it instead.
     """
     raw = repo.raw
     with translate("rebase"):
-        tip = raw[onto].peel(pygit2.Commit)
-        replayed = dropped = 0
-        for hexid in commits:
-            commit = raw[hexid].peel(pygit2.Commit)
-            if len(commit.parents) > 1:
-                return Replay(
-                    tip=None,
-                    refused=f"local history has a merge commit ({hexid[:10]}), which is "
-                    "not replayed, so its changes cannot be lost",
-                )
-            base_tree = commit.parents[0].tree if commit.parents else empty_tree(raw)
-            was_empty = commit.tree_id == base_tree.id
-            index = raw.merge_trees(base_tree, tip.tree, commit.tree)
-            if index.conflicts is not None:
-                return Replay(tip=None, conflict_paths=_conflict_paths(index))
-            tree_id = index.write_tree(raw)
-            if tree_id == tip.tree_id and not was_empty:
-                dropped += 1
-                continue
-            new_id = raw.create_commit(
-                None,
-                commit.author,
-                _committer(raw, commit, committer),
-                commit.message,
-                tree_id,
-                [tip.id],
+        commits = _walk(raw, local, onto)
+        merge = next((c for c in commits if len(c.parents) > 1), None)
+        if merge is not None:
+            return Replay(
+                tip=None,
+                refused=f"local history has a merge commit ({str(merge.id)[:10]}), which is "
+                "not replayed, so its changes cannot be lost",
             )
-            tip = raw[new_id].peel(pygit2.Commit)
-            replayed += 1
-        return Replay(tip=str(tip.id), replayed=replayed, dropped=dropped)
+        upstream = already_upstream(raw, commits, _upstream(raw, onto, local))
+        run = _Run(raw, raw[onto].peel(pygit2.Commit), _committer_for(raw, committer))
+        for commit in commits:
+            if commit.id in upstream:
+                continue
+            stopped = run.pick(commit)
+            if stopped is not None:
+                return stopped
+        return Replay(
+            tip=str(run.tip.id),
+            replayed=run.replayed,
+            dropped=run.dropped,
+            upstream=len(upstream),
+        )
+
+
+def _walk(raw: pygit2.Repository, tip: str, hidden: str) -> list[pygit2.Commit]:
+    """Commits reachable from ``tip`` and not from ``hidden``, oldest first."""
+    walker = raw.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE)
+    walker.hide(hidden)
+    return list(walker)
+
+
+def _upstream(raw: pygit2.Repository, onto: str, local: str) -> Iterator[pygit2.Commit]:
+    """The upstream's commits since the merge base, in no particular order, read only
+    as far as they are asked for."""
+    walker = raw.walk(onto, SortMode.NONE)
+    walker.hide(local)
+    yield from walker
+
+
+class _Run:
+    """One replay under way: the tip so far, and what became of each commit."""
+
+    def __init__(
+        self, raw: pygit2.Repository, tip: pygit2.Commit, committer: pygit2.Signature | None
+    ) -> None:
+        self.raw, self.tip, self.committer = raw, tip, committer
+        self.replayed = self.dropped = 0
+
+    def pick(self, commit: pygit2.Commit) -> Replay | None:
+        """Replay one commit onto the tip; a ``Replay`` that stops the run on a conflict."""
+        raw = self.raw
+        base = commit.parents[0].tree if commit.parents else empty_tree(raw)
+        index = raw.merge_trees(base, self.tip.tree, commit.tree)
+        merge_modes_apart(index)
+        if index.conflicts is not None:
+            paths = _conflict_paths(index)
+            # Say so when git's rename detection would have seen it otherwise.
+            hint = rename_disagreement(
+                raw, base, self.tip.tree, commit.tree, merged=None, among=set(paths)
+            )
+            return Replay(tip=None, conflict_paths=paths, conflict_detail=hint and hint[1])
+        renamed = rename_disagreement(raw, base, self.tip.tree, commit.tree, merged=index)
+        if renamed is not None:
+            return Replay(tip=None, conflict_paths=(renamed[0],), conflict_detail=renamed[1])
+        moved = directory_rename(base, self.tip.tree, commit.tree)
+        if moved is not None:
+            return Replay(tip=None, conflict_paths=(moved.path,), conflict_detail=moved.describe())
+        tree_id = index.write_tree(raw)
+        if tree_id == self.tip.tree_id and commit.tree_id != base.id:
+            self.dropped += 1
+            return None
+        committer = self.committer or _original_committer(commit)
+        new_id = raw.create_commit(
+            None, commit.author, committer, commit.message, tree_id, [self.tip.id]
+        )
+        self.tip = raw[new_id].peel(pygit2.Commit)
+        self.replayed += 1
+        return None
 
 
 def _conflict_paths(index: pygit2.Index) -> tuple[str, ...]:
@@ -83,15 +155,17 @@ def _conflict_paths(index: pygit2.Index) -> tuple[str, ...]:
     )
 
 
-def _committer(
-    raw: pygit2.Repository, commit: pygit2.Commit, committer: Identity | None
-) -> pygit2.Signature:
-    """The spec's committer, else the repository's configured user, else the commit's
-    original committer."""
+def _committer_for(raw: pygit2.Repository, committer: Identity | None) -> pygit2.Signature | None:
+    """The spec's committer, else the repository's configured user, else None: each
+    commit's original committer then."""
     if committer is not None:
         return pygit2.Signature(committer.name, committer.email)
     try:
         with translate("rebase"):
             return raw.default_signature
     except GitError:
-        return pygit2.Signature(commit.committer.name, commit.committer.email)
+        return None
+
+
+def _original_committer(commit: pygit2.Commit) -> pygit2.Signature:
+    return pygit2.Signature(commit.committer.name, commit.committer.email)
