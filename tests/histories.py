@@ -97,20 +97,19 @@ def histories(draw: st.DrawFn) -> History:
 def _changes(base: State, commits: list[list[Op]], local: list[Change]) -> list[Change]:
     state, changes = dict(base), []
     for ops in commits:
+        steps = [ops]
         if ops and ops[0][0] == "cherry":
             _kind, which, edit, improve = ops[0]
             new = _cherry(state, local, which)
             changes.append(_diff(state, new))
             state = new
-            if improve:
-                ops = [("edit", edit, edit, False)]
-            else:
-                continue
-        new = dict(state)
-        for one in ops:
-            new = _apply(new, one)
-        changes.append(_diff(state, new))
-        state = new
+            steps = [[("edit", edit, edit, False)]] if improve else []
+        for step in steps:
+            new = dict(state)
+            for one in step:
+                new = _apply(new, one)
+            changes.append(_diff(state, new))
+            state = new
     return changes
 
 

@@ -107,15 +107,17 @@ def compare(history: History, root: Path) -> Answer:
     remote_path = root / "remote.git"
     remote = pygit2.init_repository(str(remote_path), bare=True, initial_head="main")
     when = _Clock()
-    base = _commit(remote, {}, _as_change(history.base), [], "base\n", when)
+    base = _commit(remote, {}, _as_change(history.base), [], message="base\n", when=when)
     up = base
     for n, change in enumerate(history.upstream):
-        up = _commit(remote, _tree_state(remote, up), change, [up], f"remote {n}\n", when)
+        state = _tree_state(remote, up)
+        up = _commit(remote, state, change, [up], message=f"remote {n}\n", when=when)
     local = base
     local_commits = []
     for n, change in enumerate(history.local):
         state = _tree_state(remote, local)
-        local = _commit(remote, state, change, [local], f"local {n}\n\nbody ü\n", when)
+        message = f"local {n}\n\nbody ü\n"
+        local = _commit(remote, state, change, [local], message=message, when=when)
         local_commits.append(str(local))
     remote.references.create("refs/heads/main", up, force=True)
     remote.references.create("refs/oracle/local", local, force=True)
@@ -180,6 +182,7 @@ def _commit(
     state: State,
     change: Change,
     parents: list[pygit2.Oid],
+    *,
     message: str,
     when: _Clock,
 ) -> pygit2.Oid:
@@ -187,7 +190,7 @@ def _commit(
     for path, entry in {**state, **change}.items():
         if entry is not None:
             content, mode = entry
-            index.add(pygit2.IndexEntry(path, repo.create_blob(content), mode))
+            index.add(pygit2.IndexEntry(path, repo.create_blob(content), FileMode(mode)))
     tree = index.write_tree(repo)
     author = when.signature()
     return repo.create_commit(None, author, author, message, tree, parents)
@@ -202,7 +205,7 @@ def _clone(remote: Path, path: Path, *, bare: bool) -> Path:
         refspecs.append("+refs/heads/main:refs/remotes/origin/main")
     repo.remotes["origin"].fetch(refspecs)
     if not bare:
-        repo.checkout_head(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+        repo.checkout_head(strategy=pygit2.enums.CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
     return path
 
 

@@ -20,13 +20,14 @@ import pygit2
 import pytest
 from histories import histories
 from hypothesis import HealthCheck, given, settings
-from oracle import BLOB, EXEC, Answer, History, compare
+from oracle import BLOB, EXEC, Answer, Change, History, compare
 
 from reconcile import Outcome
 from reconcile._git._patch_ids import patch_id
 from reconcile._git._renames import MAX_SCORE, similarity
 
 TEXT = b"".join(b"line %d\n" % n for n in range(1, 9))
+GIT_SHOW = ("git", "-c", "core.quotePath=false", "diff-tree", "-p", "--full-index", "--no-renames")
 
 
 def _check_against_git(answer: Answer) -> None:
@@ -101,6 +102,14 @@ def test_rebase_agrees_with_git(tmp_path_factory: pytest.TempPathFactory, histor
 
 
 # --- each kind of history fixed, by name ----------------------------------------------
+
+
+def _file(answer: Answer, path: str) -> tuple[bytes, int]:
+    """A file of the remote's main after the run: its content and mode."""
+    tip = pygit2.Repository(str(answer.remote)).branches.local["main"].peel(pygit2.Commit)
+    blob = tip.tree[path]
+    assert isinstance(blob, pygit2.Blob)
+    return blob.data, int(blob.filemode)
 
 
 def _rebased_as_git(history: History, root: Path) -> Answer:
@@ -190,15 +199,14 @@ def test_mode_and_content_are_merged_apart(tmp_path: Path, binary: bool, mode_si
     """A mode changed on one side and the content on the other are merged separately,
     as git does, for binary files too (libgit2 alone reports a conflict)."""
     old, new = (b"\0old", b"\0new") if binary else (b"old\n", b"new\n")
-    mode_change = {"f": (old, EXEC)}
-    content_change = {"f": (new, BLOB)}
+    mode_change: Change = {"f": (old, EXEC)}
+    content_change: Change = {"f": (new, BLOB)}
     upstream, local = (
         (mode_change, content_change) if mode_side == "upstream" else (content_change, mode_change)
     )
     history = History(base={"f": (old, BLOB)}, upstream=[upstream], local=[local])
     answer = _rebased_as_git(history, tmp_path)
-    tip = pygit2.Repository(str(answer.remote)).branches.local["main"].peel(pygit2.Commit)
-    assert (tip.tree["f"].filemode, tip.tree["f"].data) == (EXEC, new)
+    assert _file(answer, "f") == (new, EXEC)
 
 
 def test_binary_content_changed_on_both_sides_still_conflicts(tmp_path: Path) -> None:
@@ -344,8 +352,7 @@ def test_a_rename_both_see_carries_the_change(tmp_path: Path) -> None:
         local=[{"old.txt": (lines.replace(b"row 3\n", b"row three\n"), BLOB)}],
     )
     answer = _rebased_as_git(history, tmp_path)
-    tip = pygit2.Repository(str(answer.remote)).branches.local["main"].peel(pygit2.Commit)
-    assert b"row three\n" in tip.tree["new.txt"].data
+    assert b"row three\n" in _file(answer, "new.txt")[0]
     assert "old.txt" not in answer.git_paths
 
 
@@ -372,8 +379,7 @@ def test_patch_ids_are_gits_for_text_changes(tmp_path: Path) -> None:
     repo = pygit2.Repository(str(answer.remote))
     for commit in answer.local_commits:
         shown = subprocess.run(
-            ["git", "-c", "core.quotePath=false", "diff-tree", "-p", "--full-index"]
-            + ["--no-renames", "-r", commit],
+            [*GIT_SHOW, commit],
             cwd=answer.remote,
             capture_output=True,
             check=True,
@@ -381,7 +387,9 @@ def test_patch_ids_are_gits_for_text_changes(tmp_path: Path) -> None:
         gits = subprocess.run(
             ["git", "patch-id", "--stable"], input=shown, capture_output=True, check=True
         ).stdout.split()[0]
-        assert patch_id(repo, repo[commit].peel(pygit2.Commit), exact=False).hex() == gits.decode()
+        mine = patch_id(repo, repo[commit].peel(pygit2.Commit), exact=False)
+        assert mine is not None
+        assert mine.hex() == gits.decode()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,10 @@
 - ``_move``: moving a branch (ref lock, compare-and-swap, SAFE checkout, the move
   note that lets the next run finish a move a crash cut short); creating and
   deleting the conflict branches' refs.
-- ``_replay``: the in-memory rebase.
+- ``_replay``: the in-memory rebase, commit by commit, agreeing with ``git rebase``;
+  with ``_patch_ids`` (local commits whose patch is already upstream), ``_modes``
+  (modes merged apart from contents), ``_renames`` (file renames as git finds them)
+  and ``_dir_renames`` (files added into a directory the other side renamed).
 - ``_remote``: fetch, push and the remote's heads, one network session each
   (``GitRemote``); reading a server's SSH host key.
 - ``_session``: what one network session answers libgit2: credentials, the

@@ -60,7 +60,7 @@ def _history(
     upstream, edited = base, []
     for n in range(args.upstream):
         k = rng.randrange(len(paths))
-        data = upstream.tree[paths[k]].data.replace(b"line 3 ", b"line 3 u%d " % n, 1)
+        data = _data(upstream, paths[k]).replace(b"line 3 ", b"line 3 u%d " % n, 1)
         files = {paths[k]: data}
         if n % 20 == 0:
             files[f"dir{n % 50}/added{n}.txt"] = b"added %d\n" % n
@@ -69,9 +69,15 @@ def _history(
     local = base
     for n in range(args.local):
         k = edited[rng.randrange(len(edited))] if same_paths else len(paths) - 1 - n
-        data = local.tree[paths[k]].data.replace(b"line 25 ", b"line 25 l%d " % n, 1)
+        data = _data(local, paths[k]).replace(b"line 25 ", b"line 25 l%d " % n, 1)
         local = _commit(repo, local, {paths[k]: data})
     return repo, str(local.id), str(upstream.id)
+
+
+def _data(commit: pygit2.Commit, path: str) -> bytes:
+    blob = commit.tree[path]
+    assert isinstance(blob, pygit2.Blob)
+    return blob.data
 
 
 def _plain(repo: pygit2.Repository, local: str, onto: str) -> None:
@@ -106,6 +112,18 @@ def _median(fn: Callable[[], None], runs: int) -> float:
     return statistics.median(times)
 
 
+def _row(args: argparse.Namespace, same_paths: bool) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo, local, onto = _history(Path(tmp), args, same_paths)
+        git_repo = GitRepo(Path(tmp))
+        plain = _median(lambda: _plain(repo, local, onto), args.runs)
+        patches = _median(lambda: _patch_pass(repo, local, onto), args.runs)
+        full = _median(lambda: _check(replay(git_repo, local, onto, None)), args.runs)
+    label = "same paths" if same_paths else "other paths"
+    times = " | ".join(f"{t * 1000:.1f} ms" for t in (plain, patches, full))
+    return f"| {label} | {times} |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--upstream", type=int, default=1500)
@@ -113,18 +131,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    rows = []
-    for same_paths in (True, False):
-        with tempfile.TemporaryDirectory() as tmp:
-            repo, local, onto = _history(Path(tmp), args, same_paths)
-            git_repo = GitRepo(Path(tmp))
-            plain = _median(lambda: _plain(repo, local, onto), args.runs)
-            patches = _median(lambda: _patch_pass(repo, local, onto), args.runs)
-            full = _median(lambda: _check(replay(git_repo, local, onto, None)), args.runs)
-            label = "same paths" if same_paths else "other paths"
-            rows.append(
-                f"| {label} | {plain * 1000:.1f} ms | {patches * 1000:.1f} ms | {full * 1000:.1f} ms |"
-            )
+    rows = [_row(args, same_paths) for same_paths in (True, False)]
     table = "\n".join(
         [
             f"Replay of {args.local} local commits onto {args.upstream:,} upstream commits, "
