@@ -33,7 +33,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pygit2
-from pygit2.enums import DeltaStatus, DiffFind, DiffOption
+from pygit2.enums import DeltaStatus, DiffOption
+
+from ._renames import renames_as_git
 
 __all__ = ["DirRename", "directory_rename"]
 
@@ -68,7 +70,9 @@ class DirRename:
         )
 
 
-def directory_rename(base: pygit2.Tree, tip: pygit2.Tree, commit: pygit2.Tree) -> DirRename | None:
+def directory_rename(
+    repo: pygit2.Repository, base: pygit2.Tree, tip: pygit2.Tree, commit: pygit2.Tree
+) -> DirRename | None:
     """The directory-rename conflict of replaying the change ``base`` -> ``commit``
     onto ``tip``, or None.
 
@@ -80,7 +84,7 @@ def directory_rename(base: pygit2.Tree, tip: pygit2.Tree, commit: pygit2.Tree) -
     up_removed = _Removed(base, tip)
     into = [path for path in added if any(up_removed(d) for d in _ancestors(path))]
     if into:
-        found = _conflict(base, tip, up_removed, into)
+        found = _conflict(repo, base, up_removed, into, renamer=tip, adder=commit)
         if found is not None:
             return found
     local_removed = _Removed(base, commit)
@@ -88,21 +92,24 @@ def directory_rename(base: pygit2.Tree, tip: pygit2.Tree, commit: pygit2.Tree) -
     gone = _outermost({d for path in deleted for d in _ancestors(path) if local_removed(d)})
     into = sorted(_added_inside(base, tip, gone))
     if into:
-        found = _conflict(base, commit, local_removed, into)
+        found = _conflict(repo, base, local_removed, into, renamer=commit, adder=tip)
         if found is not None:
             return DirRename(found.path, found.old_dir, found.new_dir, by_upstream=False)
     return None
 
 
 def _conflict(
+    repo: pygit2.Repository,
     base: pygit2.Tree,
-    renamer: pygit2.Tree,
     removed: _Removed,
     added: list[str],
+    *,
+    renamer: pygit2.Tree,
+    adder: pygit2.Tree,
 ) -> DirRename | None:
     """The first of ``added`` (files the other side added inside directories that
     ``renamer`` removed) that lies in a directory ``renamer`` renamed."""
-    counts = _rename_counts(base, renamer, removed)
+    counts = _rename_counts(repo, base, removed, renamer=renamer, adder=adder)
     for path in added:
         for directory in _ancestors(path):  # deepest first, as git looks them up
             if directory in counts.all:
@@ -160,19 +167,25 @@ class _Counts:
     direct: dict[str, Counter[str]]
 
 
-def _rename_counts(base: pygit2.Tree, renamer: pygit2.Tree, removed: _Removed) -> _Counts:
-    diff = base.diff_to_tree(renamer)
-    diff.find_similar(flags=DiffFind.FIND_RENAMES, rename_threshold=50)
+def _rename_counts(
+    repo: pygit2.Repository,
+    base: pygit2.Tree,
+    removed: _Removed,
+    *,
+    renamer: pygit2.Tree,
+    adder: pygit2.Tree,
+) -> _Counts:
+    """Where the files of the removed directories went, by git's rename detection
+    (those files being the ones it looks for)."""
+    deleted = [
+        d.old_file.path
+        for d in base.diff_to_tree(renamer).deltas
+        if d.status == DeltaStatus.DELETED and any(removed(a) for a in _ancestors(d.old_file.path))
+    ]
     counts = _Counts({}, {})
-    for old, new in _renames(diff.deltas):
+    for old, new in sorted(renames_as_git(repo, base, renamer, deleted, other=adder).items()):
         _count(counts, old, new, removed)
     return counts
-
-
-def _renames(deltas: Iterable[pygit2.DiffDelta]) -> Iterator[tuple[str, str]]:
-    for delta in deltas:
-        if delta.status == DeltaStatus.RENAMED:
-            yield delta.old_file.path, delta.new_file.path
 
 
 def _count(counts: _Counts, old: str, new: str, removed: _Removed) -> None:

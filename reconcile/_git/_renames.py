@@ -1,24 +1,23 @@
-"""File renames as git detects them, to check the merges of a replay that hinge on one.
+"""File renames as git detects them, made in the trees a replay's merge is given.
 
 When one side of a replayed commit's merge changed a file and the other side deleted
 it, the change survives only if the deletion was a rename: the merge then carries
 the change to the file's new path. libgit2 and git find renames differently. libgit2
-measures similarity its own way (and not at all for very small files); git
-(diffcore-rename, as merge-ort runs it) pairs files by exact content first, then
-files with the same name in different directories when they are 75% alike, then the
-most alike pairs from 50%, where "alike" is the share of the larger file made of the
-other's lines (diffcore-delta: spans of up to 64 bytes ending at a newline, the CR
-of a CRLF ignored in text). So the two can disagree: libgit2 merges the change into
-the file it paired while git reports ``CONFLICT (modify/delete)``, or carries it to
-another file, or the other way round.
+measures similarity its own way (and not at all for very small files), and looks
+for renames of every file; git (diffcore-rename, as merge-ort runs it) looks only
+for the files that matter, those deleted on one side and changed or deleted on the
+other, and pairs them with added files by exact content first, then by the same
+name in another directory when they are 75% alike, then by the most alike pairs
+from 50%, where "alike" is the share of the larger file made of the other's lines
+(diffcore-delta: spans of up to 64 bytes ending at a newline, the CR of a CRLF
+ignored in text).
 
-So for each file that matters (deleted on one side, changed or deleted on the other)
-the replay asks git's rule where the file went, and checks that libgit2's merge put
-there what git's would: the three-way merge of the file's three versions, the old
-path gone. Anything else is a conflict, as are git's own conflicts of renames
-(``rename/delete``, ``rename/rename``, a rename against a type change). Files nobody
-changed on the other side do not matter: a rename of them is just that side's
-change, whoever detects it.
+So the replay finds the renames git would, and makes them in the trees before
+merging them without libgit2's rename detection: the merge then merges the file's
+three versions at its new path, as git does, and a rename nobody else touched stays
+that side's plain change. git's own rename conflicts are conflicts here:
+rename/delete, rename/rename to two paths, a rename against a type change, and a
+rename onto a path the other side added too.
 """
 
 from __future__ import annotations
@@ -31,9 +30,7 @@ from dataclasses import dataclass
 import pygit2
 from pygit2.enums import DeltaStatus, DiffOption, FileMode
 
-from ._modes import merge_modes_apart
-
-__all__ = ["MAX_SCORE", "rename_disagreement", "similarity"]
+__all__ = ["MAX_SCORE", "Merge", "renames_applied", "renames_as_git", "similarity"]
 
 MAX_SCORE = 60000  # git's scale: 100%
 MINIMUM = MAX_SCORE // 2  # 50%, merge-ort's default rename score
@@ -48,84 +45,85 @@ Entry = tuple[pygit2.Oid, int] | None  # a path's content and mode, or nothing t
 
 
 @dataclass(frozen=True)
-class _Pick:
-    """One replayed commit's merge: the three trees, and libgit2's merged index."""
+class Merge:
+    """The three trees to merge, without rename detection, with git's renames made
+    in them; or the file, and why, where git's renames conflict."""
 
-    repo: pygit2.Repository
     base: pygit2.Tree
     tip: pygit2.Tree
     commit: pygit2.Tree
-    merged: pygit2.Index | None  # None: libgit2 conflicted
+    conflict: tuple[str, str] | None = None
 
 
-def rename_disagreement(
-    repo: pygit2.Repository,
-    base: pygit2.Tree,
-    tip: pygit2.Tree,
-    commit: pygit2.Tree,
-    *,
-    merged: pygit2.Index | None,
-    among: Collection[str] | None = None,
-) -> tuple[str, str] | None:
-    """The file, and why, where git's renames make replaying ``base`` -> ``commit``
-    onto ``tip`` come out otherwise than libgit2's ``merged`` index (``among`` those
-    files only, when given); with ``merged`` None (libgit2 conflicted), the first of
-    them that git finds renamed. None when they agree.
+def renames_applied(
+    repo: pygit2.Repository, base: pygit2.Tree, tip: pygit2.Tree, commit: pygit2.Tree
+) -> Merge:
+    """The merge of replaying ``base`` -> ``commit`` onto ``tip``, with git's renames.
 
     The files that matter are found from the commit's own change, which is small:
     files it changed or deleted that the upstream no longer has, and files it
     deleted that the upstream changed or deleted."""
     changed = [d.old_file.path for d in base.diff_to_tree(commit).deltas if d.old_file.mode]
-    if among is not None:
-        changed = [path for path in changed if path in among]
     up_gone = {p for p in changed if not _is_file(tip, p)}
     local_gone = {
         p for p in changed if not _is_file(commit, p) and _entry(tip, p) != _entry(base, p)
     }
+    unchanged = Merge(base, tip, commit)
     if not up_gone and not local_gone:
-        return None
-    pick = _Pick(repo, base, tip, commit, merged)
-    up = _renames(repo, base, tip, up_gone)
-    local = _renames(repo, base, commit, local_gone)
+        return unchanged
+    up = renames_as_git(repo, base, tip, up_gone, other=commit)
+    local = renames_as_git(repo, base, commit, local_gone, other=tip)
+    moves = _Moves(repo, base, tip, commit)
     for path in sorted(up_gone | local_gone):
-        why = _verdict(
-            pick, path, up.get(path), local.get(path), (path in up_gone, path in local_gone)
+        why = moves.follow(
+            path, up.get(path), local.get(path), (path in up_gone, path in local_gone)
         )
         if why is not None:
-            return path, f"rename detection: {why}"
-    return None
+            return Merge(base, tip, commit, conflict=(path, f"rename detection: {why}"))
+    return moves.merge()
 
 
-def _renames(
-    repo: pygit2.Repository, base: pygit2.Tree, side: pygit2.Tree, relevant: set[str]
-) -> dict[str, str]:
-    """Where git finds ``side`` renamed the ``relevant`` files it deleted."""
-    if not relevant:
-        return {}
-    diff = base.diff_to_tree(side, flags=DiffOption.INCLUDE_TYPECHANGE)
-    deleted = {d.old_file.path: d.old_file for d in diff.deltas if d.status == DeltaStatus.DELETED}
-    added = {d.new_file.path: d.new_file for d in diff.deltas if d.status == DeltaStatus.ADDED}
-    return _GitRenames(repo, deleted, added, relevant).pairs()
+class _Moves:
+    """The renames to make in each tree: old path -> new path."""
 
+    def __init__(
+        self, repo: pygit2.Repository, base: pygit2.Tree, tip: pygit2.Tree, commit: pygit2.Tree
+    ) -> None:
+        self.repo, self.base, self.tip, self.commit = repo, base, tip, commit
+        self.in_base: dict[str, str] = {}
+        self.in_tip: dict[str, str] = {}
+        self.in_commit: dict[str, str] = {}
 
-def _verdict(
-    pick: _Pick, path: str, up: str | None, local: str | None, gone: tuple[bool, bool]
-) -> str | None:
-    """What git makes of ``path``, where the upstream renamed it to ``up`` and the
-    commit to ``local`` (None: not renamed, or not deleted on that side)."""
-    found = up or local
-    if pick.merged is None:
-        return None if found is None else f"git finds it renamed to {found}, libgit2 does not"
-    if gone == (True, True):
-        if up != local:
-            return _rename_conflict(up, local)
-        if found is None:
-            return None  # deleted on both sides
-    elif found is None:
-        return "changed on one side, deleted on the other (git: CONFLICT (modify/delete))"
-    elif _type_changed(pick, path, upstream_renamed=gone[0]):
-        return f"renamed to {found} on one side, its type changed on the other (git: CONFLICT)"
-    return _merged_as_git(pick, path, found, upstream_renamed=gone[0], both=gone == (True, True))
+    def follow(
+        self, path: str, up: str | None, local: str | None, gone: tuple[bool, bool]
+    ) -> str | None:
+        """Plan git's handling of ``path``, renamed to ``up`` upstream and to ``local``
+        by the commit (None: not renamed, or not deleted on that side); or say why git
+        conflicts over it."""
+        if gone == (True, True):
+            if up != local:
+                return _rename_conflict(up, local)
+            if up is not None:
+                self.in_base[path] = up  # renamed alike on both sides
+            return None
+        target = up if gone[0] else local
+        if target is None:
+            return None  # a modify/delete conflict, which the merge reports itself
+        other = self.commit if gone[0] else self.tip
+        if _kind(self.base, path) != _kind(other, path):
+            return f"renamed to {target} on one side, its type changed on the other (git: CONFLICT)"
+        if _entry(other, target) is not None:
+            return f"renamed to {target}, which the other side added too (git: CONFLICT)"
+        self.in_base[path] = target
+        (self.in_commit if gone[0] else self.in_tip)[path] = target
+        return None
+
+    def merge(self) -> Merge:
+        return Merge(
+            _moved(self.repo, self.base, self.in_base),
+            _moved(self.repo, self.tip, self.in_tip),
+            _moved(self.repo, self.commit, self.in_commit),
+        )
 
 
 def _rename_conflict(up: str | None, local: str | None) -> str:
@@ -137,55 +135,51 @@ def _rename_conflict(up: str | None, local: str | None) -> str:
     return f"renamed to {up} and to {local} (git: CONFLICT (rename/rename))"
 
 
-def _type_changed(pick: _Pick, path: str, *, upstream_renamed: bool) -> bool:
-    other = pick.commit if upstream_renamed else pick.tip
-    return _kind(pick.base, path) != _kind(other, path)
-
-
-def _merged_as_git(
-    pick: _Pick, path: str, target: str, *, upstream_renamed: bool, both: bool
-) -> str | None:
-    """libgit2's merge has the old path gone and, at the new one, the three-way merge
-    of the file's versions, as git's has."""
-    assert pick.merged is not None
-    old = _entry(pick.base, path)
-    ours = _entry(pick.tip, target if upstream_renamed or both else path)
-    theirs = _entry(pick.commit, path if upstream_renamed and not both else target)
-    expected = _merge_one(pick.repo, old, ours, theirs)
-    if expected is None:
-        return f"renamed to {target}, and the versions conflict there (git: CONFLICT (content))"
-    if _indexed(pick.merged, path) is None and _indexed(pick.merged, target) == expected:
-        return None
-    return f"git finds it renamed to {target}, libgit2 merged it otherwise"
-
-
-def _merge_one(repo: pygit2.Repository, old: Entry, ours: Entry, theirs: Entry) -> Entry:
-    """The three-way merge of one file's versions, as a replay merges it: None when
-    they conflict."""
-    index = repo.merge_trees(
-        _one_file_tree(repo, old), _one_file_tree(repo, ours), _one_file_tree(repo, theirs)
-    )
-    merge_modes_apart(index)
-    if index.conflicts is not None:
-        return None
-    return _indexed(index, "f")
-
-
-def _one_file_tree(repo: pygit2.Repository, entry: Entry) -> pygit2.Tree:
+def _moved(repo: pygit2.Repository, tree: pygit2.Tree, moves: dict[str, str]) -> pygit2.Tree:
+    """``tree`` with the files at each old path moved to its new one."""
+    if not moves:
+        return tree
     index = pygit2.Index()
-    if entry is not None:
-        index.add(pygit2.IndexEntry("f", entry[0], FileMode(entry[1])))
-    tree = repo[index.write_tree(repo)]
-    assert isinstance(tree, pygit2.Tree)
-    return tree
+    index.read_tree(tree)
+    for old, new in moves.items():
+        entry = index[old]
+        index.remove(old)
+        index.add(pygit2.IndexEntry(new, entry.id, entry.mode))
+    moved = repo[index.write_tree(repo)]
+    assert isinstance(moved, pygit2.Tree)
+    return moved
 
 
-def _indexed(index: pygit2.Index, path: str) -> Entry:
-    try:
-        entry = index[path]
-    except KeyError:
-        return None
-    return entry.id, int(entry.mode)
+def renames_as_git(
+    repo: pygit2.Repository,
+    base: pygit2.Tree,
+    side: pygit2.Tree,
+    relevant: Collection[str],
+    *,
+    other: pygit2.Tree,
+) -> dict[str, str]:
+    """Where git finds that ``side`` renamed the ``relevant`` files it deleted (the
+    others take part in exact renames only, as in merge-ort), ``other`` being the
+    merge's other side."""
+    if not relevant:
+        return {}
+    diff = base.diff_to_tree(side, flags=DiffOption.INCLUDE_TYPECHANGE)
+    deleted = {d.old_file.path: d.old_file for d in diff.deltas if d.status == DeltaStatus.DELETED}
+    added = {d.new_file.path: d.new_file for d in diff.deltas if d.status == DeltaStatus.ADDED}
+    order = sorted(added, key=lambda path: (_in_new_directory(path, base, other), path))
+    return _GitRenames(repo, deleted, {p: added[p] for p in order}, set(relevant)).pairs()
+
+
+def _in_new_directory(path: str, base: pygit2.Tree, other: pygit2.Tree) -> bool:
+    """Whether ``path`` lies in a directory that neither the base nor the other side
+    has: merge-ort walks those last, so their files come last as destinations of
+    exact renames, whose ties go to the first destination."""
+    directory = posixpath.dirname(path)
+    while directory:
+        if not _is_tree(base, directory) and not _is_tree(other, directory):
+            return True
+        directory = posixpath.dirname(directory)
+    return False
 
 
 @dataclass
@@ -227,10 +221,9 @@ class _GitRenames:
         return sorted(p for p in self.destinations if p not in used)
 
     def _exact(self) -> None:
-        """Identical content: per destination, the first unused source, one with the
-        same file name first."""
-        for destination in sorted(self.destinations):
-            target = self.destinations[destination]
+        """Identical content: per destination, in merge-ort's order, the first unused
+        source, one with the same file name first."""
+        for destination, target in self.destinations.items():
             same = [
                 p
                 for p, f in sorted(self.sources.items())
@@ -379,6 +372,13 @@ def _kind(tree: pygit2.Tree, path: str) -> str:
         return "none"
     mode = entry[1]
     return "file" if mode in _REGULAR else str(mode)
+
+
+def _is_tree(tree: pygit2.Tree, path: str) -> bool:
+    try:
+        return isinstance(tree[path], pygit2.Tree)
+    except KeyError:
+        return False
 
 
 def _is_file(tree: pygit2.Tree, path: str) -> bool:

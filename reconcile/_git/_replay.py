@@ -16,8 +16,8 @@ The replay agrees with ``git rebase`` (git 2.39, its defaults):
   separately, as git does, though libgit2 reports a conflict for a binary file;
 - a file added into a directory the other side renamed is a conflict, as git's
   ``CONFLICT (file location)`` (``_dir_renames``);
-- a change that reaches another file only through a rename is carried where git's
-  rename detection carries it, or the commit conflicts (``_renames``).
+- renames are git's: found by git's rules, made in the trees, which are then merged
+  without libgit2's own rename detection (``_renames``).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pygit2
-from pygit2.enums import SortMode
+from pygit2.enums import MergeFlag, SortMode
 
 from .._errors import GitError
 from .._spec import Identity
 from ._dir_renames import directory_rename
 from ._modes import merge_modes_apart
 from ._patch_ids import already_upstream
-from ._renames import rename_disagreement
+from ._renames import renames_applied
 from ._repo import GitRepo, empty_tree
 from ._translate import translate
 
@@ -120,19 +120,15 @@ class _Run:
         """Replay one commit onto the tip; a ``Replay`` that stops the run on a conflict."""
         raw = self.raw
         base = commit.parents[0].tree if commit.parents else empty_tree(raw)
-        index = raw.merge_trees(base, self.tip.tree, commit.tree)
+        merge = renames_applied(raw, base, self.tip.tree, commit.tree)
+        if merge.conflict is not None:
+            path, why = merge.conflict
+            return Replay(tip=None, conflict_paths=(path,), conflict_detail=why)
+        index = raw.merge_trees(merge.base, merge.tip, merge.commit, flags=MergeFlag(0))
         merge_modes_apart(index)
         if index.conflicts is not None:
-            paths = _conflict_paths(index)
-            # Say so when git's rename detection would have seen it otherwise.
-            hint = rename_disagreement(
-                raw, base, self.tip.tree, commit.tree, merged=None, among=set(paths)
-            )
-            return Replay(tip=None, conflict_paths=paths, conflict_detail=hint and hint[1])
-        renamed = rename_disagreement(raw, base, self.tip.tree, commit.tree, merged=index)
-        if renamed is not None:
-            return Replay(tip=None, conflict_paths=(renamed[0],), conflict_detail=renamed[1])
-        moved = directory_rename(base, self.tip.tree, commit.tree)
+            return Replay(tip=None, conflict_paths=_conflict_paths(index))
+        moved = directory_rename(raw, base, self.tip.tree, commit.tree)
         if moved is not None:
             return Replay(tip=None, conflict_paths=(moved.path,), conflict_detail=moved.describe())
         tree_id = index.write_tree(raw)
