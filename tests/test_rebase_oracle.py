@@ -5,10 +5,12 @@ file/directory swaps, empty commits, non-ASCII names, patches already upstream,
 directory renames) are rebased by git 2.39 in one clone and by reconcile() in
 another. Where git rebases cleanly, reconcile() rebases to the same tree and the same
 commits (authors, author dates, messages, order); where git conflicts, it escapes
-the local commits to a conflict branch. It differs from git, on purpose and always
-by escaping, in two kinds of history, each with a named test below: a local change
-that git takes for one already upstream although it differs in whitespace, and a
-file added into a new subdirectory of a directory the other side renamed.
+the local commits to a conflict branch. It differs from git on purpose in three
+kinds of history, each with a named test below, never losing a commit: a local
+change that git takes for one already upstream although it differs in whitespace
+is replayed (and escaped, or kept); a file added into a new subdirectory of a
+directory the other side renamed is escaped; and so is a local rename onto a path
+the remote added too, where git's rebase drops the remote's change of the old file.
 """
 
 from __future__ import annotations
@@ -42,9 +44,18 @@ def _check_against_git(answer: Answer) -> None:
         remote = pygit2.Repository(str(answer.remote))
         assert str(remote.branches.local["main"].target) == answer.result.new_commit
         return
+    if _whitespace_only(answer):
+        # git dropped a commit whose change is upstream's only once whitespace is
+        # folded away; here it is replayed: escaped, or rebased keeping it.
+        if outcome is Outcome.REBASED:
+            assert len(answer.commits) > len(answer.git_commits), answer.result.reason
+        else:
+            assert outcome is Outcome.CONFLICT_ESCAPED, answer.result.reason
+            _check_escaped(answer)
+        return
     assert outcome is Outcome.CONFLICT_ESCAPED, (answer.result.reason, answer.git_output)
     _check_escaped(answer)
-    assert _left_behind(answer) or _whitespace_only(answer), answer.result.reason
+    assert _left_behind(answer) or _collides(answer), answer.result.reason
 
 
 def _check_escaped(answer: Answer) -> None:
@@ -61,6 +72,12 @@ def _left_behind(answer: Answer) -> bool:
     return "directory rename" in detail and any(
         path in answer.git_paths for path in answer.result.conflict_paths
     )
+
+
+def _collides(answer: Answer) -> bool:
+    """A local rename onto a path the upstream added too (git resolves it by dropping
+    the upstream's own change of the old file)."""
+    return "which the other side added too" in answer.result.reason
 
 
 def _whitespace_only(answer: Answer) -> bool:
@@ -183,6 +200,56 @@ def test_a_change_differing_only_in_whitespace_is_not_taken_for_one_upstream(
     assert answer.result.outcome is Outcome.CONFLICT_ESCAPED
     _check_escaped(answer)
     assert _whitespace_only(answer)
+
+
+def test_a_change_undone_modulo_whitespace_is_kept(tmp_path: Path) -> None:
+    """The remote converted a.txt to CRLF, a local commit did the same and then
+    converted it back: git takes the way back for the remote's change too (whitespace
+    folded) and drops it; here it is replayed, and a.txt ends as LF, as the local
+    writer left it."""
+    crlf = TEXT.replace(b"\n", b"\r\n")
+    history = History(
+        base={"a.txt": (TEXT, BLOB)},
+        upstream=[{"a.txt": (crlf, BLOB)}],
+        local=[{"a.txt": (crlf, BLOB)}, {"a.txt": (TEXT, BLOB)}],
+    )
+    answer = compare(history, tmp_path)
+    assert answer.git_clean
+    assert answer.git_commits == []
+    assert answer.result.outcome is Outcome.REBASED
+    assert len(answer.commits) == 1
+    assert _file(answer, "a.txt") == (TEXT, BLOB)
+
+
+def test_a_rename_onto_a_path_the_remote_added_too_escapes(tmp_path: Path) -> None:
+    """A local commit moved d/y.txt to f/y.txt, where the remote added the same file
+    while it rewrote d/y.txt: git rebases and the remote's d/y.txt is gone from the
+    result; here the commits are escaped, and nothing of either side is lost."""
+    history = History(
+        base={"d/y.txt": (b"y1\ny2\ny3\n", BLOB), "a.txt": (b"a\n", BLOB)},
+        upstream=[{"f/y.txt": (b"y1\ny2\ny3\n", BLOB), "d/y.txt": (b"new\nagain\n", BLOB)}],
+        local=[{"d/y.txt": None, "f/y.txt": (b"y1\ny2\ny3\n", BLOB)}],
+    )
+    answer = compare(history, tmp_path)
+    assert answer.git_clean
+    assert "d/y.txt" not in answer.git_paths
+    assert answer.result.outcome is Outcome.CONFLICT_ESCAPED
+    _check_escaped(answer)
+    assert _collides(answer)
+    assert _file(answer, "d/y.txt") == (b"new\nagain\n", BLOB)
+
+
+def test_a_file_where_the_remote_changed_a_directory_escapes(tmp_path: Path) -> None:
+    """A local commit replaced the directory d with a file d while the remote added a
+    file inside d: git's CONFLICT (file/directory); libgit2 alone would drop the
+    local file d and rebase."""
+    history = History(
+        base={"d/x.txt": (b"x\n", BLOB), "a.txt": (b"a\n", BLOB)},
+        upstream=[{"d/new.txt": (b"new\n", BLOB)}],
+        local=[{"d/x.txt": None, "d": (b"now a file\n", BLOB)}],
+    )
+    answer = _escaped_as_git(history, tmp_path)
+    assert "file/directory" in answer.result.reason
 
 
 @pytest.mark.parametrize("binary", [True, False])

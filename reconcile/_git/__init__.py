@@ -6,8 +6,9 @@
   deleting the conflict branches' refs.
 - ``_replay``: the in-memory rebase, commit by commit, agreeing with ``git rebase``;
   with ``_patch_ids`` (local commits whose patch is already upstream), ``_modes``
-  (modes merged apart from contents), ``_renames`` (file renames as git finds them)
-  and ``_dir_renames`` (files added into a directory the other side renamed).
+  (modes merged apart from contents), ``_renames`` (file renames as git finds them),
+  ``_dir_renames`` (files added into a directory the other side renamed) and
+  ``_file_dir`` (file/directory conflicts; no file of a local commit dropped).
 - ``_remote``: fetch, push and the remote's heads, one network session each
   (``GitRemote``); reading a server's SSH host key.
 - ``_session``: what one network session answers libgit2: credentials, the

@@ -17,7 +17,10 @@ The replay agrees with ``git rebase`` (git 2.39, its defaults):
 - a file added into a directory the other side renamed is a conflict, as git's
   ``CONFLICT (file location)`` (``_dir_renames``);
 - renames are git's: found by git's rules, made in the trees, which are then merged
-  without libgit2's own rename detection (``_renames``).
+  without libgit2's own rename detection (``_renames``);
+- a file on one side where the other changed a directory of that name is git's
+  file/directory conflict, and a merge that would drop a file the commit wrote is a
+  conflict whatever libgit2 says (``_file_dir``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pygit2.enums import MergeFlag, SortMode
 from .._errors import GitError
 from .._spec import Identity
 from ._dir_renames import directory_rename
+from ._file_dir import file_directory_conflict, lost_file
 from ._modes import merge_modes_apart
 from ._patch_ids import already_upstream
 from ._renames import renames_applied
@@ -124,10 +128,17 @@ class _Run:
         if merge.conflict is not None:
             path, why = merge.conflict
             return Replay(tip=None, conflict_paths=(path,), conflict_detail=why)
+        clash = file_directory_conflict(merge.base, merge.tip, merge.commit)
+        if clash is not None:
+            return Replay(tip=None, conflict_paths=(clash[0],), conflict_detail=clash[1])
         index = raw.merge_trees(merge.base, merge.tip, merge.commit, flags=MergeFlag(0))
         merge_modes_apart(index)
         if index.conflicts is not None:
             return Replay(tip=None, conflict_paths=_conflict_paths(index))
+        lost = lost_file(merge.base, merge.commit, index)
+        if lost is not None:
+            why = "the merge would drop this file of the local commit"
+            return Replay(tip=None, conflict_paths=(lost,), conflict_detail=why)
         moved = directory_rename(raw, base, self.tip.tree, commit.tree)
         if moved is not None:
             return Replay(tip=None, conflict_paths=(moved.path,), conflict_detail=moved.describe())
