@@ -2,8 +2,9 @@
 
 ``git rebase`` (without ``--reapply-cherry-picks``) drops a local commit whose patch
 id equals that of an upstream commit since the merge base: the change is already
-there, and the upstream may have built on it since, so replaying it would conflict or
-undo nothing useful. A patch id hashes, file by file, the paths, the modes and the
+there, and the upstream may have built on it since (replaying it would then
+conflict) or taken it back (replaying it would undo that). A patch id hashes, file
+by file, the paths, the modes and the
 diff's lines with three lines of context and no line numbers, so the same change
 made at another point of history matches; merges have none, and a commit that was
 empty to begin with is never dropped this way.
@@ -11,14 +12,14 @@ empty to begin with is never dropped this way.
 git folds whitespace out of every line before hashing (``git patch-id``), so it also
 drops a commit whose change differs from upstream's only in whitespace. In a data
 repository whitespace is data, so here a patch matches only byte for byte
-(``exact=True``): such a commit is replayed instead, and conflicts rather than
-vanishes. With ``exact=False`` the id is git's own (``git patch-id --stable`` of the
-same diff, typechanges aside), which the tests compare.
+(``exact=True``): such a commit is replayed instead, and conflicts or applies rather
+than vanishes. With ``exact=False`` the id is the one git's rebase computes (for a
+text change, ``git patch-id --stable`` of the same diff, which the tests compare).
 
-Computing ids costs a diff per commit; upstream commits are screened first by
-whether they touch any path the local commits touch, with tree lookups only, and a
-patch id is computed only for an upstream commit that touches exactly the paths of
-some local commit.
+Computing an id costs a diff; on a long upstream most commits are never diffed.
+They are screened first, by tree lookups alone, for whether they touch any path a
+local commit touches (the directories' tree ids first), and an id is computed only
+for an upstream commit that touches exactly the paths of some local commit.
 """
 
 from __future__ import annotations

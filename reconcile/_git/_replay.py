@@ -124,25 +124,10 @@ class _Run:
         """Replay one commit onto the tip; a ``Replay`` that stops the run on a conflict."""
         raw = self.raw
         base = commit.parents[0].tree if commit.parents else empty_tree(raw)
-        merge = renames_applied(raw, base, self.tip.tree, commit.tree)
-        if merge.conflict is not None:
-            path, why = merge.conflict
-            return Replay(tip=None, conflict_paths=(path,), conflict_detail=why)
-        clash = file_directory_conflict(merge.base, merge.tip, merge.commit)
-        if clash is not None:
-            return Replay(tip=None, conflict_paths=(clash[0],), conflict_detail=clash[1])
-        index = raw.merge_trees(merge.base, merge.tip, merge.commit, flags=MergeFlag(0))
-        merge_modes_apart(index)
-        if index.conflicts is not None:
-            return Replay(tip=None, conflict_paths=_conflict_paths(index))
-        lost = lost_file(merge.base, merge.commit, index)
-        if lost is not None:
-            why = "the merge would drop this file of the local commit"
-            return Replay(tip=None, conflict_paths=(lost,), conflict_detail=why)
-        moved = directory_rename(raw, base, self.tip.tree, commit.tree)
-        if moved is not None:
-            return Replay(tip=None, conflict_paths=(moved.path,), conflict_detail=moved.describe())
-        tree_id = index.write_tree(raw)
+        merged = _merge(raw, base, self.tip.tree, commit.tree)
+        if isinstance(merged, Replay):
+            return merged
+        tree_id = merged.write_tree(raw)
         if tree_id == self.tip.tree_id and commit.tree_id != base.id:
             self.dropped += 1
             return None
@@ -153,6 +138,34 @@ class _Run:
         self.tip = raw[new_id].peel(pygit2.Commit)
         self.replayed += 1
         return None
+
+
+def _merge(
+    raw: pygit2.Repository, base: pygit2.Tree, tip: pygit2.Tree, commit: pygit2.Tree
+) -> pygit2.Index | Replay:
+    """The change ``base`` -> ``commit`` merged onto ``tip`` as git merges it, or the
+    stopped ``Replay`` that says where and why it conflicts."""
+    merge = renames_applied(raw, base, tip, commit)
+    if merge.conflict is not None:
+        return _conflict(*merge.conflict)
+    clash = file_directory_conflict(merge.base, merge.tip, merge.commit)
+    if clash is not None:
+        return _conflict(*clash)
+    index = raw.merge_trees(merge.base, merge.tip, merge.commit, flags=MergeFlag(0))
+    merge_modes_apart(index)
+    if index.conflicts is not None:
+        return Replay(tip=None, conflict_paths=_conflict_paths(index))
+    lost = lost_file(merge.base, merge.commit, index)
+    if lost is not None:
+        return _conflict(lost, "the merge would drop this file of the local commit")
+    moved = directory_rename(raw, base, tip, commit)
+    if moved is not None:
+        return _conflict(moved.path, moved.describe())
+    return index
+
+
+def _conflict(path: str, why: str) -> Replay:
+    return Replay(tip=None, conflict_paths=(path,), conflict_detail=why)
 
 
 def _conflict_paths(index: pygit2.Index) -> tuple[str, ...]:

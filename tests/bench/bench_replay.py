@@ -8,7 +8,8 @@ A bare repository with a tree of ``--files`` files in 50 directories, an upstrea
 local commit edits a file the upstream edited too (the patch-id screen lets those
 commits through to a full patch id); in "other paths" none does. Times, medians of
 ``--runs``: the plain replay (libgit2's three-way merge per commit, as before the
-checks), the patch-id pass alone, and the whole replay with every check.
+checks), the patch-id pass alone (the walk of the upstream included), and the whole
+replay with every check. The objects are packed, as a clone's and a fetch's are.
 Writes tests/bench/results/replay.md.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,7 +73,9 @@ def _history(
         k = edited[rng.randrange(len(edited))] if same_paths else len(paths) - 1 - n
         data = _data(local, paths[k]).replace(b"line 25 ", b"line 25 l%d " % n, 1)
         local = _commit(repo, local, {paths[k]: data})
-    return repo, str(local.id), str(upstream.id)
+    # A fetched upstream arrives as a pack; pack everything, as a clone's objects are.
+    subprocess.run(["git", "-C", str(root), "repack", "-adq"], check=True)
+    return pygit2.Repository(str(root)), str(local.id), str(upstream.id)
 
 
 def _data(commit: pygit2.Commit, path: str) -> bytes:
