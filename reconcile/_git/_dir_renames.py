@@ -4,14 +4,15 @@ When one side of a replayed commit's merge renamed a directory (the directory is
 gone on that side, and files of it reappear in another one) and the other side adds
 a file into the old directory, git's merge (merge-ort, ``merge.directoryRenames``'s
 default ``conflict``) reports ``CONFLICT (file location)``: the file perhaps belongs
-in the new directory. libgit2's merge knows only file renames and leaves the file in
-the old directory, where an application that reads the new one never sees it. So the
-replay checks each commit for this and conflicts as git does.
+in the new directory. The replay's merge knows only file renames and would leave the
+file in the old directory, where an application that reads the new one never sees
+it. So the replay checks each commit for this and conflicts as git does.
 
 The rules are git's. For a commit replayed onto a tip, with its parent as the merge
 base, either side may have renamed: the upstream (base to tip) or the commit itself
 (base to commit). A directory counts as renamed on a side when it is gone there and
-at least one of its files was renamed out of it, the part of the path below it kept
+at least one of its files was renamed out of it (renames as git finds them, see
+``_renames``), the part of the path below it kept
 (``a/b/x -> c/b/x`` renames ``a/b`` to ``c/b`` and ``a`` to ``c``); where its files
 went to several directories, the one that received the most wins, and a tie is git's
 ``CONFLICT (directory rename split)``. A file the other side added (or renamed) to a
