@@ -17,6 +17,7 @@ from ._errors import CheckoutBlockedError, GitError, RefMovedError
 from ._escape import escape_commits
 from ._facts import Conditions, Facts
 from ._git import (
+    Blockers,
     GitRepo,
     blocking_paths,
     clear_stale_locks,
@@ -47,12 +48,9 @@ class Steps(Conditions):
     # --- inspecting -------------------------------------------------------------------
 
     def inspect(self) -> None:
-        """Is the repository safe to touch? Finish a move a crash cut short on the
-        way, and clear the lock files crashed writers left."""
-        unsafe = self.facts.unsafe or self._busy()
-        if unsafe is None:
-            self._finish_interrupted_move()
-            unsafe = self._shared()
+        """Is the repository safe to touch? Clear the lock files and temporaries
+        crashed writers left, and finish a move a crash cut short, on the way."""
+        unsafe = self.facts.unsafe or self._busy() or self._shared() or self._resume()
         self.facts = replace(self.facts, unsafe=unsafe)
 
     def _busy(self) -> str | None:
@@ -68,13 +66,6 @@ class Steps(Conditions):
             )
         return None
 
-    def _finish_interrupted_move(self) -> None:
-        repo = self.target.repo
-        finished = finish_interrupted_move(repo)
-        if finished is not None:
-            logger.warning("%s: %s", self.target.path, finished)
-            self.facts = replace(self.facts, local=repo.branch_tip(self.target.branch))
-
     def _shared(self) -> str | None:
         """Why another writer may be at work: the branch is checked out in another
         working tree, or a live process holds one of the repository's lock files."""
@@ -88,12 +79,25 @@ class Steps(Conditions):
         locks = clear_stale_locks(repo.gitdir, repo.workdir)
         for path in locks.cleared:
             logger.warning("removed a stale lock file left by a crashed process: %s", path)
+        for path in locks.temporaries:
+            logger.warning("removed a temporary file left by a crashed process: %s", path)
         if locks.live:
             return (
                 f"another process is writing the repository (it holds {', '.join(locks.live)}); "
                 "run again when it is done"
             )
         return None
+
+    def _resume(self) -> str | None:
+        """Finish the move a crash cut short (the ref lock it left is gone by now);
+        why the run must stop, if it cannot be finished."""
+        repo = self.target.repo
+        resumed = finish_interrupted_move(repo)
+        if resumed.done is not None:
+            logger.warning("%s: %s", self.target.path, resumed.done)
+        if resumed.moved:
+            self.facts = replace(self.facts, local=repo.branch_tip(self.target.branch))
+        return resumed.blocked
 
     # --- fetching ---------------------------------------------------------------------
 
@@ -184,9 +188,9 @@ class Steps(Conditions):
         assert tip is not None
         self.facts = facts = replace(facts, escaped_commits=tuple(repo.commits_not_in(local, tip)))
         if repo.is_checked_out(self.target.branch):
-            paths = blocking_paths(repo, local, tip)
-            if paths:
-                self.facts = replace(facts, move_error=_escape_blocked(paths))
+            found = blocking_paths(repo, local, tip)
+            if found.paths:
+                self.facts = replace(facts, move_error=_escape_blocked(found))
                 return
         put = escape_commits(self.target, self.transfers, facts)
         self.facts = replace(
@@ -221,8 +225,5 @@ def _compare(repo: GitRepo, local: str | None, tip: str | None) -> tuple[str | N
     return base, ahead, behind
 
 
-def _escape_blocked(paths: tuple[str, ...]) -> str:
-    return (
-        f"local commits must be escaped, but uncommitted changes would be "
-        f"overwritten: {', '.join(paths[:10])}; commit or stash them, then run again"
-    )
+def _escape_blocked(found: Blockers) -> str:
+    return f"local commits must be escaped, but {found.describe()}; {found.advice()}"

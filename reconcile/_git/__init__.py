@@ -1,9 +1,10 @@
 """The git layer: the only package that imports pygit2.
 
 - ``_repo``: opening a repository, its local state, comparing commits (``GitRepo``).
-- ``_move``: moving a branch (ref lock, compare-and-swap, SAFE checkout, the move
-  note that lets the next run finish a move a crash cut short); creating and
-  deleting the conflict branches' refs.
+- ``_move``: moving a branch (ref lock, compare-and-swap, SAFE checkout, the
+  local changes in the way); creating and deleting the conflict branches' refs.
+- ``_note``: the move note, the journal of a checked-out branch's move.
+- ``_resume``: a move a crash cut short, finished from its note (or set aside).
 - ``_replay``: the in-memory rebase.
 - ``_remote``: fetch, push and the remote's heads, one network session each
   (``GitRemote``); reading a server's SSH host key.
@@ -13,29 +14,26 @@
 - ``_libgit2``: what reaches into libgit2 past pygit2's API: connect, fetch and
   push without per-object callbacks into Python, ``git_remote_stop``, the layout
   of ``git_cert_hostkey``, the process-wide timeouts.
-- ``_stale_locks``: lock files a crashed git process left, found and cleared safely.
+- ``_stale_locks``: lock files and temporaries a crashed git process left, found
+  and cleared safely, deciding who holds them as any user.
 - ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
 - ``_sandbox``: the plumbing behind ``reconcile.testing``'s sandboxes.
 """
 
 from __future__ import annotations
 
-from ._move import (
-    JOURNAL,
-    blocking_paths,
-    create_ref,
-    delete_ref,
-    finish_interrupted_move,
-    move_branch,
-)
+from ._move import Blockers, blocking_paths, create_ref, delete_ref, move_branch
+from ._note import JOURNAL
 from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
 from ._replay import Replay, replay
 from ._repo import GitRepo
+from ._resume import Resumed, finish_interrupted_move
 from ._session import NetOptions
 from ._stale_locks import Locks, clear_stale_locks
 
 __all__ = [
     "JOURNAL",
+    "Blockers",
     "GitRemote",
     "GitRepo",
     "Locks",
@@ -43,6 +41,7 @@ __all__ = [
     "PushOutcome",
     "RemoteState",
     "Replay",
+    "Resumed",
     "blocking_paths",
     "clear_stale_locks",
     "create_ref",
