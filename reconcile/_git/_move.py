@@ -36,6 +36,7 @@ __all__ = [
     "create_ref",
     "delete_ref",
     "move_branch",
+    "parent_dirs",
 ]
 
 _UNTRACKED = FileStatus.WT_NEW | FileStatus.IGNORED
@@ -96,7 +97,7 @@ def blockers_in(
     files = set(touched)
     if not files:
         return Blockers()
-    dirs = {parent for path in files for parent in _parents(path)}
+    dirs = {parent for path in files for parent in parent_dirs(path)}
     with translate("checkout"):
         status = repo.raw.status(untracked_files="all", ignored=True)
     changed: list[str] = []
@@ -105,13 +106,13 @@ def blockers_in(
         bare = path.rstrip("/")
         if flags == FileStatus.CURRENT or bare in skip:
             continue
-        if bare in files or bare in dirs or any(p in files for p in _parents(bare)):
+        if bare in files or bare in dirs or any(p in files for p in parent_dirs(bare)):
             new_here = flags & _UNTRACKED and not flags & _STAGED
             (untracked if new_here else changed).append(path)
     return Blockers(tuple(sorted(changed)), tuple(sorted(untracked)))
 
 
-def _parents(path: str) -> Iterator[str]:
+def parent_dirs(path: str) -> Iterator[str]:
     """``a`` and ``a/b`` for ``a/b/c``."""
     at = path.find("/")
     while at != -1:

@@ -21,10 +21,13 @@ version, the new one, a prefix of the new one, or missing, is the move's own (a
 directory counts where either tree has one). Anything else is a real local
 change, and so is an untracked or ignored file in the way of the paths: then the
 move is not finished, the run is ``blocked`` with those paths named, and nothing
-is written. Otherwise those paths, and only those, are brought to the new tree
-(a FORCE checkout limited to them: other local changes stay as they are), the
-index with them, and the ref moves by compare-and-swap under its lock; the note
-goes last. A crash during this finishing leaves the same kind of state, and the
+is written. Otherwise those paths, and only those, are brought to the new tree:
+their files are removed (each is the old or the new version, or a part of the new
+one, all in git), then checked out afresh by a FORCE checkout limited to them,
+the index with them (other local changes stay as they are), and the ref moves by
+compare-and-swap under its lock; the note goes last. Removing first matters:
+libgit2's FORCE checkout, meeting the new file ``e`` where the old tree had
+``e/x``, removes ``e`` as a blocker of ``e/x`` and does not write it again. A crash during this finishing leaves the same kind of state, and the
 next run finishes it the same way.
 
 The other cases: a ref already at the new commit (the move got that far) only
@@ -35,6 +38,7 @@ checked out here (a bare repository, or HEAD moved since) moves the ref only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass
@@ -44,7 +48,7 @@ import pygit2
 from pygit2.enums import CheckoutStrategy, FileMode, FileStatus, FilterMode
 
 from .._errors import GitError
-from ._move import Blockers, blockers_in
+from ._move import Blockers, blockers_in, parent_dirs
 from ._note import MoveNote, drop_note, read_note, set_aside
 from ._repo import GitRepo, empty_tree
 from ._translate import translate
@@ -125,13 +129,48 @@ def _finish_checkout(repo: GitRepo, note: MoveNote) -> str | None:
             f"{found.describe()}; keep a copy of them if you need one, restore them "
             f"(git checkout -- PATH) or move them away, then run again"
         )
-    strategy = CheckoutStrategy.FORCE | CheckoutStrategy.DISABLE_PATHSPEC_MATCH
-    # FORCE, limited to the move's own paths: the files found there are the move's
-    # (old, new or half written), and nothing else is touched.
+    _clear(repo.workdir, touched)
+    strategy = (
+        CheckoutStrategy.FORCE
+        | CheckoutStrategy.RECREATE_MISSING
+        | CheckoutStrategy.DISABLE_PATHSPEC_MATCH
+    )
+    # Limited to the move's own paths: nothing else is touched.
     repo.raw.checkout_tree(new, strategy=strategy, paths=list(touched))  # type: ignore[no-untyped-call]
     behind = _not_new(repo, new, touched)
     if behind:
         raise GitError(f"finishing the checkout left {behind[0]} behind", kind="checkout")
+    return None
+
+
+def _clear(workdir: Path | None, touched: tuple[str, ...]) -> None:
+    """Remove the files at the move's paths (parents first, in sorted order, so a
+    symlink the move replaces with a directory goes before anything below it), and
+    the directories that leaves empty."""
+    assert workdir is not None
+    emptied: set[str] = set()
+    for path in touched:
+        if _blocking_parent(workdir, path) is not None:
+            continue  # below a file or symlink: nothing of it exists
+        full = workdir / path
+        if full.is_symlink() or full.is_file():
+            full.unlink()
+            emptied.update(parent_dirs(path))
+    for folder in sorted(emptied, key=lambda d: d.count("/"), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: something else is in it
+            (workdir / folder).rmdir()
+
+
+def _blocking_parent(workdir: Path, path: str) -> str | None:
+    """The first parent of ``path`` that is in the working tree but is not a
+    directory (a file or a symlink), or None."""
+    for parent in parent_dirs(path):
+        try:
+            st = os.lstat(workdir / parent)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return parent
     return None
 
 
@@ -156,6 +195,7 @@ class _Paths:
         self.repo = repo
         self.old, self.new = old, new
         self.touched = touched
+        self.touched_set = frozenset(touched)
         workdir = repo.workdir
         assert workdir is not None
         self.workdir = workdir
@@ -171,7 +211,7 @@ class _Paths:
             for p in self.touched
             if not (self._index_is_the_moves(p) and self._file_is_the_moves(p))
         ]
-        around = blockers_in(self.repo, self.touched, skip=frozenset(self.touched))
+        around = blockers_in(self.repo, self.touched, skip=self.touched_set)
         return Blockers(tuple(sorted({*changed, *around.changed})), around.untracked)
 
     def _index_is_the_moves(self, path: str) -> bool:
@@ -181,6 +221,11 @@ class _Paths:
         return _staged(self.index, path) in (_blob(self.old, path), _blob(self.new, path))
 
     def _file_is_the_moves(self, path: str) -> bool:
+        parent = _blocking_parent(self.workdir, path)
+        if parent is not None:
+            # Nothing of ``path`` exists; the file or symlink in its place is the
+            # move's only if it is one of the move's paths (judged on its own).
+            return parent in self.touched_set
         full = self.workdir / path
         try:
             st = os.lstat(full)
