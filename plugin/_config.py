@@ -49,7 +49,7 @@ class RepoConfig:
 
     name: str
     path: Path
-    remote: str = "origin"
+    remote: str = RepoSpec.remote
     branch: str | None = None
     poll_interval: float = 60.0
     poll_jitter: float = 0.1

@@ -258,7 +258,7 @@ def _build(
     except ConfigError as exc:
         for text in exc.problems:
             problems.blame(text, loc, leads, ignore)
-    except (ValueError, InvalidSpecError) as exc:
+    except InvalidSpecError as exc:
         problems.blame(str(exc), loc, leads, ignore)
     return None
 

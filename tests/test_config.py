@@ -565,3 +565,32 @@ def test_reference_shows_every_key_with_the_value_objects_defaults() -> None:
         f"| `history_size` | integer | `{PluginConfig((RepoConfig('x', Path()),)).history_size}` |"
         in text
     )
+
+
+def test_every_problem_of_the_alerts_is_reported_at_once(tmp_path: Path) -> None:
+    """The value objects of the alerts check every field before they complain, so five
+    mistakes across the settings and a sink are five problems, each at its key."""
+    problems = _problems(
+        tmp_path,
+        """
+        [[repos]]
+        path = "/srv/data"
+        [alerts]
+        queue_size = 0
+        retries = -1
+        [[alerts.pull_request]]
+        provider = "gitea"
+        project = "data"
+        token_env = "TOKEN"
+        min_severity = "loud"
+        """,
+        {"TOKEN": "t"},
+    )
+    keys = sorted(p.split(":", 1)[0] for p in problems)
+    assert keys == [
+        "alerts.pull_request[0].api_url",
+        "alerts.pull_request[0].min_severity",
+        "alerts.pull_request[0].project",
+        "alerts.queue_size",
+        "alerts.retries",
+    ], problems

@@ -50,13 +50,13 @@ def epilog(codes: Iterable[ExitCode] = EXIT_CODES) -> str:
 
 def exit_code(result: Result) -> ExitCode:
     """The command's exit code for a result."""
-    from reconcile import Outcome, PushStatus
+    from reconcile import Outcome
 
     if result.outcome is Outcome.FETCH_FAILED:
         return ExitCode.FETCH_FAILED
     if result.outcome is Outcome.BLOCKED:
         return ExitCode.BLOCKED
-    if result.push.status in (PushStatus.FAILED, PushStatus.REJECTED):
+    if not result.push.landed:
         return ExitCode.PUSH_NOT_LANDED
     if result.outcome is Outcome.CONFLICT_ESCAPED:
         return ExitCode.CONFLICT

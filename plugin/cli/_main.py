@@ -4,7 +4,9 @@ Each command is a module that declares ``COMMAND``: its name, its line in
 ``git-reconcile --help``, ``add_arguments(parser)`` (its flags, and its description
 when it has one) and ``run(args) -> int`` (the exit code). This module and the
 command modules import only the standard library when loaded; a command imports
-what it needs when it runs, so ``--help`` and ``--version`` stay fast.
+what it needs when it runs. Building the parser reads the flags' defaults from the
+core's value objects (``reconcile.RepoSpec`` ...), so it loads the core library, and
+nothing of the web stack or the database.
 """
 
 from __future__ import annotations

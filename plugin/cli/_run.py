@@ -19,7 +19,7 @@ __all__ = ["COMMAND", "add_arguments", "run", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from reconcile._spec import HTTPAuth, RepoSpec, Retry
+    from reconcile import HTTPAuth, RepoSpec, Retry
 
     parser.description = (
         "Fetch, then fast-forward, push, rebase in memory, or escape conflicting "

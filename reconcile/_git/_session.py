@@ -23,7 +23,7 @@ from pygit2.enums import CredentialType
 
 from .._control import CancelToken, Progress, ProgressCallback
 from .._errors import AuthenticationError, CancelledError, InvalidSpecError, RefMovedError
-from .._hostkeys import HostKey, Verdict, check_host_key
+from .._hostkeys import HostKey, HostKeyVerdict, check_host_key
 from .._redact import url_secrets
 from .._spec import HTTPAuth, SSHKey
 from ._libgit2 import TIMEOUTS, Callbacks, remote_stopper, transfer_stats
@@ -42,8 +42,8 @@ class NetOptions:
 
     credentials: SSHKey | HTTPAuth | None
     known_hosts: Path
+    timeout: float
     pins: tuple[str, ...] = ()
-    timeout: float = 30.0
     cancel: CancelToken | None = None
     progress: ProgressCallback | None = None
 
@@ -130,7 +130,7 @@ class Session(Callbacks):
         verdict, reason = check_host_key(
             HostKey(blob), name, self.port, self.net.known_hosts, self.net.pins
         )
-        if verdict is Verdict.TRUSTED:
+        if verdict is HostKeyVerdict.TRUSTED:
             return True
         self.host_key_problem = reason
         return False
