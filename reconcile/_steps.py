@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from ._errors import CheckoutBlockedError, GitError, RefMovedError
 from ._escape import escape_commits
@@ -19,9 +20,11 @@ from ._facts import Conditions, Facts
 from ._git import (
     Blockers,
     GitRepo,
+    Locks,
     blocking_paths,
     clear_stale_locks,
     finish_interrupted_move,
+    local_repository,
     move_branch,
     replay,
 )
@@ -76,11 +79,12 @@ class Steps(Conditions):
                 f"{branch} is checked out in the working tree {elsewhere}; moving it "
                 "from here would leave that tree behind: reconcile that working tree instead"
             )
-        locks = clear_stale_locks(repo.gitdir, repo.workdir)
-        for path in locks.cleared:
-            logger.warning("removed a stale lock file left by a crashed process: %s", path)
-        for path in locks.temporaries:
-            logger.warning("removed a temporary file left by a crashed process: %s", path)
+        locks = _cleared(repo.gitdir, repo.workdir)
+        remote = local_repository(self.target.remote.url)
+        if remote is not None:
+            # Pushes to a path remote write it from this process: a run killed while
+            # pushing leaves its ref lock behind. Its live locks are the push's to meet.
+            _cleared(*remote)
         if locks.live:
             return (
                 f"another process is writing the repository (it holds {', '.join(locks.live)}); "
@@ -210,6 +214,16 @@ class Steps(Conditions):
         self._move(
             tip, f"git-reconcile: escaped local commits to {put.branch}, reset to {spec.remote}"
         )
+
+
+def _cleared(gitdir: Path, workdir: Path | None) -> Locks:
+    """Clear the stale locks and old temporaries of a repository, saying so."""
+    locks = clear_stale_locks(gitdir, workdir)
+    for path in locks.cleared:
+        logger.warning("removed a stale lock file left by a crashed process: %s", path)
+    for path in locks.temporaries:
+        logger.warning("removed a temporary file left by a crashed process: %s", path)
+    return locks
 
 
 def _compare(repo: GitRepo, local: str | None, tip: str | None) -> tuple[str | None, int, int]:

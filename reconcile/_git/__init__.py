@@ -29,7 +29,7 @@ from ._replay import Replay, replay
 from ._repo import GitRepo
 from ._resume import Resumed, finish_interrupted_move
 from ._session import NetOptions
-from ._stale_locks import Locks, clear_stale_locks
+from ._stale_locks import Locks, clear_stale_locks, local_repository
 
 __all__ = [
     "JOURNAL",
@@ -47,6 +47,7 @@ __all__ = [
     "create_ref",
     "delete_ref",
     "finish_interrupted_move",
+    "local_repository",
     "move_branch",
     "replay",
     "scan_host_key",

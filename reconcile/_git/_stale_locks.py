@@ -32,6 +32,13 @@ writes a fetched pack to ``objects/pack/pack_git2_<hex>`` and its index through
 They never make a run wait. As git's gc removes its own ``tmp_*`` garbage once old,
 a temporary is removed when no process holds it (decided) and it is an hour old;
 an undecided one once it is two weeks old, git gc's own limit.
+
+Remotes reached by path. libgit2 pushes to them in this process (its local
+transport writes their objects and moves their refs itself), so a run killed
+while pushing leaves the remote's ref lock and temporaries behind, and every
+later push would fail on that lock. ``local_repository`` finds such a remote's
+repository, and its stale locks are cleared by the same rule; its live ones are
+left for the push to meet.
 """
 
 from __future__ import annotations
@@ -43,7 +50,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SETTLE_SECONDS", "Locks", "clear_stale_locks"]
+import pygit2
+from pygit2.enums import RepositoryOpenFlag
+
+__all__ = ["SETTLE_SECONDS", "Locks", "clear_stale_locks", "local_repository"]
 
 SETTLE_SECONDS = 1.0  # a lock no process holds is stale once this old
 TEMPORARY_AGE = 3600.0  # a temporary no process holds is garbage once this old
@@ -121,6 +131,20 @@ def clear_stale_locks(gitdir: Path, workdir: Path | None = None) -> Locks:
         cleared=_remove(unheld),
         temporaries=_remove(old),
     )
+
+
+def local_repository(url: str) -> tuple[Path, Path | None] | None:
+    """The git directory and working tree of a remote reached by an absolute path or
+    a ``file://`` URL, or None (another transport, or no repository there)."""
+    path = url.removeprefix("file://") if url.startswith("file://") else url
+    if "://" in path or not path.startswith("/"):
+        return None
+    try:
+        repo = pygit2.Repository(path, RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError:
+        return None
+    workdir = repo.workdir
+    return Path(repo.path), Path(workdir) if workdir else None
 
 
 def _garbage(held: bool | None, age: float) -> bool:
