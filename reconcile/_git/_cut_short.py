@@ -22,11 +22,12 @@ local change, and so is an untracked or ignored file in the way of the paths.
 Writing them new is done here, not by a libgit2 checkout: its FORCE checkout over
 a half-written tree mishandles type changes (meeting the new file ``e`` where the
 old tree had ``e/x``, it removes ``e`` as a blocker of ``e/x`` and does not write it
-again; with no directory left there, it skips ``e`` altogether). So each of the
-paths' files is removed (each is a version, or part of one, that git holds), the
-new ones are written as checkout writes them (filtered, with their mode), and
-the index entries of those paths, and only those, are updated; other local
-changes stay as they are. A crash while writing leaves the same kind of state.
+again; with no directory left there, it skips ``e`` altogether). So each path
+not new yet has its file removed (each is a version, or part of one, that git
+holds) and the new one written as checkout writes it (filtered, with its mode);
+then the index entries of the paths, and only those, are updated, with the stat
+data of the files as a checkout records it; other local changes stay as they
+are. A crash while writing leaves the same kind of state.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, FileStatus, FilterMode
 
+from ._libgit2 import index_add_written
 from ._move import Blockers, blockers_in, parent_dirs
 from ._repo import GitRepo
 
@@ -64,6 +66,9 @@ class CutShort:
         assert workdir is not None
         self.workdir = workdir
         self.filemode = _config_bool(repo, "core.filemode", default=True)
+        self.done: set[str] = set()  # paths found exactly as the new tree has them
+        self.was = {p: _blob(old, p) for p in touched}  # what each path was, and will be
+        self.will = {p: _blob(new, p) for p in touched}
         repo.raw.index.read(True)
         self.index = repo.raw.index
 
@@ -88,7 +93,7 @@ class CutShort:
         conflicts = self.index.conflicts
         if conflicts is not None and path in conflicts:
             return False
-        return _staged(self.index, path) in (_blob(self.old, path), _blob(self.new, path))
+        return _staged(self.index, path) in (self.was[path], self.will[path])
 
     def _file_is_the_moves(self, path: str) -> bool:
         parent = _blocking_parent(self.workdir, path)
@@ -97,26 +102,36 @@ class CutShort:
             # move's only if it is one of the move's paths (judged on its own).
             return parent in self.touched_set
         full = self.workdir / path
+        was, will = self.was[path], self.will[path]
         try:
             st = os.lstat(full)
         except FileNotFoundError:
+            if will is None:
+                self.done.add(path)
             return True  # removed by the move, or not written yet
-        was, will = _blob(self.old, path), _blob(self.new, path)
         if stat.S_ISDIR(st.st_mode):
             return _is_tree(self.old, path) or _is_tree(self.new, path)
+        found = self._version(path, full, st)
+        if found is not None and found == will:
+            self.done.add(path)
+        if found is not None and found in (was, will):
+            return True
+        return will is not None and self._is_prefix(path, will, full, st.st_size)
+
+    def _version(self, path: str, full: Path, st: os.stat_result) -> _Entry | None:
+        """The file or symlink at ``path`` as an entry (id, mode), or None (another
+        kind of file)."""
         if stat.S_ISLNK(st.st_mode):
             target = os.fsencode(os.readlink(full))
-            return any(
-                e is not None and e[1] == FileMode.LINK and self._data(e) == target
-                for e in (was, will)
-            )
+            return str(pygit2.hash(target)), int(FileMode.LINK)
         if not stat.S_ISREG(st.st_mode):
-            return False
+            return None
         hashed = str(self.repo.raw.hashfile(path))
-        for entry in (was, will):
+        executable = bool(st.st_mode & stat.S_IXUSR)
+        for entry in (self.was[path], self.will[path]):
             if entry is not None and entry[0] == hashed and self._mode_matches(entry, st):
-                return True
-        return will is not None and self._is_prefix(path, will, full, st.st_size)
+                return entry  # the mode as the tree has it, where the file system lacks one
+        return hashed, int(FileMode.BLOB_EXECUTABLE if executable else FileMode.BLOB)
 
     def _mode_matches(self, entry: _Entry, st: os.stat_result) -> bool:
         if entry[1] == FileMode.LINK:  # core.symlinks false: a file holding the target
@@ -149,54 +164,72 @@ class CutShort:
 
     def write_new(self) -> list[str]:
         """Bring the paths to the new tree, files and index entries; return the paths
-        that still differ from it afterwards (none, unless filters do not round-trip)."""
-        self._clear()
-        for path in self.touched:
-            entry = _blob(self.new, path)
+        that still differ from it afterwards (none, unless filters do not round-trip).
+        Call it after ``foreign`` found none."""
+        pending = [p for p in self.touched if p not in self.done]
+        self._clear(pending)
+        for path in pending:
+            entry = self.will[path]
             if entry is not None:
                 self._write(path, entry)
         index = self.repo.raw.index
         index.read(True)
         for path in self.touched:
-            if _blob(self.new, path) is None and _staged(index, path) is not None:
+            if self.will[path] is None and _staged(index, path) is not None:
                 index.remove(path)
         for path in self.touched:
-            entry = _blob(self.new, path)
+            entry = self.will[path]
             if entry is not None and entry[1] == FileMode.COMMIT:
                 index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=entry[0]), FileMode.COMMIT))
             elif entry is not None:
-                index.add(path)  # hashed from the file just written, with its stat data
+                index_add_written(index, str(self.workdir / path), path, *entry)
         index.write()
         return self._not_new()
 
-    def _clear(self) -> None:
-        """Remove the files at the paths (in sorted order, parents first, so a file or
-        symlink the move replaces with a directory goes before anything below it),
-        and the directories that leaves empty."""
+    def _clear(self, pending: list[str]) -> None:
+        """Remove what is at the ``pending`` paths, except a file the new tree keeps a
+        file (it is rewritten in place, as checkout does: far cheaper than a new
+        file), in sorted order, parents first, so a file or symlink the move replaces
+        with a directory goes before anything below it; then the directories that
+        leaves empty."""
         emptied: set[str] = set()
-        for path in self.touched:
+        for path in pending:
             if _blocking_parent(self.workdir, path) is not None:
                 continue  # below a file or symlink: nothing of it exists
             full = self.workdir / path
-            if full.is_symlink() or full.is_file():
-                full.unlink()
-                emptied.update(parent_dirs(path))
+            if self._rewritable(path, full) or not (full.is_symlink() or full.is_file()):
+                continue
+            full.unlink()
+            emptied.update(parent_dirs(path))
         for folder in sorted(emptied, key=lambda d: d.count("/"), reverse=True):
             with contextlib.suppress(OSError):  # not empty: something else is in it
                 (self.workdir / folder).rmdir()
 
+    def _rewritable(self, path: str, full: Path) -> bool:
+        """A regular file where the new tree has a regular file."""
+        entry = self.will[path]
+        regular = entry is not None and entry[1] in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+        return regular and full.is_file() and not full.is_symlink()
+
     def _write(self, path: str, entry: _Entry) -> None:
         full = self.workdir / path
-        full.parent.mkdir(parents=True, exist_ok=True)
         if entry[1] == FileMode.COMMIT:
-            full.mkdir(exist_ok=True)  # a submodule: an empty directory, as git makes
-        elif entry[1] == FileMode.LINK:
+            full.mkdir(parents=True, exist_ok=True)  # a submodule: an empty directory
+            return
+        full.parent.mkdir(parents=True, exist_ok=True)
+        if entry[1] == FileMode.LINK:
             os.symlink(self._data(entry), full)
-        else:
-            mode = 0o777 if entry[1] == FileMode.BLOB_EXECUTABLE else 0o666
-            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self._content(path, entry))
+            return
+        mode = 0o777 if entry[1] == FileMode.BLOB_EXECUTABLE else 0o666
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self._content(path, entry))
+            now = stat.S_IMODE(os.fstat(fd).st_mode)
+            # A file rewritten in place keeps its mode: the executable bit follows the
+            # new tree's (x wherever r is, or none), as git sets it.
+            wanted = now | (now & 0o444) >> 2 if mode == 0o777 else now & ~0o111
+            if wanted != now:
+                os.fchmod(fd, wanted)
 
     def _not_new(self) -> list[str]:
         """The paths whose index entry or file is not the new tree's."""
@@ -206,7 +239,7 @@ class CutShort:
         return [
             p
             for p in self.touched
-            if _staged(index, p) != _blob(self.new, p) or status.get(p, 0) & _IN_WORKTREE
+            if _staged(index, p) != self.will[p] or status.get(p, 0) & _IN_WORKTREE
         ]
 
 
