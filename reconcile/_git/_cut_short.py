@@ -40,9 +40,11 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, FileStatus, FilterMode
 
+from .._errors import GitError
 from ._libgit2 import index_add_written
 from ._move import Blockers, blockers_in, parent_dirs
 from ._repo import GitRepo
+from ._translate import translate
 
 __all__ = ["CutShort"]
 
@@ -286,6 +288,7 @@ def _is_tree(tree: pygit2.Tree, path: str) -> bool:
 
 def _config_bool(repo: GitRepo, key: str, *, default: bool) -> bool:
     try:
-        return bool(repo.raw.config.get_bool(key))
-    except (KeyError, pygit2.GitError):
+        with translate("open"):
+            return bool(repo.raw.config.get_bool(key))
+    except GitError:  # not set, or not a boolean
         return default

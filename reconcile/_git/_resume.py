@@ -81,8 +81,9 @@ def finish_interrupted_move(repo: GitRepo) -> Resumed:
 def _commits_known(repo: GitRepo, note: MoveNote) -> bool:
     wanted = [note.new] if note.old is None else [note.new, note.old]
     try:
-        return all(isinstance(repo.raw.get(c), pygit2.Commit) for c in wanted)
-    except (ValueError, pygit2.GitError):
+        with translate("open"):
+            return all(isinstance(repo.raw.get(c), pygit2.Commit) for c in wanted)
+    except GitError:
         return False
 
 

@@ -50,8 +50,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pygit2
-from pygit2.enums import RepositoryOpenFlag
+from .._errors import NotARepositoryError
+from ._repo import GitRepo
 
 __all__ = ["SETTLE_SECONDS", "Locks", "clear_stale_locks", "local_repository"]
 
@@ -140,11 +140,10 @@ def local_repository(url: str) -> tuple[Path, Path | None] | None:
     if "://" in path or not path.startswith("/"):
         return None
     try:
-        repo = pygit2.Repository(path, RepositoryOpenFlag.NO_SEARCH)
-    except pygit2.GitError:
+        repo = GitRepo(Path(path))
+    except NotARepositoryError:
         return None
-    workdir = repo.workdir
-    return Path(repo.path), Path(workdir) if workdir else None
+    return repo.gitdir, repo.workdir
 
 
 def _garbage(held: bool | None, age: float) -> bool:
