@@ -5,6 +5,7 @@
   local changes in the way); creating and deleting the conflict branches' refs.
 - ``_note``: the move note, the journal of a checked-out branch's move.
 - ``_resume``: a move a crash cut short, finished from its note (or set aside).
+- ``_cut_short``: the paths of such a move: whose each one is, and writing them new.
 - ``_replay``: the in-memory rebase.
 - ``_remote``: fetch, push and the remote's heads, one network session each
   (``GitRemote``); reading a server's SSH host key.
@@ -13,9 +14,10 @@
   bounded waits, cancelling, progress.
 - ``_libgit2``: what reaches into libgit2 past pygit2's API: connect, fetch and
   push without per-object callbacks into Python, ``git_remote_stop``, the layout
-  of ``git_cert_hostkey``, the process-wide timeouts.
+  of ``git_cert_hostkey``, the process-wide timeouts, index entries with stat data.
 - ``_stale_locks``: lock files and temporaries a crashed git process left, found
-  and cleared safely, deciding who holds them as any user.
+  and cleared safely, deciding who holds them as any user (also in a remote reached
+  by path, which libgit2 writes from this process).
 - ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
 - ``_sandbox``: the plumbing behind ``reconcile.testing``'s sandboxes.
 """
