@@ -50,9 +50,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import NotARepositoryError
-from ._repo import GitRepo
-
 __all__ = ["SETTLE_SECONDS", "Locks", "clear_stale_locks", "local_repository"]
 
 SETTLE_SECONDS = 1.0  # a lock no process holds is stale once this old
@@ -126,10 +123,11 @@ def clear_stale_locks(gitdir: Path, workdir: Path | None = None) -> Locks:
                 if _Found.look(f.path) is not None:
                     live.append(f)
     old = [f for f in temporaries if _garbage(held[f.path], now - f.mtime)]
+    cleared, kept = _remove(unheld)
     return Locks(
-        live=tuple(sorted(str(f.path) for f in live)),
-        cleared=_remove(unheld),
-        temporaries=_remove(old),
+        live=tuple(sorted(str(f.path) for f in live + kept)),
+        cleared=cleared,
+        temporaries=_remove(old)[0],
     )
 
 
@@ -139,11 +137,11 @@ def local_repository(url: str) -> tuple[Path, Path | None] | None:
     path = url.removeprefix("file://") if url.startswith("file://") else url
     if "://" in path or not path.startswith("/"):
         return None
-    try:
-        repo = GitRepo(Path(path))
-    except NotARepositoryError:
-        return None
-    return repo.gitdir, repo.workdir
+    here = Path(path)
+    for gitdir, workdir in ((here, None), (here / ".git", here)):
+        if (gitdir / "HEAD").is_file() and (gitdir / "refs").is_dir():
+            return gitdir, workdir
+    return None
 
 
 def _garbage(held: bool | None, age: float) -> bool:
@@ -172,15 +170,21 @@ def _existing(paths: Iterable[Path]) -> list[_Found]:
     return [f for f in map(_Found.look, paths) if f is not None]
 
 
-def _remove(found: Iterable[_Found]) -> tuple[str, ...]:
-    removed = []
+def _remove(found: Iterable[_Found]) -> tuple[tuple[str, ...], list[_Found]]:
+    """Remove the files: those removed (or gone meanwhile), and those that could not
+    be (another user's folder)."""
+    removed: list[str] = []
+    kept: list[_Found] = []
     for f in found:
         try:
             f.path.unlink()
         except FileNotFoundError:
             continue
+        except OSError:
+            kept.append(f)
+            continue
         removed.append(str(f.path))
-    return tuple(removed)
+    return tuple(removed), kept
 
 
 # --- who holds them ------------------------------------------------------------------
