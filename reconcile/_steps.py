@@ -85,6 +85,12 @@ class Steps(Conditions):
             # Pushes to a path remote write it from this process: a run killed while
             # pushing leaves its ref lock behind. Its live locks are the push's to meet.
             _cleared(*remote)
+        if locks.undecided:
+            return (
+                f"{', '.join(locks.undecided)} may belong to a process this run cannot look "
+                "at (another user's, or a crashed one); if no git process is working in the "
+                "repository, remove it, then run again"
+            )
         if locks.live:
             return (
                 f"another process is writing the repository (it holds {', '.join(locks.live)}); "

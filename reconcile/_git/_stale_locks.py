@@ -75,12 +75,14 @@ _TEMPORARIES = (
 
 @dataclass(frozen=True)
 class Locks:
-    """What the scan found: locks that may be live (reported, left), stale locks
-    removed, and temporaries removed."""
+    """What the scan found: locks that may be live (reported, left; ``undecided``
+    are those of them no process was seen holding, which could not be decided or
+    removed), stale locks removed, and temporaries removed."""
 
     live: tuple[str, ...] = ()
     cleared: tuple[str, ...] = ()
     temporaries: tuple[str, ...] = ()
+    undecided: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,12 @@ def clear_stale_locks(gitdir: Path, workdir: Path | None = None) -> Locks:
                     live.append(f)
     old = [f for f in temporaries if _garbage(held[f.path], now - f.mtime)]
     cleared, kept = _remove(unheld)
+    undecided = [f for f in live if held[f.path] is None] + kept
     return Locks(
         live=tuple(sorted(str(f.path) for f in live + kept)),
         cleared=cleared,
         temporaries=_remove(old)[0],
+        undecided=tuple(sorted(str(f.path) for f in undecided)),
     )
 
 
