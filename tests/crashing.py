@@ -4,11 +4,12 @@ A run is a ``python -m plugin run`` subprocess. It is SIGKILLed when an observab
 event says it reached the point: a file appearing in the git directory or the
 working tree (watched with watchfiles, so the kill follows the event within a few
 milliseconds, no sleeping), or a server-side hook that says through a FIFO that
-the fetch or push is in progress and then waits. Where a point lasts only
-microseconds (after the checkout wrote the index, before the ref moves), the
-process is held there: the reflog libgit2 appends to just before it renames the
-ref lock into place is made a FIFO nobody reads, so ``open()`` blocks, and the
-kill finds the run exactly there.
+the push is in progress and then waits for the test's verdict. Where the run
+would pass a point too fast for a kill to land in it, it is held there: the SSH
+server's pack-objects hook sends a part of the pack and then nothing more; the
+reflog libgit2 appends to just before it renames a ref's lock into place (after
+the checkout wrote the index, or in a path remote being pushed to) is made a FIFO
+nobody reads, so ``open()`` blocks. The kill then finds the run exactly there.
 
 ``converge`` then runs reconcile until it succeeds and checks the invariants: local
 equal to remote, no commit lost, ``git fsck --strict`` clean, no lock or move note
@@ -56,17 +57,14 @@ KILL_TIMEOUT = 60.0  # seconds a killed run may take to reach its point: a bound
 SUCCESS = {Outcome.IN_SYNC, Outcome.FAST_FORWARDED, Outcome.PUSHED_AHEAD, Outcome.REBASED}
 Key = tuple[str, int, str]  # a commit's author email, author time and message
 
-# uploadpack.packObjectsHook: pack-objects as asked, unless the repository holds
-# crash-fetch (naming a FIFO): then the first 64 KiB of the pack go out, the FIFO
-# hears "sent", and the hook waits to be killed.
+# uploadpack.packObjectsHook: pack-objects as asked, unless the repository holds a
+# file crash-fetch: then only the first 64 KiB of the pack go out, and the hook waits
+# to be killed (the server kills it when its client is gone).
 FETCH_HOOK = """#!/bin/sh
 control="$PWD/crash-fetch"
 [ -f "$control" ] || exec "$@"
-fifo=$(cat "$control")
 rm -f "$control"
-"$@" > "$fifo.pack"
-head -c 65536 "$fifo.pack"
-echo sent > "$fifo"
+"$@" | head -c 65536
 exec sleep 30
 """
 # pre-receive: when crash-push holds "FIFO PREFIX" and the push updates a ref under
