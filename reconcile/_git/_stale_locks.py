@@ -10,12 +10,19 @@ So the holder of a lock is a process of the user who created it, the file's owne
 repository (its working directory, ``GIT_DIR``/``GIT_WORK_TREE`` or an argument
 inside it).
 
-Deciding. The processes of a user can all be inspected (``/proc/<pid>``) by that
-user and by root; another unprivileged user may not even see them (``/proc`` can
-be mounted with ``hidepid``). So a lock is *decided* when it is ours, or when we
-are root, and every process of its owner could be inspected (a process that
-refuses, such as a non-dumpable one, leaves it undecided). Processes of other
-users are not looked at: they did not create it.
+Deciding. Only the lock's owner and root can decide, and this run does so only
+when it is one of them: another unprivileged user may not even see the owner's
+processes (``/proc`` can be mounted with ``hidepid``). Whether a process has the
+file open for writing, as every holder does, is asked of the kernel: a read lease
+(``F_SETLEASE``), which the owner may take, is granted only when none has; no
+process needs to be looked at, so an unprivileged service decides about its own
+locks even though it may not read ``/proc/1/fd``. Where no lease can be had (root
+on another user's file without ``CAP_LEASE``, a file system without leases), the
+open files of the owner's processes are read in ``/proc/<pid>/fd`` instead.
+Either way the owner's git processes are looked at for one at work in the
+repository. A process of the owner that may not be looked at (a non-dumpable one)
+leaves the lock undecided; processes of other users are not looked at: they did
+not create it.
 
 Locks. A decided lock that no process holds is stale, and is removed at once,
 once it is a second old: git and libgit2 close a lock a moment before renaming it
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -221,11 +229,15 @@ def _holders(found: list[_Found], roots: tuple[str, ...]) -> dict[Path, bool | N
 
 
 def _opened(path: Path) -> bool | None:
-    """Whether any process has ``path`` open; None when the kernel will not say.
+    """Whether any process has ``path`` open for writing, as every holder of a lock
+    or a temporary has; None when the kernel will not say.
 
-    A write lease (``F_SETLEASE``) is granted only while no other open file refers
-    to the file, and only to its owner (or with ``CAP_LEASE``): it answers without
-    looking at anyone's ``/proc/<pid>/fd``. It is given back at once.
+    A read lease (``F_SETLEASE``) is granted only while no open file writes to the
+    file, and only to its owner (or with ``CAP_LEASE``): it answers without looking
+    at anyone's ``/proc/<pid>/fd``, and other readers (another run looking at the
+    same lock) do not disturb it. It is given back at once. Were it broken meanwhile
+    (someone opening the file to write), the kernel would signal this process:
+    SIGURG is asked for, which is ignored, rather than SIGIO, which would end it.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -234,9 +246,10 @@ def _opened(path: Path) -> bool | None:
     except OSError:
         return None
     try:
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
     except BlockingIOError:
-        return True  # EAGAIN: someone has it open
+        return True  # EAGAIN: someone has it open for writing
     except OSError:
         return None  # not the owner without CAP_LEASE, or leases unsupported here
     else:
