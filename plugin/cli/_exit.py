@@ -27,7 +27,8 @@ class ExitCode(enum.IntEnum):
     FETCH_FAILED = 4
     PUSH_NOT_LANDED = 5
     BLOCKED = 6
-    INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C)
+    INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C): 128 + 2
+    TERMINATED = 143  # and by SIGTERM: 128 + 15
 
 
 EXIT_CODES: dict[ExitCode, str] = {
@@ -39,7 +40,9 @@ EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.FETCH_FAILED: "fetch-failed: the remote could not be read",
     ExitCode.PUSH_NOT_LANDED: "a push was needed and did not land",
     ExitCode.BLOCKED: "blocked: local state makes a change unsafe; nothing changed",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT): the network operation was "
+    "cancelled; one line says what had changed",
+    ExitCode.TERMINATED: "terminated (SIGTERM): as for 130",
 }
 
 

@@ -57,15 +57,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile import NetworkError
+    from reconcile import InvalidSpecError, NetworkError
     from reconcile._git import scan_host_key
     from reconcile._hostkeys import (
+        check_fingerprint,
         default_known_hosts,
         host_pattern,
         known_hosts_line,
         parse_target,
     )
 
+    for pin in args.fingerprint or ():
+        problem = check_fingerprint(pin)
+        if problem is not None:
+            raise InvalidSpecError(f"--fingerprint {problem}")
     host, port, url = parse_target(args.target)
     path: Path = args.known_hosts or default_known_hosts()
     try:
