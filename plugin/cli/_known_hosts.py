@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from ._command import Command
-from ._exit import ExitCode
+from ._exit import ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
     from reconcile import HostKey
@@ -26,6 +26,8 @@ class _Server(NamedTuple):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = epilog("known-hosts")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.description = (
         "Connect to an SSH server only as far as its host key (no login), show "
         "the key's fingerprint, and record it in a known_hosts file when it matches "

@@ -20,7 +20,7 @@ from ._command import Command
 from ._db import COMMAND as DB
 from ._demo import COMMAND as DEMO
 from ._diagram import COMMAND as DIAGRAM
-from ._exit import ExitCode
+from ._exit import CommandError, ExitCode
 from ._history import COMMAND as HISTORY
 from ._known_hosts import COMMAND as KNOWN_HOSTS
 from ._run import COMMAND as RUN
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep git-backed data repos reconciled with their remotes, "
         "without ever losing a commit.",
     )
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("-V", "--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
         command.add_arguments(sub.add_parser(name, help=command.help))
@@ -82,9 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failed(exc: Exception, *, verbose: bool) -> int:
-    """Report ``exc`` in one line: bad input (exit 2), else a bug (exit 1; with -v, raised)."""
+    """Report ``exc`` in one line: a command's own error (its code), bad input (exit 2),
+    else a bug (exit 1; with -v, raised)."""
     from reconcile import BadInputError
 
+    if isinstance(exc, CommandError):
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.code
     if isinstance(exc, BadInputError):
         print(f"{PROG}: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT

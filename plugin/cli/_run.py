@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ._command import Command
 from ._defaults import default
-from ._exit import epilog, exit_code
+from ._exit import HelpFormatter, epilog, exit_code
 
 if TYPE_CHECKING:
     from reconcile import HTTPAuth, RepoSpec, Result, SSHKey
@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Fetch, then fast-forward, push, rebase in memory, or escape conflicting "
         "local commits to a conflicts/<UTC> branch."
     )
-    parser.epilog = epilog()
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # the epilog is a table
+    parser.epilog = epilog("run")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
     parser.add_argument(
         "--remote",
