@@ -160,8 +160,7 @@ def _no_admin_token(variable: str | None) -> str:
     if variable is not None:
         return f"no admin token is configured: set the environment variable {variable}"
     return (
-        "no admin token is configured: the application gives one as "
-        "PluginConfig(admin_token=...)"
+        "no admin token is configured: the application gives one as PluginConfig(admin_token=...)"
     )
 
 
