@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._config import PluginConfig, RepoConfig
-    from ._errors import BootFailed, ConfigError, LifespanMissing, PluginError
+    from ._errors import (
+        BootFailed,
+        ConfigError,
+        ForeignMigrations,
+        LifespanMissing,
+        PluginError,
+    )
     from ._load import load_config
     from ._metrics import Metrics
     from ._plugin import ReconcilePlugin
@@ -48,6 +54,7 @@ _WHERE = {
     "load_config": "_load",
     "BootFailed": "_errors",
     "LifespanMissing": "_errors",
+    "ForeignMigrations": "_errors",
     "Metrics": "_metrics",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",
@@ -61,6 +68,7 @@ __all__ = [
     "Alerter",
     "BootFailed",
     "ConfigError",
+    "ForeignMigrations",
     "LifespanMissing",
     "Metrics",
     "PluginConfig",

@@ -49,7 +49,7 @@ class RepoConfig:
 
     name: str
     path: Path
-    remote: str = "origin"
+    remote: str = RepoSpec.remote
     branch: str | None = None
     poll_interval: float = 60.0
     poll_jitter: float = 0.1
@@ -81,11 +81,15 @@ class PluginConfig:
     Azure DevOps takes ``user:password`` pairs. ``boot_policy`` says what a failed
     boot reconcile does: ``serve`` (the default: serve with the last state),
     ``not-ready`` (serve, but /ready answers 503 until a run succeeds) or ``fail``
-    (the app does not start). Raises ``ConfigError`` with every problem found.
+    (the app does not start). ``admin_token_env`` names the environment variable the
+    admin token is read from, when it is (``git-reconcile serve``, ``load_config``), so
+    the admin routes' 503 can say what to set; without it the 503 names
+    ``PluginConfig(admin_token=...)``. Raises ``ConfigError`` with every problem found.
     """
 
     repos: tuple[RepoConfig, ...]
     admin_token: str | None = field(default=None, repr=False)
+    admin_token_env: str | None = None
     webhook_secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     boot_policy: BootPolicy = "serve"
     shutdown_timeout: float = 10.0

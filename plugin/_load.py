@@ -258,7 +258,7 @@ def _build(
     except ConfigError as exc:
         for text in exc.problems:
             problems.blame(text, loc, leads, ignore)
-    except (ValueError, InvalidSpecError) as exc:
+    except InvalidSpecError as exc:
         problems.blame(str(exc), loc, leads, ignore)
     return None
 
@@ -289,7 +289,8 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
         database_url = environ[table.database_url_env]
     if database_url:
         args["database_url"] = database_url
-    admin_token = environ.get(table.admin_token_env or ENV_ADMIN_TOKEN)
+    args["admin_token_env"] = table.admin_token_env or ENV_ADMIN_TOKEN
+    admin_token = environ.get(args["admin_token_env"])
     if admin_token:
         args["admin_token"] = admin_token
     if alerts and alerts[0] is not None:

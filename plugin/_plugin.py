@@ -25,7 +25,7 @@ from ._record import RunRecord
 from ._routes import routes as _routes
 from ._runner import OnReconciled, Runner
 from ._view import STATE_KEY, PluginView
-from .alerts import Alerter
+from .alerts import DRAIN_TIMEOUT, Alerter
 
 if TYPE_CHECKING:
     from .audit import AuditStore
@@ -66,7 +66,7 @@ class ReconcilePlugin:
             self.alerter = Alerter.from_config(
                 config.alerts,
                 metrics=self.metrics,
-                drain_timeout=min(5.0, config.shutdown_timeout),
+                drain_timeout=min(DRAIN_TIMEOUT, config.shutdown_timeout),
             )
         for runner in self.runners.values():
             runner.observers.append(self._measure)

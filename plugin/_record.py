@@ -16,7 +16,9 @@ from typing import Any
 
 from reconcile import Outcome, Result, redact_text
 
-__all__ = ["RunRecord", "failure_streak", "succeeded"]
+__all__ = ["HISTORY_PAGE", "RunRecord", "failure_streak", "succeeded"]
+
+HISTORY_PAGE = 50  # runs in one page of history, unless the caller asks for another number
 
 
 def succeeded(result: Result | None) -> bool:
@@ -40,6 +42,9 @@ class RunRecord:
     error: str | None = None
     callback_error: str | None = None
     lock_wait_seconds: float = 0.0
+    # The runner's failure streak before this run (the one counter there is): what
+    # the alerts compare with the streak after it. Not part of the run's JSON form.
+    failures_before: int = 0
 
     @property
     def succeeded(self) -> bool:

@@ -306,6 +306,7 @@ class Runner:
         self.runs += 1
         self.last = record
         self.history.append(record)
+        record.failures_before = self.consecutive_failures
         self.consecutive_failures = failure_streak(self.consecutive_failures, record)
         if record.succeeded:
             self.last_success = record.finished_at

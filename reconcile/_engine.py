@@ -186,9 +186,13 @@ class RepoInfo:
     remote_url: str
 
 
-def inspect_repo(spec: RepoSpec) -> RepoInfo:
+def inspect_repo(spec: RepoSpec, *, check_branch: bool = False) -> RepoInfo:
     """Describe the repository of ``spec`` without changing anything; raises
-    ``BadInputError`` like ``reconcile()`` would."""
+    ``BadInputError`` like ``reconcile()`` would for the path and the remote, and with
+    ``check_branch`` for the branch too (a malformed name, or one that is neither a
+    local branch nor the branch HEAD names). No network is touched."""
+    if check_branch:
+        open_target(spec)
     repo = GitRepo(spec.resolved_path)
     url = repo.remote_url(spec.remote)
     return RepoInfo(repo.gitdir, spec.branch or repo.head_branch(), redact_url(url))

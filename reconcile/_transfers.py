@@ -195,7 +195,7 @@ class Transfers:
         error: GitError | None = None,
         answer: PushOutcome | None = None,
     ) -> None:
-        result, message, code = _verdict(error, answer)
+        result, message, code = _operation_result(error, answer)
         self.operations.append(
             NetworkOperation(
                 kind=kind,
@@ -224,7 +224,7 @@ class _OutOfTime(tenacity.stop.stop_base):
         return self._deadline.left() <= retry_state.upcoming_sleep
 
 
-def _verdict(
+def _operation_result(
     error: GitError | None, answer: PushOutcome | None
 ) -> tuple[str, str | None, str | None]:
     """An operation's result (``ok``, ``rejected``, ``failed``, ``cancelled``), message

@@ -18,8 +18,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
 from deployfiles import Stage, ignored, parse
 
 from plugin import PluginConfig, load_config
@@ -156,7 +158,6 @@ def test_the_configmap_holds_the_image_configuration_verbatim() -> None:
 def test_kubernetes_manifests_match_the_schemas(manifest: Path, version: str) -> None:
     """Every manifest validates against the Kubernetes schemas in strict mode, where a
     misspelt or unknown field fails."""
-    import kubernetes_validate
 
     docs = _documents(manifest)
     assert docs
@@ -320,7 +321,6 @@ def test_the_sidecar_starts_before_the_application_and_shares_its_repository() -
 def test_compose_file_matches_the_compose_specification() -> None:
     """compose.yaml validates against the Compose Specification's JSON schema (as
     check-jsonschema ships it), which refuses unknown keys."""
-    from check_jsonschema.builtin_schemas import get_builtin_schema
 
     schema = get_builtin_schema("vendor.compose-spec")
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())

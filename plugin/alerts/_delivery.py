@@ -26,7 +26,7 @@ import tenacity
 
 from reconcile import redact_text
 
-from .._errors import SinkError
+from .._errors import SinkError, raise_problems
 from .._metrics import AlertResult
 from ._events import AlertEvent
 from ._sinks import Sink
@@ -56,10 +56,13 @@ class RetryPolicy:
     backoff_max: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("backoff", "backoff_max"):
-            value = getattr(self, name)
-            if value < 0:
-                raise ValueError(f"{name}: must be at least 0, not {value}")
+        raise_problems(
+            [
+                f"{name}: must be at least 0, not {value}"
+                for name in ("backoff", "backoff_max")
+                if (value := getattr(self, name)) < 0
+            ]
+        )
 
 
 def retry_after(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:

@@ -4,7 +4,9 @@ Each command is a module that declares ``COMMAND``: its name, its line in
 ``git-reconcile --help``, ``add_arguments(parser)`` (its flags, and its description
 when it has one) and ``run(args) -> int`` (the exit code). This module and the
 command modules import only the standard library when loaded; a command imports
-what it needs when it runs, so ``--help`` and ``--version`` stay fast.
+what it needs when it runs. Building the parser reads the flags' defaults from the
+core's value objects (``reconcile.RepoSpec`` ...), so it loads the core library, and
+nothing of the web stack or the database.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ._command import Command
 from ._db import COMMAND as DB
 from ._demo import COMMAND as DEMO
 from ._diagram import COMMAND as DIAGRAM
-from ._exit import ExitCode
+from ._exit import CommandError, ExitCode
 from ._history import COMMAND as HISTORY
 from ._known_hosts import COMMAND as KNOWN_HOSTS
 from ._run import COMMAND as RUN
@@ -77,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep git-backed data repos reconciled with their remotes, "
         "without ever losing a commit.",
     )
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("-V", "--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
         command.add_arguments(sub.add_parser(name, help=command.help))
@@ -104,10 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failed(exc: Exception, *, verbose: bool, as_json: bool) -> int:
-    """Report ``exc`` in one line: bad input (exit 2), else a bug (exit 1; with -v, raised).
-    Under --json the same is also printed on stdout, as ``{"error": ..., "code": ...}``."""
+    """Report ``exc`` in one line: a command's own error (its code), bad input (exit 2),
+    else a bug (exit 1; with -v, raised). Under --json the same is also printed on
+    stdout, as ``{"error": ..., "code": ...}``."""
     from reconcile import BadInputError
 
+    if isinstance(exc, CommandError):
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return _error_object(str(exc), exc.code, as_json=as_json)
     if isinstance(exc, BadInputError):
         print(f"{PROG}: {exc}", file=sys.stderr)
         return _error_object(str(exc), ExitCode.BAD_INPUT, as_json=as_json)

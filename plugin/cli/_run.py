@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ._command import Command
 from ._defaults import default
-from ._exit import ExitCode, epilog, exit_code
+from ._exit import ExitCode, HelpFormatter, epilog, exit_code
 from ._signals import Interruptible
 
 if TYPE_CHECKING:
@@ -25,14 +25,14 @@ __all__ = ["COMMAND", "add_arguments", "interrupted", "run", "summary"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from plugin._config import ENV_DATABASE_URL
-    from reconcile._spec import HTTPAuth, RepoSpec, Retry
+    from reconcile import HTTPAuth, RepoSpec, Retry
 
     parser.description = (
         "Fetch, then fast-forward, push, rebase in memory, or escape conflicting "
         "local commits to a conflicts/<UTC> branch."
     )
-    parser.epilog = epilog()
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # the epilog is a table
+    parser.epilog = epilog("run")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
     parser.add_argument(
         "--remote",
@@ -129,12 +129,12 @@ def run(args: argparse.Namespace) -> int:
         from reconcile import configure_logging
 
         configure_logging(args.log_format or "auto", level="INFO", stream=sys.stderr)
-    store = _audit_store(args)
+    audit = _audit_store(args)
     started = time.time()
     runner = Interruptible()
     result = runner.run(lambda cancel: _reconcile(spec, args, cancel))
-    if store is not None:
-        _record(store, result, started)
+    if audit is not None:
+        _record(audit, result, started)
     if args.json:
         print(json.dumps(result.to_dict()))
     if runner.received is None:
@@ -177,32 +177,30 @@ def interrupted(result: Result) -> str:
     return "interrupted: " + ("; ".join(done) if done else "nothing changed")
 
 
-def _audit_store(args: argparse.Namespace) -> AuditStore | None:
-    """The audit store the run is recorded in: --database-url, else
-    RECONCILE_DATABASE_URL; None (and nothing imported or touched) without either."""
+def _audit_store(args: argparse.Namespace) -> tuple[str, AuditStore] | None:
+    """The audit store the run is recorded in, and its URL: --database-url, else
+    RECONCILE_DATABASE_URL; None (and nothing imported or touched) without either.
+    A URL that cannot be used is refused before the run, as ``db`` refuses it."""
     from plugin._config import ENV_DATABASE_URL
 
     url = args.database_url or os.environ.get(ENV_DATABASE_URL)
     if not url:
         return None
-    from plugin.audit import AuditStore
-    from reconcile import InvalidSpecError, redact_url
+    from ._database import _open
 
-    try:
-        return AuditStore(url)
-    except Exception as exc:  # a malformed URL, an unknown scheme, a missing driver
-        raise InvalidSpecError(
-            f"cannot use the audit store {redact_url(url)}: {_first_line(exc)}"
-        ) from None
+    return url, _open(url)
 
 
-def _record(store: AuditStore, result: Result, started: float) -> None:
+def _record(audit: tuple[str, AuditStore], result: Result, started: float) -> None:
     """Record the run with trigger ``cli``, as the plugin records its runs; a store
     that cannot be written is said on stderr, and changes nothing else."""
     import uuid
 
     from plugin import RunRecord
 
+    from ._database import _unreachable
+
+    url, store = audit
     name = Path(result.repo).name
     record = RunRecord(
         run_id=f"{name}-{uuid.uuid4().hex[:16]}",
@@ -219,19 +217,13 @@ def _record(store: AuditStore, result: Result, started: float) -> None:
             store.record_run(record)
     except Exception as exc:  # the database is down, or refuses: the run stands
         print(
-            f"git-reconcile: the run was not recorded in the audit store: {_first_line(exc)}",
+            f"git-reconcile: the run was not recorded: {_unreachable(url, exc)}",
             file=sys.stderr,
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _spec(args: argparse.Namespace) -> RepoSpec:
-    from reconcile import InvalidSpecError, RepoSpec, Retry
-    from reconcile._hostkeys import check_fingerprint
+    from reconcile import InvalidSpecError, RepoSpec, Retry, check_fingerprint
 
     for pin in args.fingerprint:
         problem = check_fingerprint(pin)

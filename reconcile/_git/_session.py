@@ -31,7 +31,7 @@ from .._errors import (
     NetworkError,
     RefMovedError,
 )
-from .._hostkeys import HostKey, Verdict, check_host_key
+from .._hostkeys import HostKey, HostKeyVerdict, check_host_key
 from .._redact import url_secrets
 from .._spec import HTTPAuth, SSHKey
 from ._interrupt import Guard, interrupt_supported
@@ -51,8 +51,8 @@ class NetOptions:
 
     credentials: SSHKey | HTTPAuth | None
     known_hosts: Path
+    timeout: float
     pins: tuple[str, ...] = ()
-    timeout: float = 30.0
     cancel: CancelToken | None = None
     progress: ProgressCallback | None = None
     deadline: Deadline | None = None  # the run's, shared by its operations
@@ -142,7 +142,7 @@ class Session(Callbacks):
         verdict, reason = check_host_key(
             HostKey(blob), name, self.port, self.net.known_hosts, self.net.pins
         )
-        if verdict is Verdict.TRUSTED:
+        if verdict is HostKeyVerdict.TRUSTED:
             return True
         self.host_key_problem = reason
         return False
