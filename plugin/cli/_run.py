@@ -173,7 +173,7 @@ def interrupted(result: Result) -> str:
     if result.push.status is PushStatus.OK:
         done.append(f"pushed to {result.remote}")
     elif done:
-        done.append("not pushed: run again to push")
+        done.append("the push did not finish: run again")
     return "interrupted: " + ("; ".join(done) if done else "nothing changed")
 
 

@@ -11,8 +11,9 @@ file, no partial pack). Only the socket that thread is blocked on is touched,
 never another thread's. Elsewhere (another system, another architecture) nothing
 is shut down, and the wait ends at its timeout.
 
-``Guard`` is one operation's watch: it waits for a stop (cancel) or for the
-run's deadline, then stops the operation that way until it has ended.
+``Guard`` is one operation's watch: a stop (a cancel) or the run's deadline stops
+the operation that way until it has ended. One thread watches every guard of the
+process, so an operation costs no thread of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 __all__ = ["Guard", "interrupt_supported", "shut_down_wait"]
@@ -133,49 +135,102 @@ def shut_down_wait(tid: int) -> bool:
 
 
 class Guard:
-    """Watches one network operation, from a thread of its own.
+    """Watches one network operation, from the process's one watcher thread.
 
-    Created in the operation's thread. ``stop()`` (from any thread: a cancel)
-    or the deadline (``seconds`` from now; None: none) starts the stopping:
+    Created in the operation's thread. ``stop()`` (from any thread: a cancel) or the
+    deadline (``seconds`` from now; None: none) starts the stopping:
     ``stop_remote`` (``git_remote_stop``), then, until the operation ends, its
-    thread's socket wait is shut down. ``close()``, from the operation's thread
-    when the operation has ended, ends the watch; nothing is touched after it.
+    thread's socket wait is shut down. ``close()``, from the operation's thread when
+    the operation has ended, ends the watch; nothing is touched after it returns.
     ``deadline_hit`` says whether it was the deadline that stopped it.
     """
 
     def __init__(self, stop_remote: Callable[[], None] | None, seconds: float | None) -> None:
         self._stop_remote = stop_remote
-        self._seconds = seconds
+        self.ends = None if seconds is None else time.monotonic() + seconds
         self._tid = threading.get_native_id()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
+        self.asked = False  # stop() was called
+        self.stopping = False  # the stopping has begun
         self.deadline_hit = False
-        self._thread = threading.Thread(target=self._watch, name="git-reconcile-guard", daemon=True)
-        self._thread.start()
+        self._closed = False
+        _WATCHER.add(self)
 
     def stop(self) -> None:
-        self._wake.set()
+        self.asked = True
+        _WATCHER.wake()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-        self._wake.set()
-        self._thread.join()
+        _WATCHER.discard(self)
 
-    def _watch(self) -> None:
-        stopped = self._wake.wait(self._seconds)
+    def due(self, now: float) -> bool:
+        """Whether the stopping should begin now (or has begun)."""
+        return self.stopping or self.asked or (self.ends is not None and now >= self.ends)
+
+    def act(self, now: float) -> None:
+        """Begin the stopping when it is due, and end the thread's socket wait."""
         with self._lock:
-            if self._closed:
+            if self._closed or not self.due(now):
                 return
-            self.deadline_hit = not stopped
-            if self._stop_remote is not None:
-                self._stop_remote()
-        self._wake.clear()
+            if not self.stopping:
+                self.stopping = True
+                self.deadline_hit = not self.asked
+                if self._stop_remote is not None:
+                    self._stop_remote()
+            shut_down_wait(self._tid)
+
+
+class _Watcher:
+    """The one thread that watches every running operation's guard: it sleeps until
+    the earliest deadline or a stop, then, while any operation is being stopped,
+    looks again every few milliseconds. Started on first use."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._guards: set[Guard] = set()
+        self._wakes_at: float | None = None  # when the thread means to look next
+        self._thread: threading.Thread | None = None
+
+    def add(self, guard: Guard) -> None:
+        with self._cond:
+            self._guards.add(guard)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="git-reconcile-watcher", daemon=True
+                )
+                self._thread.start()
+            if guard.ends is not None and (self._wakes_at is None or guard.ends < self._wakes_at):
+                self._cond.notify()
+
+    def discard(self, guard: Guard) -> None:
+        with self._cond:
+            self._guards.discard(guard)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def _run(self) -> None:
         while True:
-            with self._lock:
-                if self._closed:
-                    return
-                shut_down_wait(self._tid)
-            if self._wake.wait(_RETRY_SECONDS):
-                self._wake.clear()
+            with self._cond:
+                guards = list(self._guards)
+            now = time.monotonic()
+            for guard in guards:
+                guard.act(now)
+            with self._cond:
+                self._cond.wait(self._timeout(time.monotonic()))
+                self._wakes_at = None
+
+    def _timeout(self, now: float) -> float | None:
+        """How long to sleep: briefly while stopping, else until the earliest deadline."""
+        if any(guard.due(now) for guard in self._guards):
+            self._wakes_at = now + _RETRY_SECONDS
+            return _RETRY_SECONDS
+        ends = [guard.ends for guard in self._guards if guard.ends is not None]
+        self._wakes_at = min(ends) if ends else None
+        return None if self._wakes_at is None else max(0.0, self._wakes_at - now)
+
+
+_WATCHER = _Watcher()
