@@ -74,6 +74,11 @@ def _as_user(app: Path) -> dict[str, Any]:
 
 
 def _run(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``git-reconcile run`` on ``app`` (``args`` after it), as the unprivileged user."""
+    return _python_as_user(app, ["-m", "plugin", "run", str(app), *args])
+
+
+def _python_as_user(app: Path, argv: list[str]) -> subprocess.CompletedProcess[str]:
     home = app.parent / "home"
     home.mkdir(exist_ok=True)
     home.chmod(0o777)
@@ -86,7 +91,7 @@ def _run(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
     }
     user = _as_user(app)
     return subprocess.run(
-        [_python(), "-m", "plugin", "run", str(app), *args],
+        [_python(), *argv],
         capture_output=True,
         text=True,
         check=False,
@@ -169,3 +174,32 @@ def test_a_repository_of_another_user_says_so(shared_world: World) -> None:
     assert "belongs to another user" in done.stderr
     assert f"safe.directory {app}" in done.stderr
     assert git(app, "status", "--porcelain") == ""
+
+
+BOOT = """
+import json, sys
+from pathlib import Path
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from plugin import PluginConfig, ReconcilePlugin, RepoConfig
+
+repo = RepoConfig("data", Path(sys.argv[1]), poll_interval=0)
+plugin = ReconcilePlugin(PluginConfig(repos=(repo,)))
+with TestClient(Starlette(routes=[plugin.mount("/r")], lifespan=plugin.lifespan())) as client:
+    print(json.dumps(client.get("/r/status").json()["repos"]["data"]["last_run"]))
+"""
+
+
+def test_the_plugin_reports_an_unwritable_repository_blocked(shared_world: World) -> None:
+    """The plugin's boot run of a repository it may not write ends blocked with the
+    same reason (its runner takes the lock itself), not in an error."""
+    world = shared_world
+    app = world.clone("app")
+    _as_user(app)
+    _read_only(app / ".git")
+    done = _python_as_user(app, ["-c", BOOT, str(app)])
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout.splitlines()[-1])
+    assert run["error"] is None
+    assert run["result"]["outcome"] == "blocked"
+    assert "may not write" in run["result"]["reason"]
