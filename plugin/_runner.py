@@ -258,9 +258,8 @@ class Runner:
         handed over to the caller, which lets go after the host's callback ran."""
         waited = time.monotonic()
         try:
-            held = RepoLock(
-                git_directory(self.spec.resolved_path), self.spec.lock_timeout, self.cancel
-            )
+            gitdir = git_directory(self.spec.resolved_path, trust=self.spec.trust)
+            held = RepoLock(gitdir, self.spec.lock_timeout, self.cancel)
             held.acquire()
         except (BadInputError, RepoLockTimeout) as exc:
             record.error = str(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ._clone import Provision, Provisioned, ensure_clone
 from ._control import CancelToken, Progress
 from ._engine import (
     RepoInfo,
@@ -24,11 +25,13 @@ from ._errors import (
     BadInputError,
     CancelledError,
     CheckoutBlockedError,
+    DubiousOwnershipError,
     GitError,
     HostKeyError,
     InvalidSpecError,
     NetworkError,
     NotARepositoryError,
+    PathInUseError,
     ReconcileError,
     RefMovedError,
     RepoLockTimeout,
@@ -39,7 +42,8 @@ from ._lock import RepoLock
 from ._logging import configure_logging
 from ._redact import redact_text, redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
-from ._spec import HTTPAuth, Identity, RepoSpec, Retry, SSHKey
+from ._github_app import GitHubApp
+from ._spec import Credentials, HTTPAuth, Identity, RepoSpec, Retry, SSHKey
 
 __version__ = "0.1.0"
 
@@ -52,7 +56,10 @@ __all__ = [
     "CancelToken",
     "CancelledError",
     "CheckoutBlockedError",
+    "Credentials",
+    "DubiousOwnershipError",
     "GitError",
+    "GitHubApp",
     "HTTPAuth",
     "HostKeyError",
     "Identity",
@@ -61,7 +68,10 @@ __all__ = [
     "NetworkOperation",
     "NotARepositoryError",
     "Outcome",
+    "PathInUseError",
     "Progress",
+    "Provision",
+    "Provisioned",
     "PushResult",
     "PushStatus",
     "ReconcileError",
@@ -78,6 +88,7 @@ __all__ = [
     "__version__",
     "commit_reachable",
     "configure_logging",
+    "ensure_clone",
     "git_directory",
     "inspect_repo",
     "push_with_lease",
