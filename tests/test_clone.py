@@ -82,7 +82,7 @@ def test_a_clone_into_a_mount_point_moves_its_repository_marker_last(
         moved.append(Path(src).name)
         real_rename(src, dst)
 
-    monkeypatch.setattr(reconcile._clone.os, "rename", rename)
+    monkeypatch.setattr(os, "rename", rename)
     for bare, last in ((False, ".git"), (True, "HEAD")):
         path = tmp_path / f"mounted-{bare}"
         path.mkdir()
