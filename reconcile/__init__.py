@@ -38,11 +38,11 @@ from ._errors import (
     UnknownBranchError,
     UnknownRemoteError,
 )
+from ._github_app import GitHubApp
 from ._lock import RepoLock
 from ._logging import configure_logging
 from ._redact import redact_text, redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
-from ._github_app import GitHubApp
 from ._spec import Credentials, HTTPAuth, Identity, RepoSpec, Retry, SSHKey
 
 __version__ = "0.1.0"
