@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from ._errors import BootFailed, ConfigError, LifespanMissing, PluginError
     from ._load import load_config
     from ._metrics import Metrics
+    from ._notify import Notifier
     from ._plugin import ReconcilePlugin
-    from ._record import RunRecord
+    from ._record import HookRun, RunRecord
     from ._runner import Runner, Ticket
     from .alerts import (
         AlertConfig,
@@ -49,6 +50,8 @@ _WHERE = {
     "BootFailed": "_errors",
     "LifespanMissing": "_errors",
     "Metrics": "_metrics",
+    "Notifier": "_notify",
+    "HookRun": "_record",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",
     "RunRecord": "_record",
@@ -61,8 +64,10 @@ __all__ = [
     "Alerter",
     "BootFailed",
     "ConfigError",
+    "HookRun",
     "LifespanMissing",
     "Metrics",
+    "Notifier",
     "PluginConfig",
     "PluginError",
     "PullRequestSink",
