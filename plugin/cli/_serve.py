@@ -120,12 +120,17 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Pl
 
 
 def check_repositories(config: PluginConfig) -> None:
-    """Fail before serving when a configured repository cannot be opened."""
+    """Fail before serving when a configured repository cannot be opened; one with a
+    ``url`` is cloned first when its path is missing or empty (first boot), and its
+    remote pointed at that URL (rotation). Raises ``ConfigError``, or the
+    ``NetworkError`` of a clone that failed."""
     from plugin import ConfigError
-    from reconcile import BadInputError, inspect_repo
+    from reconcile import BadInputError, ensure_clone, inspect_repo
 
     for repo in config.repos:
         try:
+            if repo.url is not None:
+                ensure_clone(repo.to_spec(), repo.url, bare=repo.bare)
             inspect_repo(repo.to_spec())
         except BadInputError as exc:
             raise ConfigError(f"repository {repo.name!r}: {exc}") from None
@@ -135,11 +140,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from plugin import ConfigError
-    from reconcile import configure_logging
+    from reconcile import NetworkError, configure_logging
 
     environ = dict(os.environ)
     if args.config is None and not args.repo:
         _serve_a_demo(args, environ)
+    # Logging first: a first boot's clone and a rotated URL say so in the log.
+    configure_logging(args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn"))
     try:
         config = config_from_args(args, environ)
         config = replace(config, database_url=database_url(args, environ, config.database_url))
@@ -147,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"git-reconcile: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    configure_logging(args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn"))
+    except NetworkError as exc:  # a first boot's clone: time may fix it, a restart retries
+        print(f"git-reconcile: cannot clone: {exc}", file=sys.stderr)
+        return ExitCode.FETCH_FAILED
     uvicorn.run(
         build_app(config),
         host=args.host,
