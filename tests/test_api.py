@@ -63,6 +63,13 @@ PUBLIC = {
     "git_directory",
     "inspect_repo",
     "RepoInfo",
+    "Credentials",
+    "DubiousOwnershipError",
+    "GitHubApp",
+    "PathInUseError",
+    "Provision",
+    "Provisioned",
+    "ensure_clone",
 }
 
 
