@@ -22,13 +22,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 import jwt
 
 from ._errors import AuthenticationError, InvalidSpecError, NetworkError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["GITHUB_API", "GitHubApp"]
 
@@ -132,6 +134,10 @@ class GitHubApp:
             ) from None
 
     def _mint(self) -> _Minted:
+        # httpx loads when a token is first needed: `import reconcile` (and the command
+        # line's --help) stays light.
+        import httpx  # noqa: PLC0415
+
         url = f"{self.api_url.rstrip('/')}/app/installations/{self.installation_id}/access_tokens"
         headers = {
             "Accept": "application/vnd.github+json",
