@@ -193,15 +193,16 @@ def inspect_repo(spec: RepoSpec, *, check_branch: bool = False) -> RepoInfo:
     local branch nor the branch HEAD names). No network is touched."""
     if check_branch:
         open_target(spec)
-    repo = GitRepo(spec.resolved_path)
+    repo = GitRepo(spec.resolved_path, trusted=spec.trust)
     url = repo.remote_url(spec.remote)
     return RepoInfo(repo.gitdir, spec.branch or repo.head_branch(), redact_url(url))
 
 
-def git_directory(path: Path | str) -> Path:
+def git_directory(path: Path | str, *, trust: bool = False) -> Path:
     """The git directory of a repository (``.git`` of a working tree, or the bare
-    repository itself); raises ``NotARepositoryError``."""
-    return GitRepo(Path(path).expanduser().absolute()).gitdir
+    repository itself); raises ``NotARepositoryError``, or ``DubiousOwnershipError``
+    for another user's repository unless ``trust`` (``RepoSpec.trust``) is given."""
+    return GitRepo(Path(path).expanduser().absolute(), trusted=trust).gitdir
 
 
 def commit_reachable(path: Path | str, branch: str, commit: str) -> bool:

@@ -71,6 +71,13 @@ PUBLIC = {
     "default_known_hosts",
     "known_hosts_line",
     "scan_host_key",
+    "Credentials",
+    "DubiousOwnershipError",
+    "GitHubApp",
+    "PathInUseError",
+    "Provision",
+    "Provisioned",
+    "ensure_clone",
 }
 
 

@@ -82,6 +82,7 @@ def test_python_examples_run(path_world: World, tmp_path: Path) -> None:
             .replace("/etc/data-sync/id_ed25519", str(key))
             .replace("/etc/data-sync/known_hosts", str(tmp_path / "known_hosts"))
             .replace("/run/secrets/git-token", str(token))
+            .replace("ssh://git@git.example.com/org/data.git", world.url)
         )
         exec(compile(code, "README.md", "exec"), namespace)
     assert len(alerts) == 1
@@ -206,9 +207,10 @@ def test_toml_example_loads(tmp_path: Path) -> None:
         "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
         "ALERT_WEBHOOK_SECRET": "x",
         "GITHUB_TOKEN": "x",
+        "NOTIFY_SECRET": "x",
     }
     loaded = load_config(config, env)
-    assert [r.name for r in loaded.repos] == ["data", "catalog"]
+    assert [r.name for r in loaded.repos] == ["data", "catalog", "config"]
     assert loaded.secrets_for("github") == ("x", "x")
     assert loaded.alerts is not None
     assert [s.kind for s in loaded.alerts.sinks] == ["slack", "webhook", "pull-request"]
@@ -217,7 +219,7 @@ def test_toml_example_loads(tmp_path: Path) -> None:
 def test_documented_commands_parse() -> None:
     """Every subcommand and flag in the README's usage block is known to the parser."""
     helptext = ""
-    for command in ("", "run", "known-hosts", "serve", "db", "history", "diagram", "demo"):
+    for command in ("", "run", "clone", "known-hosts", "serve", "db", "history", "diagram", "demo"):
         done = subprocess.run(
             [sys.executable, "-m", "plugin", *filter(None, [command]), "--help"],
             capture_output=True,

@@ -145,37 +145,6 @@ def test_a_repository_this_user_may_not_write_is_blocked(shared_world: World, wh
     assert "unexpected" not in human.stdout + human.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs a repository of another user")
-def test_a_repository_of_another_user_says_so(shared_world: World) -> None:
-    """A repository owned by another user, which git refuses to open, is bad input
-    that names the cause and the fix, not "not a git repository"."""
-    app = shared_world.clone("app")
-    home = app.parent / "home"
-    home.mkdir()
-    home.chmod(0o777)
-    account = pwd.getpwnam(USER)
-    paths = sysconfig.get_paths()
-    done = subprocess.run(
-        [_python(), "-m", "plugin", "run", str(app)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), paths["purelib"], paths["platlib"]]),
-        },
-        cwd=str(app.parent),
-        user=account.pw_uid,
-        group=account.pw_gid,
-        extra_groups=[],
-    )
-    assert done.returncode == ExitCode.BAD_INPUT, done.stderr
-    assert "belongs to another user" in done.stderr
-    assert f"safe.directory {app}" in done.stderr
-    assert git(app, "status", "--porcelain") == ""
-
-
 BOOT = """
 import json, sys
 from pathlib import Path

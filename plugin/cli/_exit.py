@@ -80,12 +80,30 @@ MEANINGS: dict[str, dict[ExitCode, str]] = {
         ExitCode.FAILED: "add refused to record the key, or an unexpected error",
         ExitCode.FETCH_FAILED: "the host could not be reached",
     },
+    "clone": {
+        ExitCode.OK: "cloned, or the path already held that repository (its URL updated)",
+        ExitCode.BAD_INPUT: "the path exists, is not empty and is not a repository; or a "
+        "malformed option",
+        ExitCode.FETCH_FAILED: "the remote could not be read: nothing was left behind",
+    },
+    "serve": {
+        ExitCode.FETCH_FAILED: "a first boot's clone failed (a restart tries again)",
+    },
     "diagram": {ExitCode.FAILED: "--check: the diagram is out of date, or an unexpected error"},
     "demo": {ExitCode.FAILED: "a scenario ended otherwise, or an unexpected error"},
 }
 
 #: The subcommands, in the order ``git-reconcile --help`` lists them.
-COMMAND_NAMES: Final = ("run", "known-hosts", "diagram", "demo", "serve", "db", "history")
+COMMAND_NAMES: Final = (
+    "run",
+    "clone",
+    "known-hosts",
+    "diagram",
+    "demo",
+    "serve",
+    "db",
+    "history",
+)
 
 #: The commands that return each code.
 RETURNED_BY: dict[ExitCode, tuple[str, ...]] = {
@@ -93,7 +111,7 @@ RETURNED_BY: dict[ExitCode, tuple[str, ...]] = {
     ExitCode.FAILED: COMMAND_NAMES,
     ExitCode.BAD_INPUT: COMMAND_NAMES,
     ExitCode.CONFLICT: ("run",),
-    ExitCode.FETCH_FAILED: ("run", "known-hosts"),
+    ExitCode.FETCH_FAILED: ("run", "clone", "known-hosts", "serve"),
     ExitCode.PUSH_NOT_LANDED: ("run",),
     ExitCode.BLOCKED: ("run",),
     ExitCode.UNAVAILABLE: ("serve", "db", "history"),

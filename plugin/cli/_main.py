@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from ._clone import COMMAND as CLONE
 from ._command import Command
 from ._db import COMMAND as DB
 from ._demo import COMMAND as DEMO
@@ -33,7 +34,8 @@ PROG = "git-reconcile"
 
 # In the order `git-reconcile --help` lists them.
 COMMANDS: dict[str, Command] = {
-    command.name: command for command in (RUN, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, DB, HISTORY)
+    command.name: command
+    for command in (RUN, CLONE, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, DB, HISTORY)
 }
 
 

@@ -151,12 +151,17 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Pl
 
 def check_repositories(config: PluginConfig) -> None:
     """Fail before serving when a configured repository cannot be opened, or names a
-    remote or a branch it does not have, as ``git-reconcile run`` would."""
+    remote or a branch it does not have, as ``git-reconcile run`` would. One with a
+    ``url`` is cloned first when its path is missing or empty (first boot), and its
+    remote pointed at that URL (rotation). Raises ``ConfigError``, or the
+    ``NetworkError`` of a clone that failed."""
     from plugin import ConfigError
-    from reconcile import BadInputError, inspect_repo
+    from reconcile import BadInputError, ensure_clone, inspect_repo
 
     for repo in config.repos:
         try:
+            if repo.url is not None:
+                ensure_clone(repo.to_spec(), repo.url, bare=repo.bare)
             inspect_repo(repo.to_spec(), check_branch=True)
         except BadInputError as exc:
             raise ConfigError(f"repository {repo.name!r}: {exc}") from None
@@ -187,6 +192,8 @@ def listening(host: str, port: int) -> Iterator[socket.socket]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reconcile import configure_logging
+
     environ = dict(os.environ)
     with _sigterm_raises(), ExitStack() as stack:
         listener = stack.enter_context(listening(args.host, args.port))
@@ -194,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
             root = Path(tempfile.mkdtemp(prefix="git-reconcile-serve-demo-"))
             stack.callback(shutil.rmtree, root, ignore_errors=True)
             _serve_a_demo(root, args, environ, listener)
+        # Logging first: a first boot's clone and a rotated URL say so in the log.
+        configure_logging(
+            args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn")
+        )
         config = _checked_config(args, environ)
         _serve(build_app(config), listener, args)
     return ExitCode.OK
@@ -202,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
 def _checked_config(args: argparse.Namespace, environ: Mapping[str, str]) -> PluginConfig:
     """The configuration, its repositories opened and its audit store reached."""
     from plugin import ConfigError
+    from reconcile import NetworkError
 
     try:
         config = config_from_args(args, environ)
@@ -209,6 +221,8 @@ def _checked_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Plu
         check_repositories(config)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+    except NetworkError as exc:  # a first boot's clone: time may fix it, a restart retries
+        raise CommandError(f"cannot clone: {exc}", ExitCode.FETCH_FAILED) from None
     assert config.database_url is not None
     with audit_store(config.database_url, upgrade=config.auto_upgrade):
         pass
@@ -220,9 +234,6 @@ def _serve(app: Starlette, listener: socket.socket, args: argparse.Namespace) ->
     when the app did not start."""
     import uvicorn
 
-    from reconcile import configure_logging
-
-    configure_logging(args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn"))
     url = _url(listener)
 
     class Server(uvicorn.Server):
