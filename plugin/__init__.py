@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     )
     from ._load import load_config
     from ._metrics import Metrics
+    from ._notify import Notifier
     from ._plugin import ReconcilePlugin
-    from ._record import RunRecord
+    from ._record import HookRun, RunRecord
     from ._runner import Runner, Ticket
     from .alerts import (
         AlertConfig,
@@ -56,6 +57,8 @@ _WHERE = {
     "LifespanMissing": "_errors",
     "ForeignMigrations": "_errors",
     "Metrics": "_metrics",
+    "Notifier": "_notify",
+    "HookRun": "_record",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",
     "RunRecord": "_record",
@@ -69,8 +72,10 @@ __all__ = [
     "BootFailed",
     "ConfigError",
     "ForeignMigrations",
+    "HookRun",
     "LifespanMissing",
     "Metrics",
+    "Notifier",
     "PluginConfig",
     "PluginError",
     "PullRequestSink",

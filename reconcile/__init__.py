@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._clone import Provision, Provisioned, ensure_clone
     from ._control import CancelToken, Progress
     from ._diagram import state_diagram
     from ._engine import (
@@ -32,11 +33,13 @@ if TYPE_CHECKING:
         BadInputError,
         CancelledError,
         CheckoutBlockedError,
+        DubiousOwnershipError,
         GitError,
         HostKeyError,
         InvalidSpecError,
         NetworkError,
         NotARepositoryError,
+        PathInUseError,
         ReconcileError,
         RefMovedError,
         RepoLockTimeout,
@@ -44,9 +47,11 @@ if TYPE_CHECKING:
         UnknownRemoteError,
     )
     from ._git import scan_host_key
+    from ._github_app import GitHubApp
     from ._hostkeys import (
         HostKey,
         HostKeyVerdict,
+        check_fingerprint,
         check_host_key,
         default_known_hosts,
         known_hosts_line,
@@ -55,7 +60,7 @@ if TYPE_CHECKING:
     from ._logging import configure_logging
     from ._redact import redact_text, redact_url
     from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
-    from ._spec import HTTPAuth, Identity, RepoSpec, Retry, SSHKey
+    from ._spec import Credentials, HTTPAuth, Identity, RepoSpec, Retry, SSHKey
 
 __version__ = "0.1.0"
 
@@ -68,13 +73,18 @@ _WHERE = {
     "BadInputError": "_errors",
     "CancelledError": "_errors",
     "CancelToken": "_control",
+    "check_fingerprint": "_hostkeys",
     "check_host_key": "_hostkeys",
     "CheckoutBlockedError": "_errors",
     "commit_reachable": "_engine",
     "configure_logging": "_logging",
+    "Credentials": "_spec",
     "default_known_hosts": "_hostkeys",
+    "DubiousOwnershipError": "_errors",
+    "ensure_clone": "_clone",
     "git_directory": "_engine",
     "GitError": "_errors",
+    "GitHubApp": "_github_app",
     "HostKey": "_hostkeys",
     "HostKeyError": "_errors",
     "HostKeyVerdict": "_hostkeys",
@@ -87,7 +97,10 @@ _WHERE = {
     "NetworkOperation": "_result",
     "NotARepositoryError": "_errors",
     "Outcome": "_result",
+    "PathInUseError": "_errors",
     "Progress": "_control",
+    "Provision": "_clone",
+    "Provisioned": "_clone",
     "push_with_lease": "_engine",
     "PushResult": "_result",
     "PushStatus": "_result",
@@ -115,7 +128,10 @@ __all__ = [
     "CancelToken",
     "CancelledError",
     "CheckoutBlockedError",
+    "Credentials",
+    "DubiousOwnershipError",
     "GitError",
+    "GitHubApp",
     "HTTPAuth",
     "HostKey",
     "HostKeyError",
@@ -126,7 +142,10 @@ __all__ = [
     "NetworkOperation",
     "NotARepositoryError",
     "Outcome",
+    "PathInUseError",
     "Progress",
+    "Provision",
+    "Provisioned",
     "PushResult",
     "PushStatus",
     "ReconcileError",
@@ -141,10 +160,12 @@ __all__ = [
     "UnknownBranchError",
     "UnknownRemoteError",
     "__version__",
+    "check_fingerprint",
     "check_host_key",
     "commit_reachable",
     "configure_logging",
     "default_known_hosts",
+    "ensure_clone",
     "git_directory",
     "inspect_repo",
     "known_hosts_line",

@@ -10,6 +10,8 @@ facts come from ``Conditions``.
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +34,7 @@ from ._result import PushStatus
 from ._target import Target
 from ._transfers import Transfers
 
-__all__ = ["Steps"]
+__all__ = ["Steps", "unwritable"]
 
 logger = logging.getLogger("reconcile")
 
@@ -61,6 +63,9 @@ class Steps(Conditions):
         an operation."""
         if not self.target.branch:
             return "HEAD is detached and no branch was given; name one with --branch"
+        place = self.target.repo.unwritable()
+        if place is not None:
+            return unwritable(self.target.repo.gitdir, place)
         operation = self.target.repo.in_progress()
         if operation is not None:
             return (
@@ -122,10 +127,12 @@ class Steps(Conditions):
         repo = self.target.repo
         local = repo.branch_tip(self.target.branch)
         base, ahead, behind = _compare(repo, local, remote.tip)
+        tracking = f"refs/remotes/{self.target.spec.remote}/{self.target.branch}"
         self.facts = replace(
             facts,
             local=local,
             remote_tip=remote.tip,
+            last_seen=repo.ref_target(tracking),
             remote_heads=remote.heads,
             base=base,
             ahead=ahead,
@@ -220,6 +227,21 @@ class Steps(Conditions):
         self._move(
             tip, f"git-reconcile: escaped local commits to {put.branch}, reset to {spec.remote}"
         )
+
+
+def unwritable(gitdir: Path, place: Path) -> str:
+    """Why a repository whose git directory this user may not write is left alone,
+    and what to do."""
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    return (
+        f"this user ({user}) may not write {place}; a run writes the git directory "
+        f"(its lock, fetched objects, refs): give {user} write access to {gitdir} "
+        "(or run as the user who owns it), then run again"
+    )
 
 
 def _cleared(gitdir: Path, workdir: Path | None) -> Locks:

@@ -66,10 +66,18 @@ PUBLIC = {
     "state_diagram",
     "HostKey",
     "HostKeyVerdict",
+    "check_fingerprint",
     "check_host_key",
     "default_known_hosts",
     "known_hosts_line",
     "scan_host_key",
+    "Credentials",
+    "DubiousOwnershipError",
+    "GitHubApp",
+    "PathInUseError",
+    "Provision",
+    "Provisioned",
+    "ensure_clone",
 }
 
 

@@ -14,7 +14,8 @@ change, and new keys may appear at any time)::
       "version": 1,
       "id": "4f0c...e1",                      // same as X-Alert-Id
       "kind": "conflict-escaped",             // conflict-escaped | push-protected |
-                                              // blocked | failing | recovered
+                                              // blocked | failing | recovered |
+                                              // hook-failed
       "severity": "critical",                 // critical | warning | info
       "repo": "data",                         // the configured name of the repository
       "branch": "main",                       // the data branch (null if unknown)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ._command import Command
-from ._exit import ExitCode
+from ._exit import ExitCode, HelpFormatter, epilog
 
 __all__ = ["BEGIN", "COMMAND", "END", "add_arguments", "readme_with_diagram", "run", "write_readme"]
 
@@ -20,6 +20,8 @@ END = "<!-- state-diagram:end -->"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = epilog("diagram")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--write",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from ._command import Command
-from ._exit import ExitCode
+from ._exit import ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
     from reconcile import HostKey
@@ -26,6 +26,8 @@ class _Server(NamedTuple):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = epilog("known-hosts")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.description = (
         "Connect to an SSH server only as far as its host key (no login), show "
         "the key's fingerprint, and record it in a known_hosts file when it matches "
@@ -58,8 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile import NetworkError, default_known_hosts, known_hosts_line, scan_host_key
+    from reconcile import (
+        InvalidSpecError,
+        NetworkError,
+        check_fingerprint,
+        default_known_hosts,
+        known_hosts_line,
+        scan_host_key,
+    )
 
+    for pin in args.fingerprint or ():
+        problem = check_fingerprint(pin)
+        if problem is not None:
+            raise InvalidSpecError(f"--fingerprint {problem}")
     host, port, url = parse_target(args.target)
     path: Path = args.known_hosts or default_known_hosts()
     try:

@@ -15,6 +15,9 @@
 - ``_libgit2``: what reaches into libgit2 past pygit2's API: connect, fetch and
   push without per-object callbacks into Python, ``git_remote_stop``, the layout
   of ``git_cert_hostkey``, the process-wide timeouts, index entries with stat data.
+- ``_clone``: a clone made through the same sessions (host keys verified), and a
+  remote's URL rewritten.
+- ``_trust``: trusting one path owned by another user (``safe.directory``).
 - ``_stale_locks``: lock files and temporaries a crashed git process left, found
   and cleared safely, deciding who holds them as any user (also in a remote reached
   by path, which libgit2 writes from this process).
@@ -24,6 +27,7 @@
 
 from __future__ import annotations
 
+from ._clone import Cloned, clone_into, set_remote_url
 from ._move import Blockers, blocking_paths, create_ref, delete_ref, move_branch
 from ._note import JOURNAL
 from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
@@ -36,6 +40,7 @@ from ._stale_locks import Locks, clear_stale_locks, local_repository
 __all__ = [
     "JOURNAL",
     "Blockers",
+    "Cloned",
     "GitRemote",
     "GitRepo",
     "Locks",
@@ -46,6 +51,7 @@ __all__ = [
     "Resumed",
     "blocking_paths",
     "clear_stale_locks",
+    "clone_into",
     "create_ref",
     "delete_ref",
     "finish_interrupted_move",
@@ -53,4 +59,5 @@ __all__ = [
     "move_branch",
     "replay",
     "scan_host_key",
+    "set_remote_url",
 ]
