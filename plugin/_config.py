@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from reconcile import RepoSpec
 from webhooks import Provider
@@ -43,17 +44,34 @@ class RepoConfig:
     ``poll_interval`` is in seconds (0 turns polling off); each wait is drawn
     from ``poll_interval * (1 ± poll_jitter)`` so replicas do not poll in step.
     ``spec`` carries everything else a run needs (credentials, timeouts, ...);
-    when omitted it is built from ``path``, ``remote`` and ``branch``. Raises
-    ``ConfigError`` with every problem found.
+    when omitted it is built from ``path``, ``remote`` and ``branch``.
+
+    ``url``: at start, a missing or empty ``path`` is cloned from it (``bare`` for
+    a bare repository), and a clone whose remote names another URL is pointed at
+    this one (``reconcile.ensure_clone``). After a run that moved the local branch,
+    the run's JSON is POSTed to ``notify_url`` in the background (signed with
+    ``notify_secret``, or the secret in ``notify_secret_file``, when given), and
+    ``exec_hook`` (an argument list, no shell) is run with the run in its
+    environment, for at most ``exec_hook_timeout`` seconds (see ``plugin._hook``
+    and ``plugin._notify``). Raises ``ConfigError`` with every problem found.
     """
 
     name: str
     path: Path
-    remote: str = "origin"
+    remote: str = RepoSpec.remote
     branch: str | None = None
     poll_interval: float = 60.0
     poll_jitter: float = 0.1
     spec: RepoSpec | None = None
+    url: str | None = field(default=None, repr=False)
+    bare: bool = False
+    notify_url: str | None = field(default=None, repr=False)
+    notify_secret: str | None = field(default=None, repr=False)
+    notify_secret_file: Path | None = None
+    notify_timeout: float = 10.0
+    notify_retries: int = 3
+    exec_hook: tuple[str, ...] = ()
+    exec_hook_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -63,8 +81,35 @@ class RepoConfig:
             problems.append(f"poll_interval: must be >= 0 seconds, not {self.poll_interval}")
         if not 0 <= self.poll_jitter < 1:
             problems.append(f"poll_jitter: must be in [0, 1), not {self.poll_jitter}")
+        problems += self._callout_problems()
         if problems:
             raise ConfigError(*problems)
+
+    def _callout_problems(self) -> list[str]:
+        problems = []
+        if self.url is not None and not self.url.strip():
+            problems.append("url: give the remote's URL")
+        if self.notify_url is not None:
+            parts = urlsplit(self.notify_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append("notify_url: expected an http(s) URL")
+        if self.notify_secret is not None and self.notify_secret_file is not None:
+            problems.append("notify_secret: give notify_secret or notify_secret_file, not both")
+        if not 0 < self.notify_timeout <= 600:
+            problems.append(
+                f"notify_timeout: must be between 0 and 600 seconds, not {self.notify_timeout}"
+            )
+        if not 0 <= self.notify_retries <= 20:
+            problems.append(f"notify_retries: must be between 0 and 20, not {self.notify_retries}")
+        if any(not part for part in self.exec_hook) or (
+            self.exec_hook and not self.exec_hook[0].strip()
+        ):
+            problems.append("exec_hook: give the command as a list of non-empty strings")
+        if not 0 < self.exec_hook_timeout <= 3600:
+            problems.append(
+                f"exec_hook_timeout: must be in (0, 3600] seconds, not {self.exec_hook_timeout}"
+            )
+        return problems
 
     def to_spec(self) -> RepoSpec:
         if self.spec is not None:
@@ -81,11 +126,15 @@ class PluginConfig:
     Azure DevOps takes ``user:password`` pairs. ``boot_policy`` says what a failed
     boot reconcile does: ``serve`` (the default: serve with the last state),
     ``not-ready`` (serve, but /ready answers 503 until a run succeeds) or ``fail``
-    (the app does not start). Raises ``ConfigError`` with every problem found.
+    (the app does not start). ``admin_token_env`` names the environment variable the
+    admin token is read from, when it is (``git-reconcile serve``, ``load_config``), so
+    the admin routes' 503 can say what to set; without it the 503 names
+    ``PluginConfig(admin_token=...)``. Raises ``ConfigError`` with every problem found.
     """
 
     repos: tuple[RepoConfig, ...]
     admin_token: str | None = field(default=None, repr=False)
+    admin_token_env: str | None = None
     webhook_secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     boot_policy: BootPolicy = "serve"
     shutdown_timeout: float = 10.0

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from reconcile import HTTPAuth, InvalidSpecError, RepoSpec, Retry, SSHKey
+from reconcile import GitHubApp, HTTPAuth, Identity, InvalidSpecError, RepoSpec, Retry, SSHKey
 
 from ._config import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET, PluginConfig, RepoConfig
 from ._errors import ConfigError
@@ -31,6 +31,8 @@ from ._tables import (
     AlertsTable,
     Child,
     FileTable,
+    GitHubAppTable,
+    IdentityTable,
     PullRequestTable,
     RepoTable,
     SlackTable,
@@ -258,7 +260,7 @@ def _build(
     except ConfigError as exc:
         for text in exc.problems:
             problems.blame(text, loc, leads, ignore)
-    except (ValueError, InvalidSpecError) as exc:
+    except InvalidSpecError as exc:
         problems.blame(str(exc), loc, leads, ignore)
     return None
 
@@ -277,7 +279,12 @@ def _one_of(
 
 
 def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> PluginConfig | None:
-    repos = [r for n in node.children.get("repos", []) if (r := _repo(n, problems)) is not None]
+    identity = _identity(node, problems)
+    repos = [
+        r
+        for n in node.children.get("repos", [])
+        if (r := _repo(n, environ, problems, identity)) is not None
+    ]
     secrets = _secrets(node.children.get("webhooks", []), environ, problems)
     alerts = [_alerts(n, environ, problems) for n in node.children.get("alerts", [])]
     table = cast("FileTable | None", node.table)
@@ -289,7 +296,8 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
         database_url = environ[table.database_url_env]
     if database_url:
         args["database_url"] = database_url
-    admin_token = environ.get(table.admin_token_env or ENV_ADMIN_TOKEN)
+    args["admin_token_env"] = table.admin_token_env or ENV_ADMIN_TOKEN
+    admin_token = environ.get(args["admin_token_env"])
     if admin_token:
         args["admin_token"] = admin_token
     if alerts and alerts[0] is not None:
@@ -321,7 +329,9 @@ def _secrets(
     return secrets
 
 
-def _repo(node: _Node, problems: _Problems) -> RepoConfig | None:
+def _repo(
+    node: _Node, environ: Mapping[str, str], problems: _Problems, identity: Identity | None
+) -> RepoConfig | None:
     table = cast("RepoTable | None", node.table)
     if table is None:
         return None
@@ -329,6 +339,9 @@ def _repo(node: _Node, problems: _Problems) -> RepoConfig | None:
     credentials = _credentials(node, table, problems)
     if credentials is not None:
         spec_args["credentials"] = credentials
+    committer = _identity(node, problems) or identity
+    if committer is not None:
+        spec_args["committer"] = committer
     if retry_args := _args(table, Retry):
         leads = _leads(RepoTable, Retry, **{"retry attempts": "retries"})
         if (retry := _build(problems, node.loc, leads, partial(Retry, **retry_args))) is not None:
@@ -337,15 +350,36 @@ def _repo(node: _Node, problems: _Problems) -> RepoConfig | None:
     spec = _build(problems, node.loc, _leads(RepoTable, RepoSpec), make_spec)
     # Built even when the spec is not, for its own checks (and its name, for PluginConfig's).
     args = {"name": table.path.name} | _args(table, RepoConfig)
+    if table.notify_secret_env is not None:
+        args["notify_secret"] = environ[table.notify_secret_env]
+    for key in ("bare", "notify_secret_env", "notify_secret_file"):
+        needs = "url" if key == "bare" else "notify_url"
+        if key in table.model_fields_set and needs not in table.model_fields_set:
+            problems.add((*node.loc, key), f"only with {needs}")
     if spec is not None:
         args |= {"remote": spec.remote, "branch": spec.branch, "spec": spec}
-    return _build(problems, node.loc, _leads(RepoTable, RepoConfig), partial(RepoConfig, **args))
+    leads = _leads(RepoTable, RepoConfig, notify_secret="notify_secret_env")
+    return _build(problems, node.loc, leads, partial(RepoConfig, **args))
 
 
-def _credentials(node: _Node, table: RepoTable, problems: _Problems) -> SSHKey | HTTPAuth | None:
-    given = table.model_fields_set
-    if "ssh_key" in given and "token_file" in given:
-        problems.add((*node.loc, "ssh_key"), "give ssh_key or token_file, not both")
+def _identity(node: _Node, problems: _Problems) -> Identity | None:
+    """The committer an ``identity`` table under ``node`` names, if it has one."""
+    for child in node.children.get("identity", []):
+        table = cast("IdentityTable | None", child.table)
+        if table is not None:
+            leads = _leads(IdentityTable, Identity)
+            return _build(problems, child.loc, leads, partial(Identity, **_args(table, Identity)))
+    return None
+
+
+def _credentials(
+    node: _Node, table: RepoTable, problems: _Problems
+) -> SSHKey | HTTPAuth | GitHubApp | None:
+    given = set(table.model_fields_set) | set(node.children)  # sub-tables are children
+    chosen = [k for k in ("ssh_key", "token_file", "github_app") if k in given]
+    if len(chosen) > 1:
+        given_both = " or ".join(chosen) + (", not both" if len(chosen) == 2 else ", only one")
+        problems.add((*node.loc, chosen[0]), f"give {given_both}")
         return None
     for key in ("http_user", "bearer"):
         if key in given and "token_file" not in given:
@@ -356,6 +390,12 @@ def _credentials(node: _Node, table: RepoTable, problems: _Problems) -> SSHKey |
     if "token_file" in given:
         leads = _leads(RepoTable, HTTPAuth)
         return _build(problems, node.loc, leads, partial(HTTPAuth, **_args(table, HTTPAuth)))
+    for child in node.children.get("github_app", []):
+        app = cast("GitHubAppTable | None", child.table)
+        if app is not None:
+            leads = _leads(GitHubAppTable, GitHubApp)
+            make = partial(GitHubApp, **_args(app, GitHubApp))
+            return _build(problems, child.loc, leads, make)
     return None
 
 

@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.routing import BaseRoute, Mount
 
+from reconcile import ReconcileError, ensure_clone
 from webhooks import DeliveryCache
 
 from ._config import PluginConfig
 from ._errors import BootFailed
 from ._metrics import Metrics
+from ._notify import Notifier
 from ._record import RunRecord
 from ._routes import routes as _routes
 from ._runner import OnReconciled, Runner
 from ._view import STATE_KEY, PluginView
-from .alerts import Alerter
+from .alerts import DRAIN_TIMEOUT, Alerter
 
 if TYPE_CHECKING:
     from .audit import AuditStore
@@ -66,12 +68,21 @@ class ReconcilePlugin:
             self.alerter = Alerter.from_config(
                 config.alerts,
                 metrics=self.metrics,
+                drain_timeout=min(DRAIN_TIMEOUT, config.shutdown_timeout),
+            )
+        self.notifier: Notifier | None = None
+        if any(repo.notify_url for repo in config.repos):
+            self.notifier = Notifier(
+                config.repos,
+                metrics=self.metrics,
                 drain_timeout=min(5.0, config.shutdown_timeout),
             )
         for runner in self.runners.values():
             runner.observers.append(self._measure)
             if self.alerter is not None:
                 runner.observers.append(self.alerter.observe)
+            if self.notifier is not None:
+                runner.observers.append(self.notifier.observe)
         self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
         self.store: AuditStore | None = None
         if config.database_url:
@@ -107,6 +118,8 @@ class ReconcilePlugin:
         self.metrics.observe_run(
             runner.name, record, runner.consecutive_failures, runner.last_success
         )
+        if record.hook is not None:
+            self.metrics.observe_hook(runner.name, record.hook.status)
 
     # --- state ------------------------------------------------------------------------
 
@@ -180,6 +193,8 @@ class ReconcilePlugin:
                 group.start_soon(self._prune)
             if self.alerter is not None:
                 await group.start(self.alerter.run)
+            if self.notifier is not None:
+                await group.start(self.notifier.run)
             for runner in self.runners.values():
                 group.start_soon(runner.serve)
             try:
@@ -200,6 +215,7 @@ class ReconcilePlugin:
         records: dict[str, RunRecord] = {}
 
         async def boot(runner: Runner) -> None:
+            await self._provision(runner)
             records[runner.name] = await runner.trigger("boot").wait()
 
         async with anyio.create_task_group() as group:
@@ -216,6 +232,21 @@ class ReconcilePlugin:
                 f"{n}: {p}" for n, p in self.boot_errors.items()
             )
         return None
+
+    async def _provision(self, runner: Runner) -> None:
+        """First boot and rotation: clone a repository that has a ``url`` into its
+        missing or empty path, or point its remote at that URL. A failure is logged;
+        the boot run then says what is wrong."""
+        config = runner.config
+        if config.url is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: ensure_clone(runner.spec, config.url or "", bare=config.bare),
+                abandon_on_cancel=True,
+            )
+        except ReconcileError as exc:
+            logger.error("repository %s could not be cloned: %s", config.name, exc)
 
     async def _poll(self, runner: Runner) -> None:
         interval, jitter = runner.config.poll_interval, runner.config.poll_jitter
@@ -235,6 +266,8 @@ class ReconcilePlugin:
                         await current.done.wait()
             if self.alerter is not None:  # after the last runs: their alerts are queued
                 await self.alerter.aclose()
+            if self.notifier is not None:
+                await self.notifier.aclose()
             if self.store is not None:
                 self.store.close()
 

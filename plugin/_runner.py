@@ -4,11 +4,13 @@ A trigger that arrives while a run is going joins the single queued follow-up
 (created if there is none), so a burst of any size costs at most two runs. The
 reconcile runs in a worker thread under the repository's ``RepoLock`` (which also
 keeps other processes out), and the host's ``on_reconciled`` callback runs under
-that same lock when the local commit changed.
+that same lock when the local commit changed, and so does the repository's
+``exec_hook`` (``plugin._hook``), after it.
 """
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
 import threading
@@ -36,6 +38,7 @@ from reconcile import (
 )
 
 from ._config import RepoConfig
+from ._hook import run_hook
 from ._record import RunRecord, failure_streak
 
 __all__ = ["OnReconciled", "RunRecord", "Runner", "Ticket"]
@@ -230,6 +233,8 @@ class Runner:
                 result = record.result
                 if result is not None and result.changed and self.on_reconciled is not None:
                     await self._callback(record)
+                if result is not None and result.changed and self.config.exec_hook:
+                    record.hook = await run_hook(self.config, record)
             finally:
                 if held is not None:
                     held.release()
@@ -258,12 +263,18 @@ class Runner:
         handed over to the caller, which lets go after the host's callback ran."""
         waited = time.monotonic()
         try:
-            held = RepoLock(
-                git_directory(self.spec.resolved_path), self.spec.lock_timeout, self.cancel
-            )
+            gitdir = git_directory(self.spec.resolved_path, trust=self.spec.trust)
+            held = RepoLock(gitdir, self.spec.lock_timeout, self.cancel)
             held.acquire()
         except (BadInputError, RepoLockTimeout) as exc:
             record.error = str(exc)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            # The git directory cannot be written: the run's own lock fails the same
+            # way, and the run ends blocked, saying what to do.
+            record.result = reconcile(self.spec, cancel=self.cancel)
             return
         finally:
             record.lock_wait_seconds = time.monotonic() - waited
@@ -298,6 +309,7 @@ class Runner:
         self.runs += 1
         self.last = record
         self.history.append(record)
+        record.failures_before = self.consecutive_failures
         self.consecutive_failures = failure_streak(self.consecutive_failures, record)
         if record.succeeded:
             self.last_success = record.finished_at

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
-from reconcile import HTTPAuth, RepoSpec, Retry, SSHKey
+from reconcile import GitHubApp, HTTPAuth, Identity, RepoSpec, Retry, SSHKey
 from webhooks import Provider
 
 from ._config import BOOT_POLICIES, ENV_ADMIN_TOKEN, ENV_DATABASE_URL, PluginConfig, RepoConfig
@@ -40,8 +40,11 @@ __all__ = [
     "Child",
     "Default",
     "FileTable",
+    "GitHubAppTable",
+    "IdentityTable",
     "Names",
     "PullRequestTable",
+    "RepoIdentityTable",
     "RepoTable",
     "Sets",
     "Shown",
@@ -141,9 +144,64 @@ def _choices(values: tuple[str, ...]) -> str:
     return ", ".join(f'`"{v}"`' for v in values)
 
 
+class IdentityTable(Table):
+    """The committer of the commits git-reconcile makes (replayed local commits, and
+    auto-made ones), so no git configuration is needed on the machine. Each
+    `[repos.identity]` table replaces it for its repository."""
+
+    name: Annotated[Text, Sets(Identity, "name")] = Field(description="the committer's name")
+    email: Annotated[Text, Sets(Identity, "email")] = Field(
+        description="the committer's e-mail address"
+    )
+
+
+class RepoIdentityTable(IdentityTable):
+    """The committer for this repository's commits, instead of the top-level
+    `[identity]`."""
+
+
+class GitHubAppTable(Table):
+    """GitHub App authentication for an HTTPS remote on GitHub or GitHub Enterprise
+    Server: an installation token is minted from the app's private key when needed,
+    cached, and minted again before it expires. Give `app_id` or `client_id`. Not
+    with `ssh_key` or `token_file`."""
+
+    app_id: Annotated[int | Text | None, Sets(GitHubApp, "app_id"), Shown("integer or string")] = (
+        _key("the app's id (the JWT's issuer); or `client_id`")
+    )
+    client_id: Annotated[Text | None, Sets(GitHubApp, "client_id")] = _key(
+        "the app's client id (`Iv1.…`), as issuer instead of `app_id`"
+    )
+    installation_id: Annotated[int, Sets(GitHubApp, "installation_id")] = Field(
+        description="the id of the app's installation on the repository's owner"
+    )
+    private_key_file: Annotated[FilePath, Sets(GitHubApp, "private_key_file")] = Field(
+        description="the app's private key (PEM), read whenever a token is minted, "
+        "so a rotated key needs no restart"
+    )
+    api_url: Annotated[Text | None, Sets(GitHubApp, "api_url")] = _key(
+        "GitHub's API; `https://HOST/api/v3` for GitHub Enterprise Server"
+    )
+
+
 class RepoTable(Table):
-    """One repository to keep reconciled. Give `ssh_key` for an SSH remote or
-    `token_file` for an HTTPS one (neither when the remote needs no credentials)."""
+    """One repository to keep reconciled. Give `ssh_key` for an SSH remote, or
+    `token_file` or a `[repos.github_app]` table for an HTTPS one (none when the
+    remote needs no credentials). With `url`, a missing or empty `path` is cloned at
+    start, and a clone whose remote names another URL is pointed at this one."""
+
+    url: Annotated[Text | None, Sets(RepoConfig, "url"), Default("none")] = _key(
+        "the remote's URL: clone into a missing or empty `path` at start (with the "
+        "credentials and host keys below), and rewrite the remote's URL when it "
+        "differs; no credentials in it"
+    )
+    bare: Annotated[bool | None, Sets(RepoConfig, "bare")] = _key(
+        "clone a bare repository (no working tree); only with `url`"
+    )
+    trust: Annotated[bool | None, Sets(RepoSpec, "trust")] = _key(
+        "open the repository even when another user owns it (git's `safe.directory`, "
+        "for this path only)"
+    )
 
     name: Annotated[Text | None, Sets(RepoConfig, "name"), Default("the last part of `path`")] = (
         _key("the repository's name in routes, metrics and alerts (no `/`)")
@@ -163,6 +221,9 @@ class RepoTable(Table):
     )
     timeout: Annotated[float | None, Sets(RepoSpec, "timeout")] = _key(
         "seconds that bound every network wait (connect, and each read); at most a day"
+    )
+    deadline: Annotated[float | None, Sets(RepoSpec, "deadline")] = _key(
+        "seconds a run's network work may take in all, retries included; at most a day"
     )
     retries: Annotated[int | None, Sets(Retry, "attempts")] = _key(
         "tries of a fetch or push that fails for a reason time may fix (at least 1)"
@@ -186,6 +247,32 @@ class RepoTable(Table):
     bearer: Annotated[bool | None, Sets(HTTPAuth, "bearer")] = _key(
         "send the token as `Authorization: Bearer`; only with `token_file`"
     )
+    notify_url: Annotated[Text | None, Sets(RepoConfig, "notify_url"), Default("none")] = _key(
+        "after a run that moved the branch, POST the run's JSON here, in the background "
+        "(see [Callouts](#callouts-for-a-sidecar))"
+    )
+    notify_secret_env: EnvName | None = _key(
+        "the environment variable that holds the secret that signs those POSTs "
+        "(`X-Signature: sha256=...`); or `notify_secret_file`"
+    )
+    notify_secret_file: Annotated[FilePath | None, Sets(RepoConfig, "notify_secret_file")] = _key(
+        "a file holding that secret, read at every POST"
+    )
+    notify_timeout: Annotated[float | None, Sets(RepoConfig, "notify_timeout")] = _key(
+        "seconds that bound each attempt of a POST (at most 600)"
+    )
+    notify_retries: Annotated[int | None, Sets(RepoConfig, "notify_retries")] = _key(
+        "retries of a POST that failed for a reason time may fix"
+    )
+    exec_hook: Annotated[list[Text] | None, Sets(RepoConfig, "exec_hook"), Default("none")] = _key(
+        "a command, as an argument list (no shell), run after a run that moved the "
+        "branch, with the run in its environment"
+    )
+    exec_hook_timeout: Annotated[float | None, Sets(RepoConfig, "exec_hook_timeout")] = _key(
+        "seconds the hook may run before it is killed (at most 3600)"
+    )
+    identity: RepoIdentityTable | None = _key("the committer for this repository")
+    github_app: GitHubAppTable | None = _key("GitHub App credentials for an HTTPS remote")
 
 
 class WebhookTable(Table):
@@ -333,6 +420,9 @@ class FileTable(Table):
     )
     auto_upgrade: Annotated[bool | None, Sets(PluginConfig, "auto_upgrade")] = _key(
         "apply the audit store's migrations at start-up"
+    )
+    identity: IdentityTable | None = _key(
+        "the committer of the commits git-reconcile makes, for every repository"
     )
     repos: Annotated[list[RepoTable] | None, Sets(PluginConfig, "repos"), Default("required")] = (
         _key("the repositories (at least one)")

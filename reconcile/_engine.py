@@ -7,6 +7,7 @@ that, every problem ends in one of the outcomes.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import time
@@ -26,7 +27,7 @@ from ._reasons import reason
 from ._redact import redact_url
 from ._result import Outcome, PushResult, Result
 from ._spec import RepoSpec
-from ._steps import Steps
+from ._steps import Steps, unwritable
 from ._target import open_target
 from ._transfers import Transfers
 
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("reconcile")
+
+# Why a lock file cannot be created: this user may not write there, or the file
+# system is read-only. The run then ends blocked, as an unwritable repository.
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def reconcile(
@@ -78,6 +83,11 @@ def reconcile(
         held = None
         # A fact found before the first step: the inspecting step looks no further.
         steps.facts = replace(steps.facts, unsafe=f"{exc}; run again when it is done")
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE or held is None:
+            raise
+        steps.facts = replace(steps.facts, unsafe=unwritable(target.repo.gitdir, held.path))
+        held = None
     try:
         _drive(steps)
     finally:
@@ -176,18 +186,23 @@ class RepoInfo:
     remote_url: str
 
 
-def inspect_repo(spec: RepoSpec) -> RepoInfo:
+def inspect_repo(spec: RepoSpec, *, check_branch: bool = False) -> RepoInfo:
     """Describe the repository of ``spec`` without changing anything; raises
-    ``BadInputError`` like ``reconcile()`` would."""
-    repo = GitRepo(spec.resolved_path)
+    ``BadInputError`` like ``reconcile()`` would for the path and the remote, and with
+    ``check_branch`` for the branch too (a malformed name, or one that is neither a
+    local branch nor the branch HEAD names). No network is touched."""
+    if check_branch:
+        open_target(spec)
+    repo = GitRepo(spec.resolved_path, trusted=spec.trust)
     url = repo.remote_url(spec.remote)
     return RepoInfo(repo.gitdir, spec.branch or repo.head_branch(), redact_url(url))
 
 
-def git_directory(path: Path | str) -> Path:
+def git_directory(path: Path | str, *, trust: bool = False) -> Path:
     """The git directory of a repository (``.git`` of a working tree, or the bare
-    repository itself); raises ``NotARepositoryError``."""
-    return GitRepo(Path(path).expanduser().absolute()).gitdir
+    repository itself); raises ``NotARepositoryError``, or ``DubiousOwnershipError``
+    for another user's repository unless ``trust`` (``RepoSpec.trust``) is given."""
+    return GitRepo(Path(path).expanduser().absolute(), trusted=trust).gitdir
 
 
 def commit_reachable(path: Path | str, branch: str, commit: str) -> bool:

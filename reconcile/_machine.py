@@ -65,6 +65,7 @@ TRANSITIONS: list[tuple[str, str, str, list[str]]] = [
     ("inspected", "inspecting", "fetching", []),
     ("fetched", "fetching", "fetch_failed", ["fetch_error"]),
     ("fetched", "fetching", "in_sync", ["same_commit"]),
+    ("fetched", "fetching", "blocked", ["remote_branch_deleted"]),
     ("fetched", "fetching", "fast_forwarding", ["local_behind"]),
     ("fetched", "fetching", "pushing", ["local_ahead"]),
     ("fetched", "fetching", "escaping", ["no_common_history"]),

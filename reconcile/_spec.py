@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import InvalidSpecError
+from ._github_app import GitHubApp
+from ._hostkeys import check_fingerprint
 
-__all__ = ["HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
+__all__ = ["Credentials", "HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ class Retry:
             )
 
 
+#: What a repository's remote may be given: an SSH key, an HTTP(S) secret, or a
+#: GitHub App installation (HTTPS).
+Credentials = SSHKey | HTTPAuth | GitHubApp
+
 _MAX_TIMEOUT = 24 * 3600.0
 # What git's check-ref-format refuses in a branch name.
 _BAD_REF = re.compile(r"(^[/.]|/[/.]|\.\.|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|[/.]$|^@$)")
@@ -119,7 +125,10 @@ class RepoSpec:
     """One branch of one repository, to reconcile against one remote.
 
     ``branch`` defaults to the branch HEAD names. ``timeout`` is in seconds and
-    bounds every network wait (connect and each read). ``known_hosts`` defaults to
+    bounds every network wait (connect and each read); ``deadline`` bounds the
+    run's network work as a whole, retries included, counted from its first
+    network operation: no try starts after it, and a try under way is stopped at
+    it. ``known_hosts`` defaults to
     ``~/.ssh/known_hosts``; SSH host keys are always verified against it.
     ``committer`` signs replayed commits; it defaults to the repository's
     configured user, else to each commit's original committer.
@@ -128,14 +137,16 @@ class RepoSpec:
     ``retry`` says how transient network failures are retried; ``max_rounds``
     how many times a run fetches again when the remote moved under its push.
     ``lock_timeout`` is how long a run waits for another reconcile of the same
-    repository (in this process or another) to finish.
+    repository (in this process or another) to finish. ``trust`` opens the
+    repository even when another user owns it (git's ``safe.directory``, for this
+    path alone); without it such a repository raises ``DubiousOwnershipError``.
     """
 
     path: Path | str
     remote: str = "origin"
     branch: str | None = None
     timeout: float = 30.0
-    credentials: SSHKey | HTTPAuth | None = None
+    credentials: Credentials | None = None
     known_hosts: Path | None = None
     host_key_fingerprints: tuple[str, ...] = ()
     conflict_prefix: str = "conflicts/"
@@ -144,12 +155,25 @@ class RepoSpec:
     max_rounds: int = 3
     retry: Retry = field(default_factory=Retry)
     lock_timeout: float = 300.0
+    trust: bool = False
+    deadline: float = 60.0
 
     def __post_init__(self) -> None:
-        if not (0 < self.timeout <= _MAX_TIMEOUT):
+        for name in ("timeout", "deadline"):
+            value = getattr(self, name)
+            if not (0 < value <= _MAX_TIMEOUT):
+                raise InvalidSpecError(
+                    f"{name} must be a positive number of seconds, at most a day, not {value!r}"
+                )
+        if not (0 <= self.lock_timeout <= _MAX_TIMEOUT):
             raise InvalidSpecError(
-                f"timeout must be a positive number of seconds, at most a day, not {self.timeout!r}"
+                "lock_timeout must be a number of seconds from 0 (do not wait) to a day, "
+                f"not {self.lock_timeout!r}"
             )
+        for pin in self.host_key_fingerprints:
+            problem = check_fingerprint(pin)
+            if problem is not None:
+                raise InvalidSpecError(f"host_key_fingerprints: {problem}")
         if self.max_rounds < 1:
             raise InvalidSpecError(f"max_rounds must be at least 1, not {self.max_rounds!r}")
         prefix = self.conflict_prefix

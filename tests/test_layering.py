@@ -14,7 +14,7 @@ PACKAGES = ("reconcile", "plugin", "webhooks", "migrations")
 
 # Third-party (and sibling) packages each package may import.
 ALLOWED = {
-    "reconcile": {"pygit2", "cffi", "transitions", "httpx", "tenacity", "reconcile"},
+    "reconcile": {"pygit2", "cffi", "transitions", "httpx", "tenacity", "jwt", "reconcile"},
     "webhooks": {"webhooks"},
     "migrations": {"alembic", "sqlalchemy", "sqlmodel", "migrations"},
     "plugin": {

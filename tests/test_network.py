@@ -20,6 +20,7 @@ from servers.sshgit import HangingServer, generate_ed25519, write_known_hosts
 from plugin.cli import main
 from reconcile import (
     CancelToken,
+    HostKey,
     Outcome,
     Progress,
     PushStatus,
@@ -29,7 +30,6 @@ from reconcile import (
     push_with_lease,
     reconcile,
 )
-from reconcile._hostkeys import fingerprint
 
 FAST = Retry(attempts=4, initial=0.01, multiplier=2, max_delay=0.05)
 
@@ -87,8 +87,26 @@ def test_permanent_auth_failure_is_not_retried(ssh_world: World, tmp_path: Path)
     "message",
     [
         "GH006: Protected branch update failed for refs/heads/main.",
-        "You are not allowed to push code to protected branches on this project.",
+        "GH013: Repository rule violations found for refs/heads/main.",
+        "GitLab: You are not allowed to push code to protected branches on this project.",
+        "GitLab: You are not allowed to force push code to a protected branch on this project.",
+        "Gitea: Not allowed to push to protected branch main",
+        "Forgejo: branch main is protected from force push",
         "Branch refs/heads/main can only be modified through pull requests.",
+        "Permission denied to update branch main.",
+        "TF402455: Pushes to this branch are not permitted; you must use a pull request "
+        "to update this branch.",
+    ],
+    ids=[
+        "github",
+        "github-rulesets",
+        "gitlab",
+        "gitlab-force",
+        "gitea",
+        "forgejo",
+        "bitbucket-dc",
+        "bitbucket-cloud",
+        "azure",
     ],
 )
 def test_protected_branch_rejection_is_reported_as_such(ssh_world: World, message: str) -> None:
@@ -104,6 +122,27 @@ def test_protected_branch_rejection_is_reported_as_such(ssh_world: World, messag
     assert result.push.attempts == 1
     assert message in (result.push.error or "")
     assert world.remote_tip() == before
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "this is a protected branch, ask the data team",
+        "commit messages must reference a ticket",
+        "not allowed to push on Fridays",
+    ],
+)
+def test_a_custom_hooks_refusal_is_not_protected_branch(ssh_world: World, message: str) -> None:
+    """A server's own pre-receive hook refusing, whatever its words, is hook-declined
+    (not protected-branch), and its words are in the error."""
+    world = ssh_world
+    app = world.clone("app")
+    world.commit(app, {"a.txt": "a\n"}, "local")
+    _hook(world, "pre-receive", f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")
+    result = reconcile(world.spec(app, retry=FAST))
+    assert result.push.status is PushStatus.REJECTED
+    assert result.push.reason == "hook-declined"
+    assert message in (result.push.error or "")
 
 
 def test_timed_out_push_that_landed_is_found_landed(ssh_world: World) -> None:
@@ -289,7 +328,9 @@ def test_pinned_fingerprint(ssh_world: World, tmp_path: Path) -> None:
     blob = base64.b64decode(world.ssh.host_public_key_line.split()[1])
     empty = tmp_path / "empty"
     empty.write_text("")
-    good = reconcile(world.spec(app, known_hosts=empty, host_key_fingerprints=(fingerprint(blob),)))
+    good = reconcile(
+        world.spec(app, known_hosts=empty, host_key_fingerprints=(HostKey(blob).fingerprint,))
+    )
     assert good.outcome is Outcome.IN_SYNC, good.reason
     bad = reconcile(world.spec(app, host_key_fingerprints=("SHA256:" + "A" * 43,)))
     assert bad.outcome is Outcome.FETCH_FAILED
@@ -322,7 +363,7 @@ def test_known_hosts_add_records_only_a_verified_key(
     target = f"ssh://git@127.0.0.1:{world.ssh.port}/x.git"
     known = tmp_path / "ssh" / "known_hosts"
     blob = base64.b64decode(world.ssh.host_public_key_line.split()[1])
-    right = fingerprint(blob)
+    right = HostKey(blob).fingerprint
 
     assert main(["known-hosts", "add", target, "--known-hosts", str(known)]) == 1
     assert right in capsys.readouterr().err

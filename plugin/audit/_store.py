@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from .._errors import DuplicateRunError
-from .._record import RunRecord
+from .._record import HISTORY_PAGE, RunRecord
 from ._rows import aware, operation_rows, run_record, run_row
 from ._schema import GitOperation, ReconcileRun, WebhookDelivery, alembic_config
 from ._sqlite import sqlite_engine
@@ -133,7 +133,7 @@ class AuditStore:
         repo: str | None = None,
         outcome: str | None = None,
         since: datetime | None = None,
-        limit: int = 50,
+        limit: int = HISTORY_PAGE,
         before: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first (by finished_at, then the order they were stored in).
@@ -175,7 +175,7 @@ class AuditStore:
         repo: str | None = None,
         outcome: str | None = None,
         since: datetime | None = None,
-        limit: int = 50,
+        limit: int = HISTORY_PAGE,
         before: str | None = None,
     ) -> list[dict[str, Any]]:
         """:meth:`runs` in their JSON form, ``RunRecord.to_dict()``."""

@@ -7,6 +7,8 @@ other modules (moving, replaying, the remote) work on the same opened repository
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 
 import pygit2
@@ -14,6 +16,7 @@ from pygit2.enums import RepositoryOpenFlag, RepositoryState, SortMode
 
 from .._errors import GitError, NotARepositoryError, UnknownRemoteError
 from ._translate import translate
+from ._trust import dubious_ownership, is_ownership_error, trust
 
 __all__ = ["ZERO", "GitRepo", "empty_tree"]
 
@@ -37,14 +40,20 @@ _IN_PROGRESS = {
 class GitRepo:
     """A repository opened for one run: its local state, and comparing its commits.
 
-    ``raw`` is the pygit2 repository, for the git layer's other modules only.
+    ``raw`` is the pygit2 repository, for the git layer's other modules only. With
+    ``trusted`` the repository opens even when another user owns it (``_trust``);
+    without, such a repository raises ``DubiousOwnershipError``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, trusted: bool = False) -> None:
+        if trusted:
+            trust(path)
         try:
             with translate("open"):
                 self.raw = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
-        except GitError:
+        except GitError as exc:
+            if is_ownership_error(str(exc)):
+                raise dubious_ownership(path) from None
             hint = "" if path.exists() else " (the path does not exist)"
             raise NotARepositoryError(
                 f"{path} is not a git repository{hint}; "
@@ -80,6 +89,17 @@ class GitRepo:
                 return target[len("refs/heads/") :]
             return None
 
+    def unwritable(self) -> Path | None:
+        """The first place of the git directory this process may not write (the
+        directory, its objects, its refs, the reconcile lock), or None."""
+        gitdir = self.gitdir
+        places = [gitdir, gitdir / "objects", gitdir / "refs", gitdir / "refs" / "heads"]
+        places.append(gitdir / "git-reconcile.lock")
+        for place in places:
+            if place.exists() and not os.access(place, os.W_OK):
+                return place
+        return None
+
     def in_progress(self) -> str | None:
         """Names an operation git left in progress (merge, rebase, ...), if any."""
         state = RepositoryState(self.raw.state())
@@ -92,10 +112,16 @@ class GitRepo:
             with translate("open"):
                 remote = self.raw.remotes[name]
         except GitError:
-            known = ", ".join(r.name or "" for r in self.raw.remotes) or "none"
+            names = [r.name for r in self.raw.remotes if r.name]
+            known = ", ".join(names) or "none"
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"add one with: git -C {self.path} remote add {name} URL"
+            )
             raise UnknownRemoteError(
-                f"{self.path} has no remote named {name!r} (remotes: {known}); "
-                f"add one with: git -C {self.path} remote add {name} URL"
+                f"{self.path} has no remote named {name!r} (remotes: {known}); {hint}"
             ) from None
         return remote.url or ""
 
@@ -119,6 +145,16 @@ class GitRepo:
 
     def branches(self) -> list[str]:
         return sorted(self.raw.branches.local)
+
+    def tracking_branches(self, remote: str) -> list[str]:
+        """The branches git remembers of ``remote`` (``refs/remotes/<remote>/*``)."""
+        prefix = f"refs/remotes/{remote}/"
+        with translate("ref"):
+            return sorted(
+                name[len(prefix) :]
+                for name in self.raw.references
+                if name.startswith(prefix) and name != f"{prefix}HEAD"
+            )
 
     def branches_at(self, prefix: str, commit: str) -> list[str]:
         """Local branches under ``prefix`` that point at ``commit``, oldest name first."""
