@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         GitError,
         HostKeyError,
         InvalidSpecError,
+        LockLostError,
         NetworkError,
         NotARepositoryError,
         PathInUseError,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     )
     from ._git import scan_host_key
     from ._github_app import GitHubApp
+    from ._guard import RunGuard
     from ._hostkeys import (
         HostKey,
         HostKeyVerdict,
@@ -93,6 +95,7 @@ _WHERE = {
     "inspect_repo": "_engine",
     "InvalidSpecError": "_errors",
     "known_hosts_line": "_hostkeys",
+    "LockLostError": "_errors",
     "NetworkError": "_errors",
     "NetworkOperation": "_result",
     "NotARepositoryError": "_errors",
@@ -115,6 +118,7 @@ _WHERE = {
     "RepoSpec": "_spec",
     "Result": "_result",
     "Retry": "_spec",
+    "RunGuard": "_guard",
     "scan_host_key": "_git",
     "SSHKey": "_spec",
     "state_diagram": "_diagram",
@@ -138,6 +142,7 @@ __all__ = [
     "HostKeyVerdict",
     "Identity",
     "InvalidSpecError",
+    "LockLostError",
     "NetworkError",
     "NetworkOperation",
     "NotARepositoryError",
@@ -156,6 +161,7 @@ __all__ = [
     "RepoSpec",
     "Result",
     "Retry",
+    "RunGuard",
     "SSHKey",
     "UnknownBranchError",
     "UnknownRemoteError",

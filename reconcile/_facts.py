@@ -46,6 +46,7 @@ class Facts:
     conflict_branch: str | None = None  # the branch the local commits were escaped to
     escaped_commits: tuple[str, ...] = ()  # the commits put on it
     escape_note: str = ""  # why the local branch was left where it is after an escape
+    lock_lost: str | None = None  # why the run stopped before writing: its guard's lock is gone
 
     # --- the table's conditions --------------------------------------------------
 

@@ -5,6 +5,12 @@ a new ``Facts``. The steps catch the failures the git layer is expected to meet
 (a fetch that fails, a move refused, a push rejected) and record them as facts,
 so that every run ends in one of the outcomes. The conditions that read the
 facts come from ``Conditions``.
+
+The run's guard (``_guard``) is asked before each write. Its lock lost before
+anything was written, the run goes on to the fetching step only to end
+``fetch-failed`` there; after a write, a step ends ``blocked`` through the rows that
+already lead there (a move refused), or raises ``LockLostError`` for the engine's
+one edge outside the table.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ._errors import CheckoutBlockedError, GitError, RefMovedError
+from ._errors import CheckoutBlockedError, GitError, LockLostError, RefMovedError
 from ._escape import escape_commits
 from ._facts import Conditions, Facts
 from ._git import (
@@ -30,7 +36,8 @@ from ._git import (
     move_branch,
     replay,
 )
-from ._result import PushStatus
+from ._guard import Guard
+from ._result import LOCK_LOST, PushResult, PushStatus
 from ._target import Target
 from ._transfers import Transfers
 
@@ -45,9 +52,10 @@ class Steps(Conditions):
     state: str  # set by the machine
     trigger: Callable[[str], bool]  # bound by the machine
 
-    def __init__(self, target: Target, facts: Facts) -> None:
+    def __init__(self, target: Target, facts: Facts, guard: Guard | None = None) -> None:
         self.target = target
-        self.transfers = Transfers(target)
+        self.guard = guard if guard is not None else Guard()
+        self.transfers = Transfers(target, self.guard)
         self.facts = facts
 
     # --- inspecting -------------------------------------------------------------------
@@ -55,6 +63,11 @@ class Steps(Conditions):
     def inspect(self) -> None:
         """Is the repository safe to touch? Clear the lock files and temporaries
         crashed writers left, and finish a move a crash cut short, on the way."""
+        if self.facts.unsafe is None:
+            lost = self.guard.why("touching the repository")
+            if lost is not None:  # nothing is written: the fetching step ends the run
+                self.facts = replace(self.facts, lock_lost=lost)
+                return
         unsafe = self.facts.unsafe or self._busy() or self._shared() or self._resume()
         self.facts = replace(self.facts, unsafe=unsafe)
 
@@ -120,7 +133,14 @@ class Steps(Conditions):
         """Read the remote's branch (downloading it only when new), and compare."""
         facts = replace(self.facts, round=self.facts.round + 1)
         try:
+            if facts.lock_lost is not None:
+                raise LockLostError(facts.lock_lost)
             remote = self.transfers.fetch()
+        except LockLostError as exc:
+            if facts.round > 1 or facts.local != self.target.original:
+                raise  # something was written: the engine ends the run blocked
+            self.facts = replace(facts, fetch_failure=str(exc), lock_lost=str(exc))
+            return
         except GitError as exc:
             self.facts = replace(facts, fetch_failure=str(exc))
             return
@@ -173,6 +193,10 @@ class Steps(Conditions):
         self._move(replayed.tip, f"git-reconcile: rebase {self.target.branch} onto {spec.remote}")
 
     def _move(self, new: str, message: str) -> None:
+        lost = self.guard.why(f"moving {self.target.branch}")
+        if lost is not None:
+            self.facts = replace(self.facts, move_error=lost, lock_lost=lost)
+            return
         try:
             move_branch(
                 self.target.repo, self.target.branch, self.facts.local, new, message=message
@@ -192,7 +216,13 @@ class Steps(Conditions):
         elif not self.target.spec.push:
             push = replace(facts.push, status=PushStatus.SKIPPED, error="pushing is turned off")
         else:
-            attempt = self.transfers.push({self.target.refname: facts.remote_tip})
+            try:
+                attempt = self.transfers.push({self.target.refname: facts.remote_tip})
+            except LockLostError as exc:
+                # Not pushed: the engine ends the run blocked, with this reason.
+                failed = PushResult(PushStatus.FAILED, facts.push.attempts, str(exc), LOCK_LOST)
+                self.facts = replace(facts, push=failed, lock_lost=str(exc))
+                raise
             push = attempt.result(facts.push, facts.round)
         self.facts = replace(facts, push=push)
 
@@ -211,7 +241,11 @@ class Steps(Conditions):
             if found.paths:
                 self.facts = replace(facts, move_error=_escape_blocked(found))
                 return
-        put = escape_commits(self.target, self.transfers, facts)
+        try:
+            put = escape_commits(self.target, self.transfers, facts)
+        except LockLostError as exc:
+            self.facts = replace(facts, move_error=str(exc), lock_lost=str(exc))
+            return
         self.facts = replace(
             facts, conflict_branch=put.branch, push=put.push, move_error=put.problem
         )

@@ -7,7 +7,8 @@ between tries ends early when the run is cancelled. The run's deadline
 no try starts after it, none waits past it. A push whose answer was lost
 (a timeout after the server accepted it) is found landed by reading the remote's
 heads, before the next try and after the last one. Every operation, its retries
-included, becomes one ``NetworkOperation`` record.
+included, becomes one ``NetworkOperation`` record. The run's guard is asked before
+every try (``LockLostError`` stops the operation there, recorded as failed).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import TypeVar
 import tenacity
 
 from ._control import Deadline
-from ._errors import CancelledError, GitError, NetworkError
+from ._errors import CancelledError, GitError, LockLostError, NetworkError, ReconcileError
 from ._git import PushOutcome, RemoteState
+from ._guard import Guard
 from ._redact import redact_url
 from ._result import REMOTE_MOVED, NetworkOperation, PushResult, PushStatus
 from ._target import Target
@@ -91,18 +93,25 @@ class _Clock:
 class Transfers:
     """The fetches and pushes of one run, and their records (``operations``)."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, guard: Guard | None = None) -> None:
         self._target = target
+        self.guard = guard if guard is not None else Guard()
         self.operations: list[NetworkOperation] = []
 
     def fetch(self) -> RemoteState:
-        """Fetch the run's branch; raises the ``GitError`` of the last try."""
+        """Fetch the run's branch; raises the ``GitError`` of the last try, or
+        ``LockLostError`` when the guard's lock is gone before a try."""
         clock, tries = _Clock.start(), _Attempts()
         refs = (self._target.refname,)
         remote = self._target.remote
+
+        def attempt() -> RemoteState:
+            self.guard.check("fetching")
+            return remote.fetch(self._target.branch)
+
         try:
-            state = self._retrying(tries, lambda: remote.fetch(self._target.branch))
-        except GitError as exc:
+            state = self._retrying(tries, attempt)
+        except (GitError, LockLostError) as exc:
             self._record("fetch", refs, clock, tries.count, error=exc)
             raise
         self._record(
@@ -117,7 +126,8 @@ class Transfers:
 
     def push(self, refs: dict[str, str | None], *, force: bool = False) -> PushAttempt:
         """Push under a lease (``refs``: each ref and the value the remote must hold),
-        retrying transient failures; a lost answer is looked for in the remote's heads."""
+        retrying transient failures; a lost answer is looked for in the remote's heads.
+        Raises ``LockLostError`` when the guard's lock is gone before a try."""
         clock, tries = _Clock.start(), _Attempts()
         sent = 0
 
@@ -125,6 +135,7 @@ class Transfers:
             nonlocal sent
             if tries.count > 1 and self._landed(refs):
                 return PushOutcome(ok=True)
+            self.guard.check(f"pushing {', '.join(refs)}")
             answers, sent = self._target.remote.push(refs, force=force)
             return next(iter(answers.values()))
 
@@ -132,6 +143,9 @@ class Transfers:
         failure: NetworkError | None = None
         try:
             answer = self._retrying(tries, attempt)
+        except LockLostError as exc:
+            self._record("push", tuple(refs), clock, tries.count, sent=sent, error=exc)
+            raise
         except NetworkError as exc:
             if exc.transient and self._landed(refs):
                 answer = PushOutcome(ok=True)
@@ -192,7 +206,7 @@ class Transfers:
         *,
         sent: int = 0,
         objects: int = 0,
-        error: GitError | None = None,
+        error: ReconcileError | None = None,
         answer: PushOutcome | None = None,
     ) -> None:
         result, message, code = _operation_result(error, answer)
@@ -225,7 +239,7 @@ class _OutOfTime(tenacity.stop.stop_base):
 
 
 def _operation_result(
-    error: GitError | None, answer: PushOutcome | None
+    error: ReconcileError | None, answer: PushOutcome | None
 ) -> tuple[str, str | None, str | None]:
     """An operation's result (``ok``, ``rejected``, ``failed``, ``cancelled``), message
     and code, from the error that ended it or the server's answer."""
