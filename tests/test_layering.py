@@ -33,6 +33,7 @@ ALLOWED = {
         "tenacity",
         "rich",
         "pydantic",
+        "psycopg",
     },
 }
 FORBIDDEN_IN_RECONCILE = {"starlette", "anyio", "sqlmodel", "plugin", "webhooks", "fastapi"}

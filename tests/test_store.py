@@ -33,10 +33,12 @@ from plugin.audit import (
     VERSION_TABLE,
     AuditStore,
     DuplicateRunError,
+    GitOperation,
     ReconcileRun,
     WebhookDelivery,
     migrations_directory,
 )
+from plugin.audit._rows import operation_rows, run_row
 from reconcile import Outcome, Result, reconcile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -341,18 +343,35 @@ def test_a_foreign_migrations_package_is_refused_at_import(tmp_path: Path) -> No
     assert str(foreign) in done.stderr
 
 
+def _record_in_old_schema(store: AuditStore, record: RunRecord) -> None:
+    """Store a run in a database at an older revision: the columns it has only."""
+    assert record.result is not None
+    with store.engine.begin() as connection:
+
+        def insert(table: sa.Table, row: Any) -> Any:
+            present = {c["name"] for c in sa.inspect(connection).get_columns(table.name)}
+            values = {k: v for k, v in row.model_dump().items() if k in present and k != "id"}
+            inserted = connection.execute(table.insert().values(**values)).inserted_primary_key
+            assert inserted is not None
+            return inserted[0]
+
+        run_pk = insert(ReconcileRun.__table__, run_row(record))  # type: ignore[attr-defined]
+        for operation in operation_rows(run_pk, record.result.operations):
+            insert(GitOperation.__table__, operation)  # type: ignore[attr-defined]
+
+
 def test_upgrading_from_the_first_revision_keeps_the_runs(
     db_url: str, results: dict[Outcome, Result]
 ) -> None:
     """A database at revision 0001 with runs in it upgrades to the newest revision
-    (dropping the operations' never-filled commit column) and keeps every run and
-    operation, with the schema the models describe; downgrading brings the column
-    back."""
+    (dropping the operations' never-filled commit column, adding the runs' replica)
+    and keeps every run and operation, with the schema the models describe;
+    downgrading brings the column back."""
     store = AuditStore(db_url)
     try:
         store.upgrade("0001")
-        store.record_run(_record(1, results[Outcome.PUSHED_AHEAD]))
-        store.record_run(_record(2, results[Outcome.IN_SYNC]))
+        _record_in_old_schema(store, _record(1, results[Outcome.PUSHED_AHEAD]))
+        _record_in_old_schema(store, _record(2, results[Outcome.IN_SYNC]))
         store.upgrade()
         with store.engine.connect() as connection:
             assert _diff(connection) == []
