@@ -14,6 +14,10 @@ next one its input or ends with the delivery's final :class:`Disposition`.
     enabled         a disabled repository takes no webhook runs
     queue           a run is queued
 
+A push that moved a configured repository's branch is then told to the other
+replicas (``plugin.replicas``), whether it was queued here, present or disabled:
+their clones are their own.
+
 Every delivery ends in one disposition: the answer, and the ``DeliveryResult`` the
 route counts once in the metrics and that is recorded once in the audit store, with
 the matched repository. With a store, dedupe is the store's atomic claim of the
@@ -25,6 +29,7 @@ A duplicate adds no row: the row of its first delivery stands.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -115,7 +120,10 @@ async def intake(plugin: PluginView, request: Request) -> Disposition:
     claim = await _admitted(plugin, delivery)
     if isinstance(claim, Disposition):
         return claim
-    disposition = _dispatched(plugin, delivery, request.path_params.get("repo"))
+    disposition, push = _dispatched(plugin, delivery, request.path_params.get("repo"))
+    if push is not None:
+        trigger_id = delivery.delivery_id or uuid.uuid4().hex
+        await plugin.publish(push.runner.name, push.after, trigger_id, "webhook")
     await _record(plugin, claim, disposition)
     return disposition
 
@@ -144,24 +152,28 @@ async def _admitted(plugin: PluginView, delivery: Delivery) -> _Claim | Disposit
     return await dedupe(plugin, delivery)
 
 
-def _dispatched(plugin: PluginView, delivery: Delivery, name: str | None) -> Disposition:
-    """Where a verified, new delivery goes: ignored, already present, or queued."""
+def _dispatched(
+    plugin: PluginView, delivery: Delivery, name: str | None
+) -> tuple[Disposition, _Push | None]:
+    """Where a verified, new delivery goes: ignored, already present, or queued; and
+    the push, when it moved a configured repository's branch (the other replicas are
+    told of it, whatever became of it here: their clones may lack the commit)."""
     push = push_only(delivery)
     if isinstance(push, Disposition):
-        return push
+        return push, None
     target = match(plugin, push, name)
     if isinstance(target, Disposition):
-        return target
+        return target, None
     moved = on_branch(target)
     if isinstance(moved, Disposition):
-        return moved
+        return moved, None
     missing = not_present(moved)
     if isinstance(missing, Disposition):
-        return missing
+        return missing, moved
     wanted = enabled(missing)
     if isinstance(wanted, Disposition):
-        return wanted
-    return queue(wanted)
+        return wanted, moved
+    return queue(wanted), moved
 
 
 # --- the steps ---------------------------------------------------------------------------

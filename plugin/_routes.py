@@ -45,10 +45,17 @@ async def ready(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    """Per repository: the last run, running, queued, enabled, the failure streak."""
+    """This replica, and per repository: the last run, running, queued, enabled, the
+    failure streak, and whether this replica holds the repository's shared lock."""
     plugin = plugin_of(request)
     repos = {name: runner.status() for name, runner in plugin.runners.items()}
-    return JSONResponse({"ready": plugin.ready, "repos": repos})
+    replicas = plugin.replicas
+    replica = {
+        "id": replicas.replica_id,
+        "coordinated": replicas.coordinated,
+        "listening": replicas.listening if replicas.coordinated else None,
+    }
+    return JSONResponse({"ready": plugin.ready, "replica": replica, "repos": repos})
 
 
 async def repos(request: Request) -> Response:
@@ -101,6 +108,7 @@ async def trigger(request: Request) -> Response:
     if runner.closed:
         return _error(503, "shutting down")
     ticket = runner.trigger("manual")
+    await plugin.publish(runner.name, None, ticket.run_id, "manual")
     if request.query_params.get("wait", "").lower() in ("1", "true", "yes"):
         record = await ticket.wait()
         return JSONResponse(record.to_dict(), status_code=200)
