@@ -10,6 +10,18 @@ from __future__ import annotations
 
 import logging
 
+from ._commit import (
+    DEFAULT_EXCLUDE,
+    DEFAULT_TEMPLATE,
+    CommitInfo,
+    CommitPolicy,
+    CommitRequest,
+    CommitSigner,
+    FileChange,
+    MessageContext,
+    MessageGenerator,
+    parse_trailer,
+)
 from ._control import CancelToken, Progress
 from ._engine import (
     RepoInfo,
@@ -35,11 +47,12 @@ from ._errors import (
     UnknownBranchError,
     UnknownRemoteError,
 )
+from ._identity import Identity
 from ._lock import RepoLock
 from ._logging import configure_logging
 from ._redact import redact_text, redact_url
 from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
-from ._spec import HTTPAuth, Identity, RepoSpec, Retry, SSHKey
+from ._spec import HTTPAuth, RepoSpec, Retry, SSHKey
 
 __version__ = "0.1.0"
 
@@ -47,16 +60,25 @@ __version__ = "0.1.0"
 logging.getLogger("reconcile").addHandler(logging.NullHandler())
 
 __all__ = [
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_TEMPLATE",
     "AuthenticationError",
     "BadInputError",
     "CancelToken",
     "CancelledError",
     "CheckoutBlockedError",
+    "CommitInfo",
+    "CommitPolicy",
+    "CommitRequest",
+    "CommitSigner",
+    "FileChange",
     "GitError",
     "HTTPAuth",
     "HostKeyError",
     "Identity",
     "InvalidSpecError",
+    "MessageContext",
+    "MessageGenerator",
     "NetworkError",
     "NetworkOperation",
     "NotARepositoryError",
@@ -80,6 +102,7 @@ __all__ = [
     "configure_logging",
     "git_directory",
     "inspect_repo",
+    "parse_trailer",
     "push_with_lease",
     "reconcile",
     "redact_text",

@@ -7,17 +7,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._commit import CommitPolicy
 from ._errors import InvalidSpecError
+from ._identity import Identity
 
 __all__ = ["HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
-
-
-@dataclass(frozen=True)
-class Identity:
-    """A name and e-mail address, used as committer of replayed commits."""
-
-    name: str
-    email: str
 
 
 @dataclass(frozen=True)
@@ -128,7 +122,8 @@ class RepoSpec:
     ``retry`` says how transient network failures are retried; ``max_rounds``
     how many times a run fetches again when the remote moved under its push.
     ``lock_timeout`` is how long a run waits for another reconcile of the same
-    repository (in this process or another) to finish.
+    repository (in this process or another) to finish. ``commit_policy`` says how a
+    run asked to commit (``reconcile(spec, commit=...)``) makes and guards its commit.
     """
 
     path: Path | str
@@ -144,6 +139,7 @@ class RepoSpec:
     max_rounds: int = 3
     retry: Retry = field(default_factory=Retry)
     lock_timeout: float = 300.0
+    commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
 
     def __post_init__(self) -> None:
         if not (0 < self.timeout <= _MAX_TIMEOUT):

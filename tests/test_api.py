@@ -63,6 +63,16 @@ PUBLIC = {
     "git_directory",
     "inspect_repo",
     "RepoInfo",
+    "CommitInfo",
+    "CommitPolicy",
+    "CommitRequest",
+    "CommitSigner",
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_TEMPLATE",
+    "FileChange",
+    "MessageContext",
+    "MessageGenerator",
+    "parse_trailer",
 }
 
 

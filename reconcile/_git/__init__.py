@@ -5,6 +5,12 @@
   note that lets the next run finish a move a crash cut short); creating and
   deleting the conflict branches' refs.
 - ``_replay``: the in-memory rebase.
+- ``_stage``: staging a commit from the working tree under the index's lock
+  (snapshots of each file, the new index and the commit's tree).
+- ``_entries``: index entries with their stat data, past pygit2's ``IndexEntry``.
+- ``_commit``: writing a commit (signed, when asked) and moving the branch to it.
+- ``_hooks``: the repository's ``pre-commit`` and ``commit-msg`` hooks, run as git
+  runs them.
 - ``_remote``: fetch, push and the remote's heads, one network session each
   (``GitRemote``); reading a server's SSH host key.
 - ``_session``: what one network session answers libgit2: credentials, the
@@ -20,6 +26,15 @@
 
 from __future__ import annotations
 
+from ._commit import (
+    StoredCommit,
+    configured_identity,
+    contains,
+    read_commit,
+    update_branch,
+    write_commit,
+)
+from ._hooks import HookFailure, hooks_dir, run_hook
 from ._move import (
     JOURNAL,
     blocking_paths,
@@ -32,23 +47,37 @@ from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
 from ._replay import Replay, replay
 from ._repo import GitRepo
 from ._session import NetOptions
+from ._stage import IndexBusy, Pending, Snapshot, Staging
 from ._stale_locks import Locks, clear_stale_locks
 
 __all__ = [
     "JOURNAL",
     "GitRemote",
     "GitRepo",
+    "HookFailure",
+    "IndexBusy",
     "Locks",
     "NetOptions",
+    "Pending",
     "PushOutcome",
     "RemoteState",
     "Replay",
+    "Snapshot",
+    "Staging",
+    "StoredCommit",
     "blocking_paths",
     "clear_stale_locks",
+    "configured_identity",
+    "contains",
     "create_ref",
     "delete_ref",
     "finish_interrupted_move",
+    "hooks_dir",
     "move_branch",
+    "read_commit",
     "replay",
+    "run_hook",
     "scan_host_key",
+    "update_branch",
+    "write_commit",
 ]
