@@ -1,5 +1,5 @@
-"""Prometheus metrics of the plugin: runs, pushes, webhook deliveries, lock waits and
-network operations, per configured repository.
+"""Prometheus metrics of the plugin: runs, pushes, commits, webhook deliveries, lock
+waits and network operations, per configured repository.
 
 Each ``Metrics`` owns a ``CollectorRegistry`` of its own unless given one, so several
 plugins (or tests) in one process never collide. Labels are bounded and carry no
@@ -213,6 +213,13 @@ class Metrics:
             ["repo", "kind", "result"],
             registry=r,
         )
+        self.commits = Counter(
+            "git_reconcile_commits_total",
+            "Commits made by runs, by where their message came from (explicit, template, "
+            "squash, or a generator's name).",
+            ["repo", "message_source"],
+            registry=r,
+        )
         # Registered on first use (by plugin.alerts), so that an app without alerts
         # exposes exactly the families above.
         self._alerts: Counter | None = None
@@ -250,6 +257,9 @@ class Metrics:
             self.network_operations.labels(
                 repo=repo, kind=operation.kind, result=operation.result
             ).inc()
+        if result.commit is not None:
+            source = redact_text(result.commit.message_source)
+            self.commits.labels(repo=repo, message_source=source).inc()
 
     def observe_delivery(self, provider: str, result: DeliveryResult) -> None:
         """Count a webhook delivery; ``provider`` is the name from the URL (anything

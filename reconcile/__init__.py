@@ -20,6 +20,7 @@ from ._commit import (
     FileChange,
     MessageContext,
     MessageGenerator,
+    Trailer,
     parse_trailer,
 )
 from ._control import CancelToken, Progress
@@ -47,6 +48,7 @@ from ._errors import (
     UnknownBranchError,
     UnknownRemoteError,
 )
+from ._git import IgnoreRules
 from ._identity import Identity
 from ._lock import RepoLock
 from ._logging import configure_logging
@@ -76,6 +78,7 @@ __all__ = [
     "HTTPAuth",
     "HostKeyError",
     "Identity",
+    "IgnoreRules",
     "InvalidSpecError",
     "MessageContext",
     "MessageGenerator",
@@ -95,6 +98,7 @@ __all__ = [
     "Result",
     "Retry",
     "SSHKey",
+    "Trailer",
     "UnknownBranchError",
     "UnknownRemoteError",
     "__version__",

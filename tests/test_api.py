@@ -73,6 +73,8 @@ PUBLIC = {
     "MessageContext",
     "MessageGenerator",
     "parse_trailer",
+    "IgnoreRules",
+    "Trailer",
 }
 
 

@@ -91,7 +91,9 @@ def test_the_first_commit_of_an_empty_repository(world: World, tmp_path: Path) -
     assert "commit (initial): Start the data" in git(app, "reflog", "-1", "--format=%gs")
 
 
-def test_an_unborn_branch_whose_remote_branch_exists_is_blocked(world: World, tmp_path: Path) -> None:
+def test_an_unborn_branch_whose_remote_branch_exists_is_blocked(
+    world: World, tmp_path: Path
+) -> None:
     """A first commit where the remote branch is already known would start an
     unrelated history: blocked, nothing written."""
     app = tmp_path / "fresh"
@@ -320,7 +322,7 @@ def test_malformed_requests_are_bad_input() -> None:
         {"trailers": (("Key", "two\nlines"),)},
     ):
         with pytest.raises(InvalidSpecError):
-            CommitRequest(**bad)  # type: ignore[arg-type]
+            CommitRequest(**bad)
 
 
 def _index_size(tree: Path, path: str) -> int:

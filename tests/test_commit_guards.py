@@ -152,7 +152,9 @@ def test_ordinary_data_files_are_not_taken_for_secrets(path_world: World) -> Non
         for n in range(500)
     ]
     blobs = [
-        json.dumps({"id": n, "thumb": base64.b64encode(hashlib.sha512(str(n).encode()).digest()).decode()})
+        json.dumps(
+            {"id": n, "thumb": base64.b64encode(hashlib.sha512(str(n).encode()).digest()).decode()}
+        )
         for n in range(200)
     ]
     write(app, {"table.csv": "\n".join(rows) + "\n", "images.jsonl": "\n".join(blobs) + "\n"})

@@ -124,9 +124,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(
-        f"/proc/{pid}/status"
-    ).read_text()
+    return (
+        Path(f"/proc/{pid}/status").exists()
+        and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    )
 
 
 def test_hooks_can_be_skipped(world: World) -> None:

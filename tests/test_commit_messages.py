@@ -109,7 +109,8 @@ def test_a_generator_writes_the_message_from_the_changes(path_world: World) -> N
         ("new.txt", "added"),
     ]
     assert (context.branch, context.trigger, context.repo) == ("main", "watch", "app")
-    assert "+2" in context.diff() and "+n" in context.diff()
+    assert "+2" in context.diff()
+    assert "+n" in context.diff()
     write(app, {"x.txt": "x\n"})
     assert commit(spec, message="Mine").commit.message_source == "explicit"  # type: ignore[union-attr]
 

@@ -10,6 +10,7 @@ the working tree; and the repository stays sound.
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +65,11 @@ class App:
             self.commit()
 
     def versions_in_tree(self) -> set[bytes]:
-        return {
-            p.read_bytes()
-            for p in self.tree.rglob("*")
-            if p.is_file() and ".git" not in p.relative_to(self.tree).parts
-        }
+        found: set[bytes] = set()
+        for top, folders, files in os.walk(self.tree):
+            folders[:] = [f for f in folders if f != ".git"]
+            found.update(Path(top, name).read_bytes() for name in files)
+        return found
 
     def commit(self) -> None:
         self.offered |= self.versions_in_tree()

@@ -40,9 +40,11 @@ def _committed_versions(tree: Path) -> list[bytes]:
     for commit_ in repo.walk(repo.head.target):
         for name in FILES:
             try:
-                found.append(commit_.tree[name].data)
+                blob = commit_.tree[name]
             except KeyError:
                 continue
+            assert isinstance(blob, pygit2.Blob)
+            found.append(blob.data)
     return found
 
 

@@ -66,7 +66,8 @@ def test_a_commit_someone_else_made_is_never_squashed(path_world: World) -> None
     history = git(app, "log", "--format=%H %s", f"{seed}..main").splitlines()
     assert len(history) == 3
     assert history[1] == f"{by_hand} Made by hand"
-    assert below is not None and history[2].startswith(below.sha)
+    assert below is not None
+    assert history[2].startswith(below.sha)
 
 
 def test_pushed_commits_are_never_squashed(path_world: World) -> None:
@@ -74,13 +75,15 @@ def test_pushed_commits_are_never_squashed(path_world: World) -> None:
     app = path_world.clone("app")
     write(app, {"a.txt": "a\n"})
     pushed = commit(path_world.spec(app, commit_policy=SQUASH)).commit
-    assert pushed is not None and path_world.remote_tip() == pushed.sha
+    assert pushed is not None
+    assert path_world.remote_tip() == pushed.sha
     offline = path_world.spec(app, commit_policy=SQUASH, push=False)
     write(app, {"b.txt": "b\n"})
     commit(offline)
     write(app, {"c.txt": "c\n"})
     result = commit(path_world.spec(app, commit_policy=SQUASH))
-    assert result.commit is not None and result.commit.squashed == 1
+    assert result.commit is not None
+    assert result.commit.squashed == 1
     assert git(app, "rev-parse", "main~1") == pushed.sha
 
 

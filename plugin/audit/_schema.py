@@ -33,6 +33,7 @@ try:
         AuditModel,
         GitOperation,
         ReconcileRun,
+        RepoCommit,
         UTCDateTime,
         WebhookDelivery,
     )
@@ -45,6 +46,7 @@ __all__ = [
     "AuditModel",
     "GitOperation",
     "ReconcileRun",
+    "RepoCommit",
     "UTCDateTime",
     "WebhookDelivery",
     "alembic_config",

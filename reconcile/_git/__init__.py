@@ -11,6 +11,7 @@
 - ``_commit``: writing a commit (signed, when asked) and moving the branch to it.
 - ``_hooks``: the repository's ``pre-commit`` and ``commit-msg`` hooks, run as git
   runs them.
+- ``_ignore``: which paths git ignores (``IgnoreRules``), for watchers.
 - ``_remote``: fetch, push and the remote's heads, one network session each
   (``GitRemote``); reading a server's SSH host key.
 - ``_session``: what one network session answers libgit2: credentials, the
@@ -35,6 +36,7 @@ from ._commit import (
     write_commit,
 )
 from ._hooks import HookFailure, hooks_dir, run_hook
+from ._ignore import IgnoreRules
 from ._move import (
     JOURNAL,
     blocking_paths,
@@ -55,6 +57,7 @@ __all__ = [
     "GitRemote",
     "GitRepo",
     "HookFailure",
+    "IgnoreRules",
     "IndexBusy",
     "Locks",
     "NetOptions",
