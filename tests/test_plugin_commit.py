@@ -15,7 +15,7 @@ import pytest
 from commitutil import ADA, GRACE, SYNC, hook, message, status, trailers, write
 from gitutil import World, git
 
-from plugin import PluginConfig, ReconcilePlugin, RepoConfig, Runner, RunRecord
+from plugin import ConfigError, PluginConfig, ReconcilePlugin, RepoConfig, Runner, RunRecord
 from plugin._watch import WatchFilter
 from reconcile import CommitRequest, InvalidSpecError, Outcome
 
