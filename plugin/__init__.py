@@ -17,11 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._config import PluginConfig, RepoConfig
-    from ._errors import BootFailed, ConfigError, LifespanMissing, PluginError
+    from ._errors import (
+        BootFailed,
+        ConfigError,
+        ForeignMigrations,
+        LifespanMissing,
+        PluginError,
+    )
     from ._load import load_config
     from ._metrics import Metrics
+    from ._notify import Notifier
     from ._plugin import ReconcilePlugin
-    from ._record import RunRecord
+    from ._record import HookRun, RunRecord
     from ._runner import Runner, Ticket
     from .alerts import (
         AlertConfig,
@@ -48,7 +55,10 @@ _WHERE = {
     "load_config": "_load",
     "BootFailed": "_errors",
     "LifespanMissing": "_errors",
+    "ForeignMigrations": "_errors",
     "Metrics": "_metrics",
+    "Notifier": "_notify",
+    "HookRun": "_record",
     "ReconcilePlugin": "_plugin",
     "Runner": "_runner",
     "RunRecord": "_record",
@@ -61,8 +71,11 @@ __all__ = [
     "Alerter",
     "BootFailed",
     "ConfigError",
+    "ForeignMigrations",
+    "HookRun",
     "LifespanMissing",
     "Metrics",
+    "Notifier",
     "PluginConfig",
     "PluginError",
     "PullRequestSink",

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from reconcile import CommitPolicy, RepoSpec
 from webhooks import Provider
@@ -45,19 +46,39 @@ class RepoConfig:
     ``spec`` carries everything else a run needs (credentials, timeouts, ...);
     when omitted it is built from ``path``, ``remote``, ``branch`` and
     ``commit_policy`` (how commits are made and guarded; given with a ``spec``, it
-    replaces the spec's). ``notify_changed`` commits are debounced: one
-    ``commit_quiet_period`` (seconds) after the last notification, and at most
-    ``commit_max_wait`` after the first. ``watch`` watches the working tree and
-    notifies on every change. Raises ``ConfigError`` with every problem found.
+    replaces the spec's).
+
+    ``url``: at start, a missing or empty ``path`` is cloned from it (``bare`` for
+    a bare repository), and a clone whose remote names another URL is pointed at
+    this one (``reconcile.ensure_clone``). After a run that moved the local branch,
+    the run's JSON is POSTed to ``notify_url`` in the background (signed with
+    ``notify_secret``, or the secret in ``notify_secret_file``, when given), and
+    ``exec_hook`` (an argument list, no shell) is run with the run in its
+    environment, for at most ``exec_hook_timeout`` seconds (see ``plugin._hook``
+    and ``plugin._notify``).
+
+    ``notify_changed`` commits are debounced: one ``commit_quiet_period`` (seconds)
+    after the last notification, and at most ``commit_max_wait`` after the first.
+    ``watch`` watches the working tree and notifies on every change. Raises
+    ``ConfigError`` with every problem found.
     """
 
     name: str
     path: Path
-    remote: str = "origin"
+    remote: str = RepoSpec.remote
     branch: str | None = None
     poll_interval: float = 60.0
     poll_jitter: float = 0.1
     spec: RepoSpec | None = None
+    url: str | None = field(default=None, repr=False)
+    bare: bool = False
+    notify_url: str | None = field(default=None, repr=False)
+    notify_secret: str | None = field(default=None, repr=False)
+    notify_secret_file: Path | None = None
+    notify_timeout: float = 10.0
+    notify_retries: int = 3
+    exec_hook: tuple[str, ...] = ()
+    exec_hook_timeout: float = 60.0
     commit_policy: CommitPolicy | None = None
     commit_quiet_period: float = 2.0
     commit_max_wait: float = 30.0
@@ -71,6 +92,7 @@ class RepoConfig:
             problems.append(f"poll_interval: must be >= 0 seconds, not {self.poll_interval}")
         if not 0 <= self.poll_jitter < 1:
             problems.append(f"poll_jitter: must be in [0, 1), not {self.poll_jitter}")
+        problems += self._callout_problems()
         if problems:
             raise ConfigError(*problems)
 
@@ -84,6 +106,32 @@ class RepoConfig:
             problems.append(
                 f"commit_max_wait: must be at least commit_quiet_period "
                 f"({self.commit_quiet_period:g} s), not {self.commit_max_wait}"
+            )
+        return problems
+
+    def _callout_problems(self) -> list[str]:
+        problems = []
+        if self.url is not None and not self.url.strip():
+            problems.append("url: give the remote's URL")
+        if self.notify_url is not None:
+            parts = urlsplit(self.notify_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append("notify_url: expected an http(s) URL")
+        if self.notify_secret is not None and self.notify_secret_file is not None:
+            problems.append("notify_secret: give notify_secret or notify_secret_file, not both")
+        if not 0 < self.notify_timeout <= 600:
+            problems.append(
+                f"notify_timeout: must be between 0 and 600 seconds, not {self.notify_timeout}"
+            )
+        if not 0 <= self.notify_retries <= 20:
+            problems.append(f"notify_retries: must be between 0 and 20, not {self.notify_retries}")
+        if any(not part for part in self.exec_hook) or (
+            self.exec_hook and not self.exec_hook[0].strip()
+        ):
+            problems.append("exec_hook: give the command as a list of non-empty strings")
+        if not 0 < self.exec_hook_timeout <= 3600:
+            problems.append(
+                f"exec_hook_timeout: must be in (0, 3600] seconds, not {self.exec_hook_timeout}"
             )
         return problems
 
@@ -106,11 +154,15 @@ class PluginConfig:
     Azure DevOps takes ``user:password`` pairs. ``boot_policy`` says what a failed
     boot reconcile does: ``serve`` (the default: serve with the last state),
     ``not-ready`` (serve, but /ready answers 503 until a run succeeds) or ``fail``
-    (the app does not start). Raises ``ConfigError`` with every problem found.
+    (the app does not start). ``admin_token_env`` names the environment variable the
+    admin token is read from, when it is (``git-reconcile serve``, ``load_config``), so
+    the admin routes' 503 can say what to set; without it the 503 names
+    ``PluginConfig(admin_token=...)``. Raises ``ConfigError`` with every problem found.
     """
 
     repos: tuple[RepoConfig, ...]
     admin_token: str | None = field(default=None, repr=False)
+    admin_token_env: str | None = None
     webhook_secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     boot_policy: BootPolicy = "serve"
     shutdown_timeout: float = 10.0

@@ -5,11 +5,14 @@
     ├── BootFailed          a boot reconcile failed and the boot policy is ``fail``
     ├── SinkError           an alert sink cannot make its request (no secret in it)
     ├── DuplicateRunError   a run with this run id is already in the audit store
-    └── LifespanMissing     a route was called in an app not run by the plugin's lifespan
+    ├── LifespanMissing     a route was called in an app not run by the plugin's lifespan
+    └── ForeignMigrations   the importable ``migrations`` package is another project's
 
 ``ConfigError`` and ``DuplicateRunError`` are also ``ValueError``s and ``BootFailed``
 a ``RuntimeError``, as they were before the hierarchy existed; ``LifespanMissing``
-is a ``RuntimeError`` too.
+and ``ForeignMigrations`` are ``RuntimeError``s too. Misuse of the API itself (an
+``Alerter`` run twice, a label the metrics do not know) raises the usual built-in
+``RuntimeError``/``ValueError``, as the standard library does.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ __all__ = [
     "BootFailed",
     "ConfigError",
     "DuplicateRunError",
+    "ForeignMigrations",
     "LifespanMissing",
     "PluginError",
     "SinkError",
+    "raise_problems",
 ]
 
 
@@ -47,6 +52,14 @@ class ConfigError(PluginError, ValueError):
         return "\n".join([f"{head}{len(self.problems)} problems", *lines])
 
 
+def raise_problems(problems: list[str]) -> None:
+    """Raise ``ConfigError`` with every problem a value object found, if any: value
+    objects check all their fields before they complain, so a file with several
+    mistakes is told about all of them at once."""
+    if problems:
+        raise ConfigError(*problems)
+
+
 class BootFailed(PluginError, RuntimeError):
     """A boot reconcile failed and the boot policy is ``fail``."""
 
@@ -63,3 +76,8 @@ class DuplicateRunError(PluginError, ValueError):
 class LifespanMissing(PluginError, RuntimeError):
     """A route of the plugin was called in an app whose lifespan state has no plugin:
     the app was not built with ``lifespan=plugin.lifespan(...)``."""
+
+
+class ForeignMigrations(PluginError, RuntimeError):
+    """The importable ``migrations`` package is not git-reconcile's: another package of
+    that name comes first on ``sys.path``, and the audit store will not run it."""

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ._record import RunRecord
+from ._record import HISTORY_PAGE, RunRecord
 
 __all__ = ["MAX_LIMIT", "HistoryQuery", "page"]
 
 MAX_LIMIT = 1000
-_DEFAULT_LIMIT = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +28,7 @@ class HistoryQuery:
     repo: str | None = None
     outcome: str | None = None
     since: datetime | None = None
-    limit: int = _DEFAULT_LIMIT
+    limit: int = HISTORY_PAGE
     before: str | None = None
 
     @classmethod
@@ -37,7 +36,7 @@ class HistoryQuery:
         """The query of ``?repo=&outcome=&since=&limit=&before=``. Raises ``ValueError``
         for a limit that is not a number or a time that is not ISO 8601 (a naive time
         is taken as UTC); the limit is clamped to 1..1000."""
-        limit = max(1, min(MAX_LIMIT, int(params.get("limit", _DEFAULT_LIMIT))))
+        limit = max(1, min(MAX_LIMIT, int(params.get("limit", HISTORY_PAGE))))
         since_text = params.get("since")
         since = datetime.fromisoformat(since_text) if since_text else None
         if since is not None and since.tzinfo is None:

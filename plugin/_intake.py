@@ -323,12 +323,12 @@ def queue(push: _Push) -> Disposition:
 
 async def _record(plugin: PluginView, claim: _Claim, disposition: Disposition) -> None:
     """Record the final disposition of a verified delivery: on its claimed row, or in
-    a row of its own when it has no id to claim."""
+    a row of its own when it has none (no id to claim, or the claim itself failed)."""
     delivery, row = claim.delivery, claim.row
     result, repo = disposition.result, disposition.repo
     if row is not None:
         await _audit(plugin, lambda store: store.settle_delivery(row, result, repo))
-    elif not delivery.delivery_id:
+    else:
         provider, event, ref = delivery.provider.value, delivery.event, delivery.ref
         await _audit(
             plugin,

@@ -23,14 +23,27 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from reconcile import HTTPAuth, InvalidSpecError, RepoSpec, Retry, SSHKey
+from reconcile import (
+    DEFAULT_EXCLUDE,
+    CommitPolicy,
+    GitHubApp,
+    HTTPAuth,
+    Identity,
+    InvalidSpecError,
+    RepoSpec,
+    Retry,
+    SSHKey,
+)
 
 from ._config import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET, PluginConfig, RepoConfig
 from ._errors import ConfigError
 from ._tables import (
     AlertsTable,
     Child,
+    CommitTable,
     FileTable,
+    GitHubAppTable,
+    IdentityTable,
     PullRequestTable,
     RepoTable,
     SlackTable,
@@ -38,6 +51,7 @@ from ._tables import (
     WebhookSinkTable,
     WebhookTable,
     children,
+    error_text,
     got,
     sets,
 )
@@ -48,15 +62,6 @@ __all__ = ["config_from_mapping", "load_config"]
 T = TypeVar("T")
 Loc = tuple[str | int, ...]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "float_type": "a number",
-    "finite_number": "a finite number",
-    "bool_type": "true or false",
-    "list_type": "an array",
-    "dict_type": "a table",
-}
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> PluginConfig:
@@ -200,30 +205,8 @@ def _validate(
         return model.model_validate(raw, context=context)
     except ValidationError as exc:
         for error in exc.errors():
-            problems.add((*loc, *error["loc"]), _message(error, model))
+            problems.add((*loc, *error["loc"]), error_text(error, model))
         return None
-
-
-def _message(error: Mapping[str, Any], model: type[Table]) -> str:
-    """A pydantic error in the file's terms (its path is added by the caller)."""
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        key = str(error["loc"][-1])
-        known = sorted(model.model_fields)
-        hint = ""
-        if f"{key}_env" in known:
-            hint = f"; secrets are never written here: name a variable ({key}_env) or a file"
-        return f"unknown key (known: {', '.join(known)}){hint}"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    if kind == "literal_error":
-        return f"expected one of {ctx.get('expected')}, got {got(error['input'])}"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {got(error['input'])}"
-    return str(error["msg"])
 
 
 # --- tables -> value objects ------------------------------------------------------------
@@ -258,7 +241,7 @@ def _build(
     except ConfigError as exc:
         for text in exc.problems:
             problems.blame(text, loc, leads, ignore)
-    except (ValueError, InvalidSpecError) as exc:
+    except InvalidSpecError as exc:
         problems.blame(str(exc), loc, leads, ignore)
     return None
 
@@ -277,7 +260,13 @@ def _one_of(
 
 
 def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> PluginConfig | None:
-    repos = [r for n in node.children.get("repos", []) if (r := _repo(n, problems)) is not None]
+    identity = _identity(node, problems)
+    defaults = _Defaults(identity, *_policy(node, problems, None))
+    repos = [
+        r
+        for n in node.children.get("repos", [])
+        if (r := _repo(n, environ, problems, defaults)) is not None
+    ]
     secrets = _secrets(node.children.get("webhooks", []), environ, problems)
     alerts = [_alerts(n, environ, problems) for n in node.children.get("alerts", [])]
     table = cast("FileTable | None", node.table)
@@ -289,7 +278,8 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
         database_url = environ[table.database_url_env]
     if database_url:
         args["database_url"] = database_url
-    admin_token = environ.get(table.admin_token_env or ENV_ADMIN_TOKEN)
+    args["admin_token_env"] = table.admin_token_env or ENV_ADMIN_TOKEN
+    admin_token = environ.get(args["admin_token_env"])
     if admin_token:
         args["admin_token"] = admin_token
     if alerts and alerts[0] is not None:
@@ -321,7 +311,53 @@ def _secrets(
     return secrets
 
 
-def _repo(node: _Node, problems: _Problems) -> RepoConfig | None:
+@dataclass(frozen=True)
+class _Defaults:
+    """What the top level sets for every repository: the committer, and the commit
+    policy (with the ``[commit]`` table it came from)."""
+
+    identity: Identity | None
+    policy: CommitPolicy | None
+    commit: _Node | None
+
+
+def _policy(
+    node: _Node, problems: _Problems, defaults: _Node | None
+) -> tuple[CommitPolicy | None, _Node | None]:
+    """The commit policy of a ``commit`` table under ``node`` (its keys over those of
+    ``defaults``, the top level's), and the table; None without one."""
+    own = next(iter(node.children.get("commit", [])), None)
+    tables = [n for n in (defaults, own) if n is not None and n.table is not None]
+    if own is None or not tables:
+        return None, own
+    args: dict[str, Any] = {}
+    extend: list[str] = []
+    for child in tables:
+        table = cast(CommitTable, child.table)
+        args |= _args(table, CommitPolicy)
+        if "extend_exclude" in table.model_fields_set:
+            extend = table.extend_exclude or []
+    if extend:
+        args["exclude"] = (*args.get("exclude", DEFAULT_EXCLUDE), *extend)
+    leads = _leads(CommitTable, CommitPolicy)
+    return _build(problems, own.loc, leads, partial(CommitPolicy, **args)), own
+
+
+def _committing(node: _Node, problems: _Problems, defaults: _Defaults) -> dict[str, Any]:
+    """The spec's committer and commit policy: the repository's own, else the defaults."""
+    found: dict[str, Any] = {}
+    committer = _identity(node, problems) or defaults.identity
+    if committer is not None:
+        found["committer"] = committer
+    policy = _policy(node, problems, defaults.commit)[0] or defaults.policy
+    if policy is not None:
+        found["commit_policy"] = policy
+    return found
+
+
+def _repo(
+    node: _Node, environ: Mapping[str, str], problems: _Problems, defaults: _Defaults
+) -> RepoConfig | None:
     table = cast("RepoTable | None", node.table)
     if table is None:
         return None
@@ -329,6 +365,7 @@ def _repo(node: _Node, problems: _Problems) -> RepoConfig | None:
     credentials = _credentials(node, table, problems)
     if credentials is not None:
         spec_args["credentials"] = credentials
+    spec_args |= _committing(node, problems, defaults)
     if retry_args := _args(table, Retry):
         leads = _leads(RepoTable, Retry, **{"retry attempts": "retries"})
         if (retry := _build(problems, node.loc, leads, partial(Retry, **retry_args))) is not None:
@@ -337,15 +374,36 @@ def _repo(node: _Node, problems: _Problems) -> RepoConfig | None:
     spec = _build(problems, node.loc, _leads(RepoTable, RepoSpec), make_spec)
     # Built even when the spec is not, for its own checks (and its name, for PluginConfig's).
     args = {"name": table.path.name} | _args(table, RepoConfig)
+    if table.notify_secret_env is not None:
+        args["notify_secret"] = environ[table.notify_secret_env]
+    for key in ("bare", "notify_secret_env", "notify_secret_file"):
+        needs = "url" if key == "bare" else "notify_url"
+        if key in table.model_fields_set and needs not in table.model_fields_set:
+            problems.add((*node.loc, key), f"only with {needs}")
     if spec is not None:
         args |= {"remote": spec.remote, "branch": spec.branch, "spec": spec}
-    return _build(problems, node.loc, _leads(RepoTable, RepoConfig), partial(RepoConfig, **args))
+    leads = _leads(RepoTable, RepoConfig, notify_secret="notify_secret_env")
+    return _build(problems, node.loc, leads, partial(RepoConfig, **args))
 
 
-def _credentials(node: _Node, table: RepoTable, problems: _Problems) -> SSHKey | HTTPAuth | None:
-    given = table.model_fields_set
-    if "ssh_key" in given and "token_file" in given:
-        problems.add((*node.loc, "ssh_key"), "give ssh_key or token_file, not both")
+def _identity(node: _Node, problems: _Problems) -> Identity | None:
+    """The committer an ``identity`` table under ``node`` names, if it has one."""
+    for child in node.children.get("identity", []):
+        table = cast("IdentityTable | None", child.table)
+        if table is not None:
+            leads = _leads(IdentityTable, Identity)
+            return _build(problems, child.loc, leads, partial(Identity, **_args(table, Identity)))
+    return None
+
+
+def _credentials(
+    node: _Node, table: RepoTable, problems: _Problems
+) -> SSHKey | HTTPAuth | GitHubApp | None:
+    given = set(table.model_fields_set) | set(node.children)  # sub-tables are children
+    chosen = [k for k in ("ssh_key", "token_file", "github_app") if k in given]
+    if len(chosen) > 1:
+        given_both = " or ".join(chosen) + (", not both" if len(chosen) == 2 else ", only one")
+        problems.add((*node.loc, chosen[0]), f"give {given_both}")
         return None
     for key in ("http_user", "bearer"):
         if key in given and "token_file" not in given:
@@ -356,6 +414,12 @@ def _credentials(node: _Node, table: RepoTable, problems: _Problems) -> SSHKey |
     if "token_file" in given:
         leads = _leads(RepoTable, HTTPAuth)
         return _build(problems, node.loc, leads, partial(HTTPAuth, **_args(table, HTTPAuth)))
+    for child in node.children.get("github_app", []):
+        app = cast("GitHubAppTable | None", child.table)
+        if app is not None:
+            leads = _leads(GitHubAppTable, GitHubApp)
+            make = partial(GitHubApp, **_args(app, GitHubApp))
+            return _build(problems, child.loc, leads, make)
     return None
 
 

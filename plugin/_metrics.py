@@ -60,6 +60,7 @@ from webhooks import (
 __all__ = [
     "ALERT_RESULTS",
     "DELIVERY_RESULTS",
+    "HOOK_RESULTS",
     "LOCK_WAIT_BUCKETS",
     "MULTIPROC_ENV",
     "RUN_DURATION_BUCKETS",
@@ -91,6 +92,8 @@ DELIVERY_RESULTS: Final[frozenset[str]] = frozenset(get_args(DeliveryResult))
 #: queue was full, or the alerter shut down first).
 AlertResult = Literal["sent", "failed", "dropped"]
 ALERT_RESULTS: Final[frozenset[str]] = frozenset(get_args(AlertResult))
+#: What an ``exec_hook`` came to (``HookRun.status``).
+HOOK_RESULTS: Final = ("ok", "failed", "timed-out")
 
 #: Run durations from a no-op local run (milliseconds) to a slow clone (minutes).
 RUN_DURATION_BUCKETS: Final = (
@@ -115,6 +118,7 @@ LOCK_WAIT_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 
 
 _ERROR_OUTCOME: Final = "error"
 _COUNTED_PUSHES: Final = (PushStatus.OK, PushStatus.FAILED, PushStatus.REJECTED)
+_COMMIT_SOURCES: Final = ("explicit", "template")  # a generator's and "squash" appear when used
 _UNKNOWN_PROVIDER: Final = "unknown"
 
 
@@ -220,9 +224,11 @@ class Metrics:
             ["repo", "message_source"],
             registry=r,
         )
-        # Registered on first use (by plugin.alerts), so that an app without alerts
-        # exposes exactly the families above.
+        # Registered on first use (by plugin.alerts, the hooks and notify_url), so that
+        # an app without them exposes exactly the families above.
         self._alerts: Counter | None = None
+        self._hooks: Counter | None = None
+        self._notifications: Counter | None = None
 
     # --- observations -----------------------------------------------------------------
 
@@ -299,6 +305,43 @@ class Metrics:
             raise ValueError(f"unknown alert result {result!r}")
         self.alerts.labels(sink=sink, result=result).inc()
 
+    # --- callouts: exec_hook and notify_url ---------------------------------------------
+
+    def observe_hook(self, repo: str, result: str) -> None:
+        """Count an ``exec_hook`` of ``repo`` by what it came to (``HOOK_RESULTS``)."""
+        if result not in HOOK_RESULTS:
+            raise ValueError(f"unknown hook result {result!r}")
+        if self._hooks is None:
+            self._hooks = Counter(
+                "git_reconcile_exec_hooks_total",
+                "exec_hook runs after a run that moved the branch, by result: ok, "
+                "failed (a non-zero exit, or it could not start), timed-out.",
+                ["repo", "result"],
+                registry=self.registry,
+            )
+        label = self._repo(repo)
+        for each in HOOK_RESULTS:
+            self._hooks.labels(repo=label, result=each)
+        self._hooks.labels(repo=label, result=result).inc()
+
+    def observe_notification(self, repo: str, result: AlertResult) -> None:
+        """Count a ``notify_url`` POST of ``repo``: sent, failed (after its retries) or
+        dropped (its queue was full, or shutdown came first)."""
+        if result not in ALERT_RESULTS:
+            raise ValueError(f"unknown notification result {result!r}")
+        if self._notifications is None:
+            self._notifications = Counter(
+                "git_reconcile_notifications_total",
+                "notify_url POSTs of runs that moved the branch, by result: sent, failed "
+                "(after retries, or a 4xx) or dropped unsent.",
+                ["repo", "result"],
+                registry=self.registry,
+            )
+        label = self._repo(repo)
+        for each in sorted(ALERT_RESULTS):
+            self._notifications.labels(repo=label, result=each)
+        self._notifications.labels(repo=label, result=result).inc()
+
     # --- exposition -------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
@@ -322,6 +365,8 @@ class Metrics:
                 self.runs.labels(repo=label, outcome=outcome)
             for status in _COUNTED_PUSHES:
                 self.pushes.labels(repo=label, status=status.value)
+            for source in _COMMIT_SOURCES:
+                self.commits.labels(repo=label, message_source=source)
             self.push_attempts.labels(repo=label)
         return label
 

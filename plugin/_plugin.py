@@ -17,20 +17,29 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 from starlette.routing import BaseRoute, Mount
 
-from reconcile import CommitRequest, Identity, Trailer, parse_trailer
+from reconcile import (
+    CommitRequest,
+    Identity,
+    ReconcileError,
+    Trailer,
+    ensure_clone,
+    parse_trailer,
+)
 from webhooks import DeliveryCache
 
 from ._config import PluginConfig
 from ._debounce import Debouncer
 from ._errors import BootFailed
 from ._metrics import Metrics
+from ._notify import Notifier
 from ._record import RunRecord
 from ._routes import routes as _routes
 from ._runner import OnReconciled, Runner, Ticket
 from ._view import STATE_KEY, PluginView
-from .alerts import Alerter
+from .alerts import DRAIN_TIMEOUT, Alerter
 
 if TYPE_CHECKING:
     from .audit import AuditStore
@@ -71,12 +80,21 @@ class ReconcilePlugin:
             self.alerter = Alerter.from_config(
                 config.alerts,
                 metrics=self.metrics,
+                drain_timeout=min(DRAIN_TIMEOUT, config.shutdown_timeout),
+            )
+        self.notifier: Notifier | None = None
+        if any(repo.notify_url for repo in config.repos):
+            self.notifier = Notifier(
+                config.repos,
+                metrics=self.metrics,
                 drain_timeout=min(5.0, config.shutdown_timeout),
             )
         for runner in self.runners.values():
             runner.observers.append(self._measure)
             if self.alerter is not None:
                 runner.observers.append(self.alerter.observe)
+            if self.notifier is not None:
+                runner.observers.append(self.notifier.observe)
         self.debouncers: dict[str, Debouncer] = {
             name: Debouncer(
                 runner.config.commit_quiet_period,
@@ -120,6 +138,8 @@ class ReconcilePlugin:
         self.metrics.observe_run(
             runner.name, record, runner.consecutive_failures, runner.last_success
         )
+        if record.hook is not None:
+            self.metrics.observe_hook(runner.name, record.hook.status)
 
     # --- state ------------------------------------------------------------------------
 
@@ -251,17 +271,15 @@ class ReconcilePlugin:
                 group.start_soon(self._prune)
             if self.alerter is not None:
                 await group.start(self.alerter.run)
+            if self.notifier is not None:
+                await group.start(self.notifier.run)
             for runner in self.runners.values():
                 group.start_soon(runner.serve)
                 group.start_soon(self.debouncers[runner.name].serve)
             try:
                 failure = await self._boot()
                 if failure is None:
-                    for runner in self.runners.values():
-                        if runner.config.poll_interval > 0:
-                            group.start_soon(self._poll, runner)
-                        if runner.config.watch:
-                            group.start_soon(self._watch, runner)
+                    self._start_timers(group)
                     yield self
             finally:
                 await self._shutdown()
@@ -269,11 +287,20 @@ class ReconcilePlugin:
         if failure is not None:
             raise BootFailed(failure)
 
+    def _start_timers(self, group: anyio.abc.TaskGroup) -> None:
+        """After the boot: the polls, and the watchers of watched repositories."""
+        for runner in self.runners.values():
+            if runner.config.poll_interval > 0:
+                group.start_soon(self._poll, runner)
+            if runner.config.watch:
+                group.start_soon(self._watch, runner)
+
     async def _boot(self) -> str | None:
         """Reconcile every repository once; the failure to stop on, if the policy says so."""
         records: dict[str, RunRecord] = {}
 
         async def boot(runner: Runner) -> None:
+            await self._provision(runner)
             records[runner.name] = await runner.trigger("boot").wait()
 
         async with anyio.create_task_group() as group:
@@ -290,6 +317,21 @@ class ReconcilePlugin:
                 f"{n}: {p}" for n, p in self.boot_errors.items()
             )
         return None
+
+    async def _provision(self, runner: Runner) -> None:
+        """First boot and rotation: clone a repository that has a ``url`` into its
+        missing or empty path, or point its remote at that URL. A failure is logged;
+        the boot run then says what is wrong."""
+        config = runner.config
+        if config.url is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: ensure_clone(runner.spec, config.url or "", bare=config.bare),
+                abandon_on_cancel=True,
+            )
+        except ReconcileError as exc:
+            logger.error("repository %s could not be cloned: %s", config.name, exc)
 
     async def _poll(self, runner: Runner) -> None:
         interval, jitter = runner.config.poll_interval, runner.config.poll_jitter
@@ -309,6 +351,8 @@ class ReconcilePlugin:
                         await current.done.wait()
             if self.alerter is not None:  # after the last runs: their alerts are queued
                 await self.alerter.aclose()
+            if self.notifier is not None:
+                await self.notifier.aclose()
             if self.store is not None:
                 self.store.close()
 

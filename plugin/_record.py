@@ -16,7 +16,9 @@ from typing import Any
 
 from reconcile import Outcome, Result, redact_text
 
-__all__ = ["RunRecord", "failure_streak", "succeeded"]
+__all__ = ["HISTORY_PAGE", "HookRun", "RunRecord", "failure_streak", "succeeded"]
+
+HISTORY_PAGE = 50  # runs in one page of history, unless the caller asks for another number
 
 
 def succeeded(result: Result | None) -> bool:
@@ -24,6 +26,33 @@ def succeeded(result: Result | None) -> bool:
     if result is None:
         return False
     return result.ok or (result.outcome is Outcome.CONFLICT_ESCAPED and result.push.landed)
+
+
+@dataclass(frozen=True)
+class HookRun:
+    """What the repository's ``exec_hook`` did after a run: ``status`` is ``ok`` (exit
+    0), ``failed`` (another exit status, or it could not be started) or
+    ``timed-out`` (killed at ``exec_hook_timeout``); ``output`` is the end of what it
+    wrote (stdout and stderr), redacted."""
+
+    status: str
+    exit_code: int | None
+    duration_ms: float
+    error: str | None = None
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "duration_ms": round(self.duration_ms, 3),
+            "error": _masked(self.error),
+            "output": redact_text(self.output),
+        }
 
 
 @dataclass
@@ -40,6 +69,10 @@ class RunRecord:
     error: str | None = None
     callback_error: str | None = None
     lock_wait_seconds: float = 0.0
+    hook: HookRun | None = None
+    # The runner's failure streak before this run (the one counter there is): what
+    # the alerts compare with the streak after it. Not part of the run's JSON form.
+    failures_before: int = 0
 
     @property
     def succeeded(self) -> bool:
@@ -72,6 +105,7 @@ class RunRecord:
             "error": _masked(self.error),
             "callback_error": _masked(self.callback_error),
             "lock_wait_seconds": round(self.lock_wait_seconds, 6),
+            "hook": None if self.hook is None else self.hook.to_dict(),
         }
 
 

@@ -219,12 +219,21 @@ def _error(status: int, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+def _no_admin_token(variable: str | None) -> str:
+    """What the admin routes' 503 says: where the token is configured."""
+    if variable is not None:
+        return f"no admin token is configured: set the environment variable {variable}"
+    return (
+        "no admin token is configured: the application gives one as PluginConfig(admin_token=...)"
+    )
+
+
 def _admin_runner(plugin: PluginView, request: Request) -> Runner | Response:
     """The runner ``?repo=`` names, for a request carrying the admin token; else the
     answer refusing it."""
     allowed = plugin.admin_allowed(request.headers.get("authorization"))
     if allowed is None:
-        return _error(503, "no admin token is configured (RECONCILE_ADMIN_TOKEN)")
+        return _error(503, _no_admin_token(plugin.config.admin_token_env))
     if not allowed:
         return JSONResponse(
             {"error": "a valid 'Authorization: Bearer <admin token>' is required"},

@@ -7,7 +7,8 @@ request's message and attribution (``CommitRequest.merged``), since the tree it
 commits holds every write that came before it. The
 reconcile runs in a worker thread under the repository's ``RepoLock`` (which also
 keeps other processes out), and the host's ``on_reconciled`` callback runs under
-that same lock when the local commit changed.
+that same lock when the local commit changed, and so does the repository's
+``exec_hook`` (``plugin._hook``), after it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from reconcile import (
 )
 
 from ._config import RepoConfig
+from ._hook import run_hook
 from ._record import RunRecord, failure_streak
 
 __all__ = ["OnReconciled", "RunRecord", "Runner", "Ticket"]
@@ -244,6 +246,8 @@ class Runner:
                 result = record.result
                 if result is not None and result.changed and self.on_reconciled is not None:
                     await self._callback(record)
+                if result is not None and result.changed and self.config.exec_hook:
+                    record.hook = await run_hook(self.config, record)
             finally:
                 if held is not None:
                     held.release()
@@ -274,9 +278,8 @@ class Runner:
         handed over to the caller, which lets go after the host's callback ran."""
         waited = time.monotonic()
         try:
-            held = RepoLock(
-                git_directory(self.spec.resolved_path), self.spec.lock_timeout, self.cancel
-            )
+            gitdir = git_directory(self.spec.resolved_path, trust=self.spec.trust)
+            held = RepoLock(gitdir, self.spec.lock_timeout, self.cancel)
             held.acquire()
         except (BadInputError, RepoLockTimeout) as exc:
             record.error = str(exc)
@@ -314,6 +317,7 @@ class Runner:
         self.runs += 1
         self.last = record
         self.history.append(record)
+        record.failures_before = self.consecutive_failures
         self.consecutive_failures = failure_streak(self.consecutive_failures, record)
         if record.succeeded:
             self.last_success = record.finished_at

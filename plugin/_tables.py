@@ -8,23 +8,39 @@ are the value objects' to check, and defaults are theirs too: every key defaults
 unset (``None``), and the loader passes on only the keys a file sets
 (``model_fields_set``), so the value objects' own defaults apply. ``Sets`` names the
 parameter a key sets; the configuration reference reads its default from there.
+The markers and the base are ``_table_kit``'s; the ``[commit]`` tables are
+``_commit_tables``'s.
 """
 
 from __future__ import annotations
 
-import inspect
-import os
-from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields, is_dataclass
-from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import Field
 
-from reconcile import HTTPAuth, RepoSpec, Retry, SSHKey
+from reconcile import GitHubApp, HTTPAuth, Identity, RepoSpec, Retry, SSHKey
 from webhooks import Provider
 
+from ._commit_tables import CommitTable, RepoCommitTable
 from ._config import BOOT_POLICIES, ENV_ADMIN_TOKEN, ENV_DATABASE_URL, PluginConfig, RepoConfig
+from ._table_kit import (
+    Child,
+    Default,
+    EnvName,
+    FilePath,
+    Names,
+    Sets,
+    Shown,
+    Table,
+    Text,
+    children,
+    default_of,
+    error_text,
+    got,
+    sets,
+)
+from ._table_kit import choices as _choices
+from ._table_kit import key as _key
 from .alerts import (
     SEVERITIES,
     AlertConfig,
@@ -38,10 +54,15 @@ from .alerts import (
 __all__ = [
     "AlertsTable",
     "Child",
+    "CommitTable",
     "Default",
     "FileTable",
+    "GitHubAppTable",
+    "IdentityTable",
     "Names",
     "PullRequestTable",
+    "RepoCommitTable",
+    "RepoIdentityTable",
     "RepoTable",
     "Sets",
     "Shown",
@@ -51,99 +72,70 @@ __all__ = [
     "WebhookTable",
     "children",
     "default_of",
+    "error_text",
     "got",
     "sets",
 ]
 
 
-@dataclass(frozen=True)
-class Sets:
-    """The value-object parameter a key sets (and whose default is the key's)."""
+class IdentityTable(Table):
+    """The committer of the commits git-reconcile makes (replayed local commits, and
+    auto-made ones), so no git configuration is needed on the machine. Each
+    `[repos.identity]` table replaces it for its repository."""
 
-    owner: type
-    name: str
-
-
-@dataclass(frozen=True)
-class Default:
-    """A default in words, for a key whose default no single parameter holds."""
-
-    text: str
+    name: Annotated[Text, Sets(Identity, "name")] = Field(description="the committer's name")
+    email: Annotated[Text, Sets(Identity, "email")] = Field(
+        description="the committer's e-mail address"
+    )
 
 
-@dataclass(frozen=True)
-class Shown:
-    """How the reference names a key's type."""
-
-    text: str
+class RepoIdentityTable(IdentityTable):
+    """The committer for this repository's commits, instead of the top-level
+    `[identity]`."""
 
 
-@dataclass(frozen=True)
-class Names:
-    """The names a table of tables (``[webhooks.<name>]``) may use."""
+class GitHubAppTable(Table):
+    """GitHub App authentication for an HTTPS remote on GitHub or GitHub Enterprise
+    Server: an installation token is minted from the app's private key when needed,
+    cached, and minted again before it expires. Give `app_id` or `client_id`. Not
+    with `ssh_key` or `token_file`."""
 
-    what: str
-    names: tuple[str, ...]
-
-
-def _text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-def _is_set(name: str, info: ValidationInfo) -> str:
-    environ: Mapping[str, str] = (info.context or {}).get("environ", os.environ)
-    if not environ.get(name):
-        raise ValueError(f"environment variable {name} is not set")
-    return name
-
-
-def got(value: Any) -> str:
-    """A TOML value as an error message shows it: short, and typed."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    shown = repr(value) if isinstance(value, str) else str(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
-
-
-def _path(value: Any, info: ValidationInfo) -> Path:
-    """A path from the file: ``~`` expanded, relative to the file's folder."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string (a path), got {got(value)}")
-    path = Path(_text(value)).expanduser()
-    base: Path | None = (info.context or {}).get("base")
-    return base / path if base is not None and not path.is_absolute() else path
-
-
-Text = Annotated[str, AfterValidator(_text)]
-EnvName = Annotated[
-    str, Shown("environment variable name"), AfterValidator(_text), AfterValidator(_is_set)
-]
-FilePath = Annotated[Path, Shown("path"), BeforeValidator(_path)]
-
-
-class Table(BaseModel):
-    """A TOML table: exact types (no "30" for 30), no unknown keys, finite numbers."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-def _key(description: str) -> Any:
-    return Field(None, description=description)
-
-
-def _choices(values: tuple[str, ...]) -> str:
-    return ", ".join(f'`"{v}"`' for v in values)
+    app_id: Annotated[int | Text | None, Sets(GitHubApp, "app_id"), Shown("integer or string")] = (
+        _key("the app's id (the JWT's issuer); or `client_id`")
+    )
+    client_id: Annotated[Text | None, Sets(GitHubApp, "client_id")] = _key(
+        "the app's client id (`Iv1.…`), as issuer instead of `app_id`"
+    )
+    installation_id: Annotated[int, Sets(GitHubApp, "installation_id")] = Field(
+        description="the id of the app's installation on the repository's owner"
+    )
+    private_key_file: Annotated[FilePath, Sets(GitHubApp, "private_key_file")] = Field(
+        description="the app's private key (PEM), read whenever a token is minted, "
+        "so a rotated key needs no restart"
+    )
+    api_url: Annotated[Text | None, Sets(GitHubApp, "api_url")] = _key(
+        "GitHub's API; `https://HOST/api/v3` for GitHub Enterprise Server"
+    )
 
 
 class RepoTable(Table):
-    """One repository to keep reconciled. Give `ssh_key` for an SSH remote or
-    `token_file` for an HTTPS one (neither when the remote needs no credentials)."""
+    """One repository to keep reconciled. Give `ssh_key` for an SSH remote, or
+    `token_file` or a `[repos.github_app]` table for an HTTPS one (none when the
+    remote needs no credentials). With `url`, a missing or empty `path` is cloned at
+    start, and a clone whose remote names another URL is pointed at this one."""
+
+    url: Annotated[Text | None, Sets(RepoConfig, "url"), Default("none")] = _key(
+        "the remote's URL: clone into a missing or empty `path` at start (with the "
+        "credentials and host keys below), and rewrite the remote's URL when it "
+        "differs; no credentials in it"
+    )
+    bare: Annotated[bool | None, Sets(RepoConfig, "bare")] = _key(
+        "clone a bare repository (no working tree); only with `url`"
+    )
+    trust: Annotated[bool | None, Sets(RepoSpec, "trust")] = _key(
+        "open the repository even when another user owns it (git's `safe.directory`, "
+        "for this path only)"
+    )
 
     name: Annotated[Text | None, Sets(RepoConfig, "name"), Default("the last part of `path`")] = (
         _key("the repository's name in routes, metrics and alerts (no `/`)")
@@ -186,6 +178,42 @@ class RepoTable(Table):
     bearer: Annotated[bool | None, Sets(HTTPAuth, "bearer")] = _key(
         "send the token as `Authorization: Bearer`; only with `token_file`"
     )
+    notify_url: Annotated[Text | None, Sets(RepoConfig, "notify_url"), Default("none")] = _key(
+        "after a run that moved the branch, POST the run's JSON here, in the background "
+        "(see [Callouts](#callouts-for-a-sidecar))"
+    )
+    notify_secret_env: EnvName | None = _key(
+        "the environment variable that holds the secret that signs those POSTs "
+        "(`X-Signature: sha256=...`); or `notify_secret_file`"
+    )
+    notify_secret_file: Annotated[FilePath | None, Sets(RepoConfig, "notify_secret_file")] = _key(
+        "a file holding that secret, read at every POST"
+    )
+    notify_timeout: Annotated[float | None, Sets(RepoConfig, "notify_timeout")] = _key(
+        "seconds that bound each attempt of a POST (at most 600)"
+    )
+    notify_retries: Annotated[int | None, Sets(RepoConfig, "notify_retries")] = _key(
+        "retries of a POST that failed for a reason time may fix"
+    )
+    exec_hook: Annotated[list[Text] | None, Sets(RepoConfig, "exec_hook"), Default("none")] = _key(
+        "a command, as an argument list (no shell), run after a run that moved the "
+        "branch, with the run in its environment"
+    )
+    exec_hook_timeout: Annotated[float | None, Sets(RepoConfig, "exec_hook_timeout")] = _key(
+        "seconds the hook may run before it is killed (at most 3600)"
+    )
+    commit_quiet_period: Annotated[float | None, Sets(RepoConfig, "commit_quiet_period")] = _key(
+        "seconds without a `notify_changed` (or a watched change) after which they are committed"
+    )
+    commit_max_wait: Annotated[float | None, Sets(RepoConfig, "commit_max_wait")] = _key(
+        "seconds after the first notification by which a commit comes, however steady they are"
+    )
+    watch: Annotated[bool | None, Sets(RepoConfig, "watch")] = _key(
+        "watch the working tree and commit what changes in it (git's own and ignored paths aside)"
+    )
+    identity: RepoIdentityTable | None = _key("the committer for this repository")
+    commit: RepoCommitTable | None = _key("how this repository's commits are made")
+    github_app: GitHubAppTable | None = _key("GitHub App credentials for an HTTPS remote")
 
 
 class WebhookTable(Table):
@@ -334,6 +362,12 @@ class FileTable(Table):
     auto_upgrade: Annotated[bool | None, Sets(PluginConfig, "auto_upgrade")] = _key(
         "apply the audit store's migrations at start-up"
     )
+    identity: IdentityTable | None = _key(
+        "the committer of the commits git-reconcile makes, for every repository"
+    )
+    commit: CommitTable | None = _key(
+        "how the commits of the write path are made and guarded, for every repository"
+    )
     repos: Annotated[list[RepoTable] | None, Sets(PluginConfig, "repos"), Default("required")] = (
         _key("the repositories (at least one)")
     )
@@ -345,66 +379,3 @@ class FileTable(Table):
     alerts: Annotated[AlertsTable | None, Sets(PluginConfig, "alerts")] = _key(
         "operator alerts; without this table, none are sent"
     )
-
-
-# --- reading the models -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Child:
-    """A key of a model that holds tables: one (``table``), an array (``array``, one
-    table also accepted) or a table of named tables (``named``)."""
-
-    shape: Literal["table", "array", "named"]
-    model: type[Table]
-    names: Names | None = None
-
-
-def _meta(model: type[Table], key: str, kind: type[Any]) -> Any:
-    return next((m for m in model.model_fields[key].metadata if isinstance(m, kind)), None)
-
-
-def _unwrapped(annotation: Any) -> Any:
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    return args[0] if len(args) == 1 and type(None) in get_args(annotation) else annotation
-
-
-def children(model: type[Table]) -> dict[str, Child]:
-    """The keys of ``model`` that hold tables, in their order."""
-    found: dict[str, Child] = {}
-    for key, info in model.model_fields.items():
-        annotation = _unwrapped(info.annotation)
-        args = get_args(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, Table):
-            found[key] = Child("table", annotation)
-        elif args and isinstance(args[-1], type) and issubclass(args[-1], Table):
-            shape: Literal["array", "named"] = "named" if len(args) == 2 else "array"
-            found[key] = Child(shape, args[-1], _meta(model, key, Names))
-    return found
-
-
-def sets(model: type[Table], owner: type) -> dict[str, str]:
-    """``{key: parameter}`` for the keys of ``model`` that set a parameter of ``owner``."""
-    found = {}
-    for key in model.model_fields:
-        target = _meta(model, key, Sets)
-        if target is not None and target.owner is owner:
-            found[key] = target.name
-    return found
-
-
-def default_of(model: type[Table], key: str) -> Any:
-    """The default of ``key``: a ``Default``, the value its parameter defaults to, or
-    ``MISSING`` (a required key, or one with no default)."""
-    words = _meta(model, key, Default)
-    if words is not None or model.model_fields[key].is_required():
-        return words if words is not None else MISSING
-    target: Sets | None = _meta(model, key, Sets)
-    if target is None:
-        return MISSING
-    if is_dataclass(target.owner):
-        for f in fields(target.owner):
-            if f.name == target.name:
-                return f.default_factory() if f.default_factory is not MISSING else f.default
-    parameter = inspect.signature(target.owner).parameters[target.name]
-    return MISSING if parameter.default is inspect.Parameter.empty else parameter.default

@@ -4,62 +4,147 @@
 >>> result = reconcile(RepoSpec("/srv/data"))          # doctest: +SKIP
 >>> result.outcome                                      # doctest: +SKIP
 <Outcome.IN_SYNC: 'in-sync'>
+
+The names are loaded on first use: ``import reconcile`` costs nothing until a name
+is asked for, so a command that only needs a value object (the command line building
+its ``--help``) does not load pygit2. Every name below is importable as usual.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from ._commit import (
-    DEFAULT_EXCLUDE,
-    DEFAULT_TEMPLATE,
-    CommitInfo,
-    CommitPolicy,
-    CommitRequest,
-    CommitSigner,
-    FileChange,
-    MessageContext,
-    MessageGenerator,
-    Trailer,
-    parse_trailer,
-)
-from ._control import CancelToken, Progress
-from ._engine import (
-    RepoInfo,
-    commit_reachable,
-    git_directory,
-    inspect_repo,
-    push_with_lease,
-    reconcile,
-)
-from ._errors import (
-    AuthenticationError,
-    BadInputError,
-    CancelledError,
-    CheckoutBlockedError,
-    GitError,
-    HostKeyError,
-    InvalidSpecError,
-    NetworkError,
-    NotARepositoryError,
-    ReconcileError,
-    RefMovedError,
-    RepoLockTimeout,
-    UnknownBranchError,
-    UnknownRemoteError,
-)
-from ._git import IgnoreRules
-from ._identity import Identity
-from ._lock import RepoLock
-from ._logging import configure_logging
-from ._redact import redact_text, redact_url
-from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
-from ._spec import HTTPAuth, RepoSpec, Retry, SSHKey
+if TYPE_CHECKING:
+    from ._clone import Provision, Provisioned, ensure_clone
+    from ._commit import (
+        DEFAULT_EXCLUDE,
+        DEFAULT_TEMPLATE,
+        CommitInfo,
+        CommitPolicy,
+        CommitRequest,
+        CommitSigner,
+        FileChange,
+        MessageContext,
+        MessageGenerator,
+        Trailer,
+        parse_trailer,
+    )
+    from ._control import CancelToken, Progress
+    from ._diagram import state_diagram
+    from ._engine import (
+        RepoInfo,
+        commit_reachable,
+        git_directory,
+        inspect_repo,
+        push_with_lease,
+        reconcile,
+    )
+    from ._errors import (
+        AuthenticationError,
+        BadInputError,
+        CancelledError,
+        CheckoutBlockedError,
+        DubiousOwnershipError,
+        GitError,
+        HostKeyError,
+        InvalidSpecError,
+        NetworkError,
+        NotARepositoryError,
+        PathInUseError,
+        ReconcileError,
+        RefMovedError,
+        RepoLockTimeout,
+        UnknownBranchError,
+        UnknownRemoteError,
+    )
+    from ._git import IgnoreRules, scan_host_key
+    from ._github_app import GitHubApp
+    from ._hostkeys import (
+        HostKey,
+        HostKeyVerdict,
+        check_host_key,
+        default_known_hosts,
+        known_hosts_line,
+    )
+    from ._identity import Identity
+    from ._lock import RepoLock
+    from ._logging import configure_logging
+    from ._redact import redact_text, redact_url
+    from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
+    from ._spec import Credentials, HTTPAuth, RepoSpec, Retry, SSHKey
 
 __version__ = "0.1.0"
 
 # A library logs; the application decides where the lines go.
 logging.getLogger("reconcile").addHandler(logging.NullHandler())
+
+# Each public name, and the module that defines it.
+_WHERE = {
+    "DEFAULT_EXCLUDE": "_commit",
+    "DEFAULT_TEMPLATE": "_commit",
+    "AuthenticationError": "_errors",
+    "BadInputError": "_errors",
+    "CancelledError": "_errors",
+    "CancelToken": "_control",
+    "check_host_key": "_hostkeys",
+    "CheckoutBlockedError": "_errors",
+    "commit_reachable": "_engine",
+    "CommitInfo": "_commit",
+    "CommitPolicy": "_commit",
+    "CommitRequest": "_commit",
+    "CommitSigner": "_commit",
+    "configure_logging": "_logging",
+    "Credentials": "_spec",
+    "default_known_hosts": "_hostkeys",
+    "DubiousOwnershipError": "_errors",
+    "ensure_clone": "_clone",
+    "FileChange": "_commit",
+    "git_directory": "_engine",
+    "GitError": "_errors",
+    "GitHubApp": "_github_app",
+    "HostKey": "_hostkeys",
+    "HostKeyError": "_errors",
+    "HostKeyVerdict": "_hostkeys",
+    "HTTPAuth": "_spec",
+    "Identity": "_identity",
+    "IgnoreRules": "_git",
+    "inspect_repo": "_engine",
+    "InvalidSpecError": "_errors",
+    "known_hosts_line": "_hostkeys",
+    "MessageContext": "_commit",
+    "MessageGenerator": "_commit",
+    "NetworkError": "_errors",
+    "NetworkOperation": "_result",
+    "NotARepositoryError": "_errors",
+    "Outcome": "_result",
+    "parse_trailer": "_commit",
+    "PathInUseError": "_errors",
+    "Progress": "_control",
+    "Provision": "_clone",
+    "Provisioned": "_clone",
+    "push_with_lease": "_engine",
+    "PushResult": "_result",
+    "PushStatus": "_result",
+    "reconcile": "_engine",
+    "ReconcileError": "_errors",
+    "redact_text": "_redact",
+    "redact_url": "_redact",
+    "RefMovedError": "_errors",
+    "RepoInfo": "_engine",
+    "RepoLock": "_lock",
+    "RepoLockTimeout": "_errors",
+    "RepoSpec": "_spec",
+    "Result": "_result",
+    "Retry": "_spec",
+    "scan_host_key": "_git",
+    "SSHKey": "_spec",
+    "state_diagram": "_diagram",
+    "Trailer": "_commit",
+    "UnknownBranchError": "_errors",
+    "UnknownRemoteError": "_errors",
+}
 
 __all__ = [
     "DEFAULT_EXCLUDE",
@@ -73,10 +158,15 @@ __all__ = [
     "CommitPolicy",
     "CommitRequest",
     "CommitSigner",
+    "Credentials",
+    "DubiousOwnershipError",
     "FileChange",
     "GitError",
+    "GitHubApp",
     "HTTPAuth",
+    "HostKey",
     "HostKeyError",
+    "HostKeyVerdict",
     "Identity",
     "IgnoreRules",
     "InvalidSpecError",
@@ -86,7 +176,10 @@ __all__ = [
     "NetworkOperation",
     "NotARepositoryError",
     "Outcome",
+    "PathInUseError",
     "Progress",
+    "Provision",
+    "Provisioned",
     "PushResult",
     "PushStatus",
     "ReconcileError",
@@ -102,13 +195,32 @@ __all__ = [
     "UnknownBranchError",
     "UnknownRemoteError",
     "__version__",
+    "check_host_key",
     "commit_reachable",
     "configure_logging",
+    "default_known_hosts",
+    "ensure_clone",
     "git_directory",
     "inspect_repo",
+    "known_hosts_line",
     "parse_trailer",
     "push_with_lease",
     "reconcile",
     "redact_text",
     "redact_url",
+    "scan_host_key",
+    "state_diagram",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reconcile' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -104,6 +104,10 @@ def _clean_path(path: str) -> str:
     return "" if normal == "." else normal
 
 
+def _coauthor(item: Identity | str) -> Identity:
+    return Identity.parse(item) if isinstance(item, str) else item
+
+
 def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
 
@@ -218,6 +222,7 @@ class CommitPolicy:
     seconds. ``co_authors`` and ``trailers`` are added to every commit;
     ``max_message_length`` cuts the message before its trailers at a word.
     ``squash_unpushed`` squashes this tool's own unpushed commits before a push.
+    Co-authors may be given as ``"Name <email>"`` and trailers as ``"Key: value"``.
     ``repo_name`` is ``{repo}`` (default: the repository folder's name).
     """
 
@@ -263,7 +268,7 @@ class CommitPolicy:
             )
         object.__setattr__(self, "exclude", tuple(self.exclude))
         object.__setattr__(self, "bypass_filters", tuple(self.bypass_filters))
-        object.__setattr__(self, "co_authors", tuple(self.co_authors))
+        object.__setattr__(self, "co_authors", tuple(map(_coauthor, self.co_authors)))
         object.__setattr__(self, "trailers", tuple(_trailer(t) for t in self.trailers))
 
 

@@ -6,15 +6,16 @@ from transitions.extensions import GraphMachine
 
 from ._machine import TERMINAL, build_machine
 
-__all__ = ["mermaid"]
+__all__ = ["state_diagram"]
 
 
 class _Model:
     """A model with no behaviour: the diagram needs the table only."""
 
 
-def mermaid() -> str:
-    """The machine's diagram in mermaid syntax, generated from the table."""
+def state_diagram() -> str:
+    """The state machine of a run as a mermaid diagram, drawn from the table itself
+    (the README shows it)."""
     model = _Model()
     build_machine(
         model, GraphMachine, graph_engine="mermaid", show_conditions=True, title="git-reconcile run"

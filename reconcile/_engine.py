@@ -201,18 +201,23 @@ class RepoInfo:
     remote_url: str
 
 
-def inspect_repo(spec: RepoSpec) -> RepoInfo:
+def inspect_repo(spec: RepoSpec, *, check_branch: bool = False) -> RepoInfo:
     """Describe the repository of ``spec`` without changing anything; raises
-    ``BadInputError`` like ``reconcile()`` would."""
-    repo = GitRepo(spec.resolved_path)
+    ``BadInputError`` like ``reconcile()`` would for the path and the remote, and with
+    ``check_branch`` for the branch too (a malformed name, or one that is neither a
+    local branch nor the branch HEAD names). No network is touched."""
+    if check_branch:
+        open_target(spec)
+    repo = GitRepo(spec.resolved_path, trusted=spec.trust)
     url = repo.remote_url(spec.remote)
     return RepoInfo(repo.gitdir, spec.branch or repo.head_branch(), redact_url(url))
 
 
-def git_directory(path: Path | str) -> Path:
+def git_directory(path: Path | str, *, trust: bool = False) -> Path:
     """The git directory of a repository (``.git`` of a working tree, or the bare
-    repository itself); raises ``NotARepositoryError``."""
-    return GitRepo(Path(path).expanduser().absolute()).gitdir
+    repository itself); raises ``NotARepositoryError``, or ``DubiousOwnershipError``
+    for another user's repository unless ``trust`` (``RepoSpec.trust``) is given."""
+    return GitRepo(Path(path).expanduser().absolute(), trusted=trust).gitdir
 
 
 def commit_reachable(path: Path | str, branch: str, commit: str) -> bool:

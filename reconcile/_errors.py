@@ -8,6 +8,8 @@ the library itself::
     ReconcileError
     ├── BadInputError              the spec names something that is not there (CLI exit 2)
     │   ├── NotARepositoryError    the path is not a git repository
+    │   │   └── PathInUseError     (clone) the path holds other files, not a repository
+    │   ├── DubiousOwnershipError  another user owns the repository, and it is not trusted
     │   ├── UnknownRemoteError     the repository has no remote of that name
     │   ├── UnknownBranchError     the branch does not exist locally and HEAD does not name it
     │   └── InvalidSpecError       a value in the spec is malformed (timeout, prefix, key)
@@ -35,11 +37,13 @@ __all__ = [
     "BadInputError",
     "CancelledError",
     "CheckoutBlockedError",
+    "DubiousOwnershipError",
     "GitError",
     "HostKeyError",
     "InvalidSpecError",
     "NetworkError",
     "NotARepositoryError",
+    "PathInUseError",
     "ReconcileError",
     "RefMovedError",
     "RepoLockTimeout",
@@ -58,6 +62,17 @@ class BadInputError(ReconcileError):
 
 class NotARepositoryError(BadInputError):
     """The path is not a git repository (neither a working tree nor a bare one)."""
+
+
+class PathInUseError(NotARepositoryError):
+    """A clone was asked for at a path that exists, is not empty, and is not a
+    repository: nothing there is touched."""
+
+
+class DubiousOwnershipError(BadInputError):
+    """The repository belongs to another user, and libgit2 (like git) refuses to open
+    it ("dubious ownership"). Run as its owner, change its owner, or trust this one
+    path (``RepoSpec(trust=True)``, ``trust = true`` in the configuration)."""
 
 
 class UnknownRemoteError(BadInputError):

@@ -19,23 +19,19 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
-
-from ._errors import InvalidSpecError
 
 __all__ = [
     "HostKey",
-    "Verdict",
+    "HostKeyVerdict",
     "check_host_key",
     "default_known_hosts",
     "fingerprint",
     "host_pattern",
     "known_hosts_line",
-    "parse_target",
 ]
 
 
-class Verdict(enum.Enum):
+class HostKeyVerdict(enum.Enum):
     TRUSTED = "trusted"
     UNKNOWN = "unknown"
     CHANGED = "changed"
@@ -137,14 +133,14 @@ def check_host_key(
     port: int | None,
     known_hosts: Path,
     pins: tuple[str, ...] = (),
-) -> tuple[Verdict, str]:
+) -> tuple[HostKeyVerdict, str]:
     """Decide whether to trust ``key`` for ``host``; returns the verdict and a reason."""
     where = host_pattern(host, port)
     if pins:
         wanted = {p.strip() if p.startswith("SHA256:") else f"SHA256:{p.strip()}" for p in pins}
         if key.fingerprint.rstrip("=") in {w.rstrip("=") for w in wanted}:
-            return Verdict.TRUSTED, f"{where} matches a pinned fingerprint"
-        return Verdict.CHANGED, (
+            return HostKeyVerdict.TRUSTED, f"{where} matches a pinned fingerprint"
+        return HostKeyVerdict.CHANGED, (
             f"host key for {where} is {key.keytype} {key.fingerprint}, which matches none of "
             f"the pinned fingerprints; someone may be in between: check with the host's operator"
         )
@@ -155,22 +151,25 @@ def check_host_key(
         same = hmac.compare_digest(blob.encode(), key.base64.encode())
         if marker == "@revoked":
             if same:
-                return Verdict.REVOKED, f"host key for {where} is marked @revoked in {known_hosts}"
+                return (
+                    HostKeyVerdict.REVOKED,
+                    f"host key for {where} is marked @revoked in {known_hosts}",
+                )
             continue
         if marker is not None:  # @cert-authority: certificates are not supported
             continue
         if same:
-            return Verdict.TRUSTED, f"{where} is recorded in {known_hosts}"
+            return HostKeyVerdict.TRUSTED, f"{where} is recorded in {known_hosts}"
         recorded.append(keytype)
     if recorded:
-        return Verdict.CHANGED, (
+        return HostKeyVerdict.CHANGED, (
             f"host key for {where} ({key.keytype} {key.fingerprint}) does not match the one "
             f"recorded in {known_hosts} ({', '.join(sorted(set(recorded)))}): it changed, or "
             "someone is in between. Verify the new key with the host's operator before "
             "replacing the entry"
         )
     exists = "no entry" if known_hosts.exists() else "the file does not exist"
-    return Verdict.UNKNOWN, (
+    return HostKeyVerdict.UNKNOWN, (
         f"host key for {where} is unknown ({exists} in {known_hosts}); its key is "
         f"{key.keytype} {key.fingerprint}. After verifying that fingerprint, record it with: "
         f"git-reconcile known-hosts add ssh://{host}:{port or 22} --fingerprint {key.fingerprint}"
@@ -181,31 +180,3 @@ def check_host_key(
 def default_known_hosts() -> Path:
     """``~/.ssh/known_hosts`` of the user running the process."""
     return Path(os.path.expanduser("~")) / ".ssh" / "known_hosts"
-
-
-def parse_target(target: str) -> tuple[str, int | None, str]:
-    """(host, port, ssh URL) from ``ssh://[user@]host[:port][/path]``, ``user@host:path``
-    or ``host[:port]``. Raises ``InvalidSpecError`` for anything else."""
-    port: int | None = None
-    if "://" in target:
-        try:
-            parts = urlsplit(target)
-            host, port = parts.hostname or "", parts.port
-        except ValueError as exc:
-            raise InvalidSpecError(f"{target!r} is not a valid URL: {exc}") from None
-        if parts.scheme != "ssh" or not host:
-            raise InvalidSpecError(f"{target!r}: host keys are recorded for ssh:// remotes only")
-    elif "@" in target:
-        host = target.partition("@")[2].partition(":")[0]
-    else:
-        host, sep, port_text = target.partition(":")
-        try:
-            port = int(port_text) if sep else None
-        except ValueError:
-            raise InvalidSpecError(f"{target!r}: the port must be a number") from None
-    if not host:
-        raise InvalidSpecError(f"{target!r} names no host")
-    if port is not None and not 0 < port < 65536:
-        raise InvalidSpecError(f"{target!r}: the port must be between 1 and 65535")
-    netloc = host if port is None else f"{host}:{port}"
-    return host, port, f"ssh://git@{netloc}/"

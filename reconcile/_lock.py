@@ -17,6 +17,7 @@ from types import TracebackType
 
 from ._control import CancelToken
 from ._errors import RepoLockTimeout
+from ._spec import RepoSpec
 
 __all__ = ["LOCK_NAME", "RepoLock"]
 
@@ -37,7 +38,10 @@ class RepoLock:
     """
 
     def __init__(
-        self, gitdir: Path, timeout: float = 300.0, cancel: CancelToken | None = None
+        self,
+        gitdir: Path,
+        timeout: float = RepoSpec.lock_timeout,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.path = Path(gitdir) / LOCK_NAME
         self.timeout = timeout

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from ._commit import CommitPolicy
 from ._errors import InvalidSpecError
+from ._github_app import GitHubApp
 from ._identity import Identity
 
-__all__ = ["HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
+__all__ = ["Credentials", "HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ class Retry:
             )
 
 
+#: What a repository's remote may be given: an SSH key, an HTTP(S) secret, or a
+#: GitHub App installation (HTTPS).
+Credentials = SSHKey | HTTPAuth | GitHubApp
+
 _MAX_TIMEOUT = 24 * 3600.0
 # What git's check-ref-format refuses in a branch name.
 _BAD_REF = re.compile(r"(^[/.]|/[/.]|\.\.|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|[/.]$|^@$)")
@@ -122,15 +127,18 @@ class RepoSpec:
     ``retry`` says how transient network failures are retried; ``max_rounds``
     how many times a run fetches again when the remote moved under its push.
     ``lock_timeout`` is how long a run waits for another reconcile of the same
-    repository (in this process or another) to finish. ``commit_policy`` says how a
-    run asked to commit (``reconcile(spec, commit=...)``) makes and guards its commit.
+    repository (in this process or another) to finish. ``trust`` opens the
+    repository even when another user owns it (git's ``safe.directory``, for this
+    path alone); without it such a repository raises ``DubiousOwnershipError``.
+    ``commit_policy`` says how a run asked to commit (``reconcile(spec, commit=...)``)
+    makes and guards its commit.
     """
 
     path: Path | str
     remote: str = "origin"
     branch: str | None = None
     timeout: float = 30.0
-    credentials: SSHKey | HTTPAuth | None = None
+    credentials: Credentials | None = None
     known_hosts: Path | None = None
     host_key_fingerprints: tuple[str, ...] = ()
     conflict_prefix: str = "conflicts/"
@@ -139,6 +147,7 @@ class RepoSpec:
     max_rounds: int = 3
     retry: Retry = field(default_factory=Retry)
     lock_timeout: float = 300.0
+    trust: bool = False
     commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
 
     def __post_init__(self) -> None:

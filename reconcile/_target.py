@@ -46,7 +46,7 @@ def open_target(
     ``BadInputError`` (NotARepositoryError, UnknownRemoteError, InvalidSpecError,
     UnknownBranchError)."""
     path = spec.resolved_path
-    repo = GitRepo(path)
+    repo = GitRepo(path, trusted=spec.trust)
     url = repo.remote_url(spec.remote)  # UnknownRemoteError before anything else
     head = repo.head_branch()
     branch = spec.branch or head or ""

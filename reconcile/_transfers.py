@@ -187,7 +187,7 @@ class Transfers:
         error: GitError | None = None,
         answer: PushOutcome | None = None,
     ) -> None:
-        result, message, code = _verdict(error, answer)
+        result, message, code = _operation_result(error, answer)
         self.operations.append(
             NetworkOperation(
                 kind=kind,
@@ -206,7 +206,7 @@ class Transfers:
         )
 
 
-def _verdict(
+def _operation_result(
     error: GitError | None, answer: PushOutcome | None
 ) -> tuple[str, str | None, str | None]:
     """An operation's result (``ok``, ``rejected``, ``failed``, ``cancelled``), message

@@ -63,6 +63,20 @@ PUBLIC = {
     "git_directory",
     "inspect_repo",
     "RepoInfo",
+    "state_diagram",
+    "HostKey",
+    "HostKeyVerdict",
+    "check_host_key",
+    "default_known_hosts",
+    "known_hosts_line",
+    "scan_host_key",
+    "Credentials",
+    "DubiousOwnershipError",
+    "GitHubApp",
+    "PathInUseError",
+    "Provision",
+    "Provisioned",
+    "ensure_clone",
     "CommitInfo",
     "CommitPolicy",
     "CommitRequest",
@@ -179,3 +193,17 @@ def test_import_plugin_loads_no_web_stack() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[]", "[]"]
+
+
+def test_importing_the_library_loads_its_names_on_first_use() -> None:
+    """`import reconcile` and a value object load neither pygit2 nor the engine; the
+    first use of `reconcile()` does."""
+    code = (
+        "import sys, reconcile\n"
+        "from reconcile import RepoSpec, Retry\n"
+        "before = 'pygit2' in sys.modules or 'transitions' in sys.modules\n"
+        "reconcile.reconcile\n"
+        "print(before, 'pygit2' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]

@@ -69,9 +69,11 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     assert error.problems == (
         "history_size: must be at least 1, not 0",
         "repos[0].timeout: expected a number, got 'x'",
-        "repos[1].tmeout: unknown key (known: bearer, branch, fingerprints, http_user, "
-        "known_hosts, name, path, poll_interval, poll_jitter, remote, retries, ssh_key, "
-        "timeout, token_file)",
+        "repos[1].tmeout: unknown key (known: bare, bearer, branch, exec_hook, "
+        "exec_hook_timeout, fingerprints, github_app, http_user, identity, known_hosts, name, "
+        "notify_retries, notify_secret_env, notify_secret_file, notify_timeout, notify_url, "
+        "path, poll_interval, poll_jitter, remote, retries, ssh_key, timeout, token_file, "
+        "trust, url)",
         "repos[2].branch: 'refs/heads/main': give a short branch name such as 'main', "
         "not a full ref",
         "repos[2].poll_interval: must be >= 0 seconds, not -1.0",
@@ -124,8 +126,8 @@ def test_one_problem_is_one_line_after_the_file_name(tmp_path: Path) -> None:
         (
             "colour = 1\n" + REPO,
             "colour: unknown key (known: admin_token_env, alerts, "
-            "auto_upgrade, boot_policy, database_url, database_url_env, history_size, repos, "
-            "retention_days, shutdown_timeout, webhooks)",
+            "auto_upgrade, boot_policy, database_url, database_url_env, history_size, identity, "
+            "repos, retention_days, shutdown_timeout, webhooks)",
         ),
         (
             REPO + "[webhooks.github]\nsecret = 'x'\n",
@@ -227,7 +229,9 @@ def test_keys_left_out_take_the_value_objects_defaults(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert loaded.repos == (RepoConfig("data", data, spec=RepoSpec(data)),)
     assert loaded.repos[0].spec == RepoSpec(data)
-    assert dataclasses.replace(loaded, alerts=None) == PluginConfig(repos=loaded.repos)
+    assert dataclasses.replace(loaded, alerts=None) == PluginConfig(
+        repos=loaded.repos, admin_token_env="RECONCILE_ADMIN_TOKEN"
+    )
     assert loaded.alerts == AlertConfig()
 
 
@@ -344,10 +348,12 @@ def test_secrets_come_from_the_environment_given(
 
 
 def test_admin_token_env_names_another_variable(tmp_path: Path) -> None:
-    """admin_token_env names the admin token's variable; unset, there is no admin token."""
+    """admin_token_env names the admin token's variable; unset, there is no admin token,
+    and the configuration keeps the variable's name for the admin routes' 503."""
     text = 'admin_token_env = "MY_ADMIN"\n' + REPO
     assert _load(tmp_path, text, {"MY_ADMIN": "a"}).admin_token == "a"
-    assert _load(tmp_path, text, {"RECONCILE_ADMIN_TOKEN": "b"}).admin_token is None
+    unset = _load(tmp_path, text, {"RECONCILE_ADMIN_TOKEN": "b"})
+    assert (unset.admin_token, unset.admin_token_env) == (None, "MY_ADMIN")
 
 
 def test_database_url_precedence(tmp_path: Path) -> None:
@@ -565,3 +571,32 @@ def test_reference_shows_every_key_with_the_value_objects_defaults() -> None:
         f"| `history_size` | integer | `{PluginConfig((RepoConfig('x', Path()),)).history_size}` |"
         in text
     )
+
+
+def test_every_problem_of_the_alerts_is_reported_at_once(tmp_path: Path) -> None:
+    """The value objects of the alerts check every field before they complain, so five
+    mistakes across the settings and a sink are five problems, each at its key."""
+    problems = _problems(
+        tmp_path,
+        """
+        [[repos]]
+        path = "/srv/data"
+        [alerts]
+        queue_size = 0
+        retries = -1
+        [[alerts.pull_request]]
+        provider = "gitea"
+        project = "data"
+        token_env = "TOKEN"
+        min_severity = "loud"
+        """,
+        {"TOKEN": "t"},
+    )
+    keys = sorted(p.split(":", 1)[0] for p in problems)
+    assert keys == [
+        "alerts.pull_request[0].api_url",
+        "alerts.pull_request[0].min_severity",
+        "alerts.pull_request[0].project",
+        "alerts.queue_size",
+        "alerts.retries",
+    ], problems

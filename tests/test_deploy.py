@@ -18,8 +18,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
 from deployfiles import Stage, ignored, parse
 
 from plugin import PluginConfig, load_config
@@ -89,7 +91,7 @@ def _files_named(config: PluginConfig) -> set[PurePosixPath]:
         if spec.known_hosts is not None:
             files.add(PurePosixPath(spec.known_hosts))
         credentials = spec.credentials
-        for attribute in ("private_key", "password_file"):
+        for attribute in ("private_key", "password_file", "private_key_file"):
             value = getattr(credentials, attribute, None)
             if value is not None:
                 files.add(PurePosixPath(value))
@@ -131,6 +133,29 @@ def test_example_configurations_load(where: str, text: str, tmp_path: Path) -> N
     assert config.repos, where
 
 
+@pytest.mark.parametrize(
+    ("where", "text"), _example_configs(), ids=[w for w, _ in _example_configs()]
+)
+def test_example_configurations_start_from_an_empty_volume(
+    where: str, text: str, tmp_path: Path
+) -> None:
+    """Every example names its repository's url, so the first start clones into the
+    empty volume, and a committer, so the machine needs no git configuration."""
+    config, _names = _load(text, tmp_path)
+    for repo in config.repos:
+        assert repo.url, where
+        assert repo.to_spec().committer is not None, where
+
+
+def test_not_yet_lists_only_what_is_not_built() -> None:
+    """deploy/README.md's "Not yet" list no longer names what git-reconcile does now."""
+    readme = (DEPLOY / "README.md").read_text()
+    start = readme.index("## Not yet")
+    section = readme[start : readme.index("\n## ", start + 1)]
+    for built in ("`url`", "trust", "[identity]", "notify_url", "exec_hook", "GitHub App"):
+        assert built not in section, built
+
+
 def test_example_configurations_are_all_found() -> None:
     """The example configurations are the files and the ConfigMaps deploy/ ships."""
     wheres = {where.split(":")[0] for where, _ in _example_configs()}
@@ -156,8 +181,6 @@ def test_the_configmap_holds_the_image_configuration_verbatim() -> None:
 def test_kubernetes_manifests_match_the_schemas(manifest: Path, version: str) -> None:
     """Every manifest validates against the Kubernetes schemas in strict mode, where a
     misspelt or unknown field fails."""
-    import kubernetes_validate
-
     docs = _documents(manifest)
     assert docs
     problems = []
@@ -320,8 +343,6 @@ def test_the_sidecar_starts_before_the_application_and_shares_its_repository() -
 def test_compose_file_matches_the_compose_specification() -> None:
     """compose.yaml validates against the Compose Specification's JSON schema (as
     check-jsonschema ships it), which refuses unknown keys."""
-    from check_jsonschema.builtin_schemas import get_builtin_schema
-
     schema = get_builtin_schema("vendor.compose-spec")
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     validator = jsonschema.Draft202012Validator(schema)

@@ -6,8 +6,9 @@ stage's COPY (through the ignore file) and RUN build the wheels; the runtime
 stage's user step is checked and its directories made, its install RUN makes a
 fresh virtual environment from those wheels alone; then its ENTRYPOINT and CMD
 start ``serve`` with its ENV and WORKDIR, as its USER (an unprivileged uid when the
-tests run as root), on the example configuration, against a real clone whose
-remote is reached over SSH with the key laid out as a Kubernetes Secret lays it.
+tests run as root), on the example configuration with its ``url`` pointed at a real
+remote over SSH, from an empty repositories volume (the first start clones it), with
+the key laid out as a Kubernetes Secret lays it.
 A step the runner does not know fails the test, so the Dockerfile and this test
 cannot drift apart.
 """
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,11 +273,14 @@ def _as_image_user(image: Image) -> dict[str, Any]:
 
 
 def _lay_volumes(image: Image, world: World) -> Path:
-    """Fill the volumes as an operator would: the configuration, the SSH key and
-    known_hosts as a Kubernetes Secret mounts them (root's files, group-readable
-    through fsGroup, mode 0440), and a clone owned by the service's user."""
+    """Fill the volumes as an operator would: the configuration (its ``url`` pointed at
+    the test's remote), the SSH key and known_hosts as a Kubernetes Secret mounts them
+    (root's files, group-readable through fsGroup, mode 0440), and nothing in the
+    repositories volume: the first start clones. Returns where the clone will be."""
+    text = (DEPLOY / "config.toml").read_text()
+    [url] = {repo["url"] for repo in tomllib.loads(text)["repos"]}
     config = Path(image.host("/etc/git-reconcile/config.toml"))
-    config.write_text(image.host((DEPLOY / "config.toml").read_text()))
+    config.write_text(image.host(text.replace(f'"{url}"', f'"{world.url}"')))
     secrets = Path(image.host("/run/secrets/git-reconcile"))
     secrets.mkdir(parents=True)
     shutil.copy(world.ssh.client_key_path, secrets / "id_ed25519")
@@ -285,11 +290,8 @@ def _lay_volumes(image: Image, world: World) -> Path:
         if _as_root():
             os.chown(path, 0, image.gid)
     clone = Path(image.host("/srv/git-reconcile/data"))
-    git(world.root, "clone", "-q", str(world.remote), str(clone))
-    git(clone, "remote", "set-url", "origin", world.url)
-    if _as_root():
-        for path in [clone, *clone.rglob("*")]:
-            os.lchown(path, image.uid, image.gid)
+    assert not clone.exists()
+    assert list(clone.parent.iterdir()) == []
     return clone
 
 
@@ -305,9 +307,10 @@ def _started(proc: subprocess.Popen[str]) -> str:
 
 def test_the_image_serves_as_its_user(image: Image, ssh_world: World) -> None:
     """Installed from the wheel alone and started by the image's own command as its
-    unprivileged user, serve reconciles the clone over SSH at boot, answers /health
-    and /ready with 200, passes the image's HEALTHCHECK, and keeps its audit store
-    in the data volume, where `git-reconcile history` finds the boot run."""
+    unprivileged user on an empty repositories volume, serve clones the remote over
+    SSH, reconciles at boot, answers /health and /ready with 200, passes the image's
+    HEALTHCHECK, and keeps its audit store in the data volume, where `git-reconcile
+    history` finds the boot run."""
     world = ssh_world
     clone = _lay_volumes(image, world)
     pushed = world.remote_commit({"data.txt": "from the remote\n"}, "pushed before boot")
@@ -340,7 +343,9 @@ def test_the_image_serves_as_its_user(image: Image, ssh_world: World) -> None:
         assert httpx.get(f"{base}/ready", timeout=10).status_code == 200
         status = httpx.get(f"{base}/status", timeout=10).json()
         result = status["repos"]["data"]["last_run"]["result"]
-        assert result["outcome"] == "fast-forwarded", result
+        assert (result["outcome"], result["new_commit"]) == ("in-sync", pushed), result
+        if _as_root():  # the first start's clone is the service user's own
+            assert clone.stat().st_uid == image.uid
         # The clone is the service user's: git refuses it to anyone else unless told.
         assert git(clone, "-c", f"safe.directory={clone}", "rev-parse", "main") == pushed
 
@@ -385,5 +390,5 @@ def test_the_image_serves_as_its_user(image: Image, ssh_world: World) -> None:
     assert (run["repo"], run["triggers"], run["result"]["outcome"]) == (
         "data",
         ["boot"],
-        "fast-forwarded",
+        "in-sync",
     )

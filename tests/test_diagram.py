@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from plugin.cli._diagram import BEGIN, END, readme_with_diagram
-from reconcile import Outcome
-from reconcile._diagram import mermaid
+from reconcile import Outcome, state_diagram
 from reconcile._machine import STATES, TERMINAL, TRANSITIONS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -25,7 +24,7 @@ def test_readme_diagram_is_current() -> None:
 
 def test_diagram_has_every_row_and_outcome() -> None:
     """Every state and every row of the table appears in the diagram."""
-    diagram = mermaid()
+    diagram = state_diagram()
     for state in STATES:
         assert f'state "{state}" as {state}' in diagram
     for trigger, source, dest, _conditions in TRANSITIONS:

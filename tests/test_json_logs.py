@@ -15,13 +15,8 @@ from typing import Any
 import pytest
 from gitutil import World, git
 
-from reconcile import Outcome, Retry, reconcile
-from reconcile._logging import (
-    ConsoleFormatter,
-    JSONFormatter,
-    RedactingFilter,
-    configure_logging,
-)
+from reconcile import Outcome, Retry, configure_logging, reconcile
+from reconcile._logging import ConsoleFormatter, JSONFormatter, RedactingFilter
 
 SECRET_URL = "https://user:s3cr3t-token@127.0.0.1:9/x.git"
 FIELDS = (

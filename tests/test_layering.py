@@ -21,6 +21,7 @@ ALLOWED = {
         "httpx",
         "tenacity",
         "detect_secrets",
+        "jwt",
         "reconcile",
     },
     "webhooks": {"webhooks"},

@@ -20,6 +20,7 @@ from servers.sshgit import HangingServer, generate_ed25519, write_known_hosts
 from plugin.cli import main
 from reconcile import (
     CancelToken,
+    HostKey,
     Outcome,
     Progress,
     PushStatus,
@@ -29,7 +30,6 @@ from reconcile import (
     push_with_lease,
     reconcile,
 )
-from reconcile._hostkeys import fingerprint
 
 FAST = Retry(attempts=4, initial=0.01, multiplier=2, max_delay=0.05)
 
@@ -289,7 +289,9 @@ def test_pinned_fingerprint(ssh_world: World, tmp_path: Path) -> None:
     blob = base64.b64decode(world.ssh.host_public_key_line.split()[1])
     empty = tmp_path / "empty"
     empty.write_text("")
-    good = reconcile(world.spec(app, known_hosts=empty, host_key_fingerprints=(fingerprint(blob),)))
+    good = reconcile(
+        world.spec(app, known_hosts=empty, host_key_fingerprints=(HostKey(blob).fingerprint,))
+    )
     assert good.outcome is Outcome.IN_SYNC, good.reason
     bad = reconcile(world.spec(app, host_key_fingerprints=("SHA256:" + "A" * 43,)))
     assert bad.outcome is Outcome.FETCH_FAILED
@@ -322,7 +324,7 @@ def test_known_hosts_add_records_only_a_verified_key(
     target = f"ssh://git@127.0.0.1:{world.ssh.port}/x.git"
     known = tmp_path / "ssh" / "known_hosts"
     blob = base64.b64decode(world.ssh.host_public_key_line.split()[1])
-    right = fingerprint(blob)
+    right = HostKey(blob).fingerprint
 
     assert main(["known-hosts", "add", target, "--known-hosts", str(known)]) == 1
     assert right in capsys.readouterr().err

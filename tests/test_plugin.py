@@ -265,7 +265,8 @@ def test_shutdown_during_a_hung_reconcile_returns_within_the_bound(
 
 
 def test_admin_routes_need_the_token(path_world: World) -> None:
-    """Trigger, enable and disable answer 401 without the token, and 503 with none configured."""
+    """Trigger, enable and disable answer 401 without the token, and 503 with none
+    configured, naming what the application configures."""
     world = path_world
     app_repo = world.clone("app")
     with TestClient(_app(_plugin(app_repo))) as client:
@@ -280,7 +281,10 @@ def test_admin_routes_need_the_token(path_world: World) -> None:
         assert queued.status_code == 202
         assert queued.json()["run_id"].startswith("data-")
     with TestClient(_app(_plugin(app_repo, admin_token=None))) as client:
-        assert client.post("/reconcile/trigger").status_code == 503
+        refused = client.post("/reconcile/trigger")
+        assert refused.status_code == 503
+        assert "PluginConfig(admin_token=...)" in refused.json()["error"]
+        assert "RECONCILE_ADMIN_TOKEN" not in refused.json()["error"]
 
 
 def test_health_repos_history(path_world: World) -> None:

@@ -2,37 +2,55 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from gitutil import World
-from starlette.testclient import TestClient
+from servers._process import free_port
 
 from plugin import load_config
-from plugin.cli import EXIT_CODES
+from plugin.cli._exit_table import BEGIN, END, markdown_table
+from webhooks import sign_sha256
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-# A Python block whose first line names a test file is a whole file, run by pytest.
-TEST_FILE = re.compile(r"# (test_\w+\.py)\b")
+# A Python block whose first line names a file (`# app.py: ...`) is a whole file:
+# test files are run by pytest, the others are apps, served by uvicorn.
+WHOLE_FILE = re.compile(r"# (\w+\.py)\b")
 
 
 def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
-def _test_files() -> dict[str, str]:
-    """The README's Python blocks that are test files, by the file name they start with."""
+def _whole_files() -> dict[str, str]:
+    """The README's Python blocks that are whole files, by the file name they start with."""
     files = {}
     for block in _blocks("python"):
-        named = TEST_FILE.match(block)
+        named = WHOLE_FILE.match(block)
         if named:
             files[named.group(1)] = block
     return files
+
+
+def _test_files() -> dict[str, str]:
+    """The README's Python blocks that are test files."""
+    return {name: text for name, text in _whole_files().items() if name.startswith("test_")}
+
+
+def _app_files() -> dict[str, str]:
+    """The README's Python blocks that are applications."""
+    return {name: text for name, text in _whole_files().items() if not name.startswith("test_")}
 
 
 def test_setup_commands_come_first() -> None:
@@ -43,13 +61,9 @@ def test_setup_commands_come_first() -> None:
     assert first[1].startswith("pip install -e '.[test]' && python -m pytest")
 
 
-def test_python_examples_run(
-    path_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The README's Python examples run in order, as one session, against a real clone;
-    the Starlette and FastAPI apps they build serve with their lifespans running."""
+def test_python_examples_run(path_world: World, tmp_path: Path) -> None:
+    """The README's Python snippets run in order, as one session, against a real clone."""
 
-    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
     world = path_world
     app = world.clone("app")
     world.remote_commit({"data.txt": "remote\n"}, "r")
@@ -60,7 +74,7 @@ def test_python_examples_run(
     token.write_text("not used by a path remote\n")
     alerts: list[str] = []
     namespace: dict[str, object] = {"alert": alerts.append}
-    blocks = [block for block in _blocks("python") if not TEST_FILE.match(block)]
+    blocks = [block for block in _blocks("python") if not WHOLE_FILE.match(block)]
     assert len(blocks) >= 3
     for block in blocks:
         code = (
@@ -68,19 +82,92 @@ def test_python_examples_run(
             .replace("/etc/data-sync/id_ed25519", str(key))
             .replace("/etc/data-sync/known_hosts", str(tmp_path / "known_hosts"))
             .replace("/run/secrets/git-token", str(token))
+            .replace("ssh://git@git.example.com/org/data.git", world.url)
         )
         exec(compile(code, "README.md", "exec"), namespace)
     assert len(alerts) == 1
     assert "conflicts/" in alerts[0]
 
-    world.remote_commit({"note.txt": "from the remote\n"}, "remote note")
-    with TestClient(namespace["app"]) as client:  # type: ignore[arg-type]
-        assert client.get("/").json()["note.txt"] == "from the remote\n"
-        assert client.get("/reconcile/ready").status_code == 200
-    world.remote_commit({"more.txt": "more\n"}, "another note")
-    with TestClient(namespace["api"]) as client:  # type: ignore[arg-type]
-        assert client.get("/records").json()["more.txt"] == "more\n"
-        assert client.get("/reconcile/status").json()["ready"] is True
+
+@contextmanager
+def _uvicorn(target: str, cwd: Path, env: dict[str, str]) -> Iterator[str]:
+    """``uvicorn target`` as a real process in ``cwd``, until its startup completed;
+    yields its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+        else:
+            raise AssertionError(f"{target} exited early:\n" + "".join(lines))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        proc.stdout.close()
+
+
+APP_FILES = ["app.py", "fastapi_app.py"]
+
+
+@pytest.mark.parametrize("name", APP_FILES)
+def test_app_examples_serve_as_pasted(name: str, path_world: World, tmp_path: Path) -> None:
+    """Each embedding example, written out as it stands and served by the uvicorn command
+    its first lines give, with the environment they name: the boot reconcile loads what
+    was pushed before, and a signed webhook brings a new push into the app's state."""
+    text = _app_files()[name]
+    (tmp_path / name).write_text(text)
+    [command] = re.findall(r"^#\s+(.*uvicorn \S+)$", text, re.M)
+    *assignments, _uvicorn_word, target = command.split()
+    names = [a.partition("=")[0] for a in assignments]
+    assert names == ["DATA_REPO", "WEBHOOK_SECRET", "ADMIN_TOKEN"]
+    world = path_world
+    data = world.clone("data")
+    world.remote_commit({"boot.txt": "pushed before boot\n"}, "before boot")
+    env = {"DATA_REPO": str(data), "WEBHOOK_SECRET": "hook-s3cret", "ADMIN_TOKEN": "adm1n"}
+    with _uvicorn(target, tmp_path, env) as base:
+        assert httpx.get(f"{base}/records").json()["boot.txt"] == "pushed before boot\n"
+        new = world.remote_commit({"hook.txt": "pushed while serving\n"}, "pushed")
+        body = json.dumps({"branch": "main", "commitHash": new}).encode()
+        answer = httpx.post(
+            f"{base}/reconcile/webhooks/generic-hmac",
+            content=body,
+            headers={"X-Signature": sign_sha256("hook-s3cret", body)},
+        )
+        assert answer.status_code == 202, answer.text
+        # A trigger during the webhook's run joins the next one: waiting on it waits
+        # for the webhook's run too.
+        waited = httpx.post(
+            f"{base}/reconcile/trigger?wait=true",
+            headers={"Authorization": "Bearer adm1n"},
+            timeout=60,
+        )
+        assert waited.status_code == 200, waited.text
+        records = httpx.get(f"{base}/records").json()
+        assert records["hook.txt"] == "pushed while serving\n"
+        forged = httpx.post(
+            f"{base}/reconcile/webhooks/github",
+            content=body,
+            headers={"X-Hub-Signature-256": sign_sha256("wrong", body)},
+        )
+        assert forged.status_code == 401
+
+
+def test_every_app_example_is_served() -> None:
+    """The README's application files are the ones the test above serves."""
+    assert sorted(_app_files()) == APP_FILES
 
 
 def test_test_file_examples_pass_as_pasted(tmp_path: Path) -> None:
@@ -120,9 +207,10 @@ def test_toml_example_loads(tmp_path: Path) -> None:
         "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
         "ALERT_WEBHOOK_SECRET": "x",
         "GITHUB_TOKEN": "x",
+        "NOTIFY_SECRET": "x",
     }
     loaded = load_config(config, env)
-    assert [r.name for r in loaded.repos] == ["data", "catalog"]
+    assert [r.name for r in loaded.repos] == ["data", "catalog", "config"]
     assert loaded.secrets_for("github") == ("x", "x")
     assert loaded.alerts is not None
     assert [s.kind for s in loaded.alerts.sinks] == ["slack", "webhook", "pull-request"]
@@ -131,9 +219,9 @@ def test_toml_example_loads(tmp_path: Path) -> None:
 def test_documented_commands_parse() -> None:
     """Every subcommand and flag in the README's usage block is known to the parser."""
     helptext = ""
-    for command in ("run", "known-hosts", "serve", "db", "history", "diagram", "demo"):
+    for command in ("", "run", "clone", "known-hosts", "serve", "db", "history", "diagram", "demo"):
         done = subprocess.run(
-            [sys.executable, "-m", "plugin", command, "--help"],
+            [sys.executable, "-m", "plugin", *filter(None, [command]), "--help"],
             capture_output=True,
             text=True,
             check=False,
@@ -148,8 +236,40 @@ def test_documented_commands_parse() -> None:
 
 
 def test_exit_code_table_is_the_commands() -> None:
-    """The README's exit-code table lists exactly the codes the command defines."""
+    """The README's exit-code table is the one made from plugin/cli/_exit.py (rewrite it
+    with `python -m plugin.cli._exit_table --write README.md`)."""
+    text = README.read_text(encoding="utf-8")
+    assert text.count(BEGIN) == 1
+    assert text.split(BEGIN, 1)[1].split(END, 1)[0] == "\n" + markdown_table()
 
-    section = README.read_text(encoding="utf-8").split("Exit codes:", 1)[1].split("\n\n")[1]
-    codes = [int(row.split("|")[1]) for row in section.splitlines()[2:]]
-    assert codes == [int(code) for code in EXIT_CODES]
+
+def _keys(value: Any) -> Any:
+    """The shape of a JSON value: its keys, all the way down (lists by their first item)."""
+    if isinstance(value, dict):
+        return {key: _keys(item) for key, item in value.items()}
+    if isinstance(value, list) and value:
+        return [_keys(value[0])]
+    return None
+
+
+def test_json_example_has_every_key_of_run_json(path_world: World) -> None:
+    """The README's `run --json` example has exactly the keys a real `run --json` prints,
+    nested ones included (a push, with its fetch and push operations)."""
+    world = path_world
+    app = world.clone("app")
+    world.remote_commit({"theirs.txt": "remote\n"}, "remote writer")
+    world.commit(app, {"mine.txt": "local\n"}, "local writer")
+    done = subprocess.run(
+        [sys.executable, "-m", "plugin", "run", str(app), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    real = json.loads(done.stdout)
+    assert real["outcome"] == "rebased"
+    section = README.read_text(encoding="utf-8").split("With `--json` it prints one object:", 1)[1]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))  # type: ignore[union-attr]
+    assert _keys(example) == _keys(real)
+    assert [op["kind"] for op in example["operations"]] == [op["kind"] for op in real["operations"]]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,16 +15,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gitutil import World, rev
+from gitutil import World, git, rev
 from servers._process import free_port
 
 from plugin import ConfigError, load_config
+from plugin.cli import ExitCode
 from webhooks import sign_sha256
 
 
 @contextmanager
-def _serving(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Run `git-reconcile serve` until its startup completes; yield its base URL."""
+def _started(
+    args: list[str], env: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[str], str, list[str]]]:
+    """Run `git-reconcile serve` until its startup completes; yield the process, its base
+    URL and the lines it printed so far. SIGTERM stops it afterwards, if it still runs."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "plugin", "serve", *args, "--port", str(port)],
@@ -39,11 +46,41 @@ def _serving(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, list[s
                 break
         else:
             raise AssertionError("serve exited early:\n" + "".join(lines))
-        yield f"http://127.0.0.1:{port}", lines
+        yield proc, f"http://127.0.0.1:{port}", lines
     finally:
         proc.terminate()
         proc.wait(timeout=15)
         proc.stdout.close()
+
+
+@contextmanager
+def _serving(args: list[str], env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """Run `git-reconcile serve` until its startup completes; yield its base URL."""
+    with _started(args, env) as (_proc, base, lines):
+        yield base, lines
+
+
+def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`git-reconcile serve` that is expected to stop before serving."""
+    return subprocess.run(
+        [sys.executable, "-m", "plugin", "serve", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _last_line(done: subprocess.CompletedProcess[str], code: ExitCode, *words: str) -> str:
+    """``done`` exited ``code``, its last line on stderr names ``words``; no traceback
+    unless uvicorn logged one (JSON lines) before it."""
+    assert done.returncode == code, done.stdout + done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("git-reconcile: "), done.stderr
+    for word in words:
+        assert word in last, done.stderr
+    return last
 
 
 def test_serve_boots_and_a_signed_webhook_fast_forwards(path_world: World) -> None:
@@ -169,3 +206,112 @@ def test_config_limits_are_checked(tmp_path: Path) -> None:
     config.write_text("history_size = -1\n[[repos]]\npath = '/a'\n")
     with pytest.raises(ConfigError, match="history_size: must be at least 1"):
         load_config(config, {})
+
+
+def test_a_port_out_of_range_is_bad_input(path_world: World) -> None:
+    """`--port 99999` exits 2 with one line, before anything else happens."""
+    app = path_world.clone("app")
+    done = _serve("--repo", str(app), "--port", "99999")
+    _last_line(done, ExitCode.BAD_INPUT, "--port 99999 is not a port")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_stops_serve_before_the_boot_reconcile(path_world: World) -> None:
+    """A port another process listens on exits 7 with one line, and the boot reconcile
+    has not run: the clone is where it was."""
+    world = path_world
+    app = world.clone("app")
+    before = rev(app, "main")
+    world.remote_commit({"data.txt": "new\n"}, "pushed")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _serve("--repo", str(app), "--port", str(port), "--data-dir", str(world.root / "d"))
+    _last_line(done, ExitCode.UNAVAILABLE, f"cannot listen on 127.0.0.1:{port}", "in use")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert rev(app, "main") == before
+    assert not (world.root / "d").exists()
+
+
+def test_an_unknown_branch_in_the_config_stops_serve(path_world: World, tmp_path: Path) -> None:
+    """A configured branch the repository does not have exits 2 before serving, as an
+    unknown remote does."""
+    app = path_world.clone("app")
+    config = tmp_path / "reconcile.toml"
+    for key, value, words in (
+        ("branch", "mian", ("repository 'data'", "no branch 'mian'")),
+        ("remote", "upstream", ("repository 'data'", "no remote named 'upstream'")),
+    ):
+        config.write_text(f'[[repos]]\nname = "data"\npath = "{app}"\n{key} = "{value}"\n')
+        done = _serve("--config", str(config), "--data-dir", str(tmp_path / "d"))
+        _last_line(done, ExitCode.BAD_INPUT, *words)
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_stops_serve(path_world: World) -> None:
+    """A database URL nothing answers at exits 7 with one line, before the boot reconcile."""
+    world = path_world
+    app = world.clone("app")
+    before = rev(app, "main")
+    world.remote_commit({"data.txt": "new\n"}, "pushed")
+    url = f"postgresql://reconcile:pw-s3cret@127.0.0.1:{free_port()}/audit"
+    done = _serve("--repo", str(app), "--port", "0", env={"RECONCILE_DATABASE_URL": url})
+    _last_line(done, ExitCode.UNAVAILABLE, "cannot use the audit database")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "pw-s3cret" not in done.stderr
+    assert rev(app, "main") == before
+
+
+def test_a_boot_that_fails_under_the_fail_policy_is_unavailable(
+    path_world: World, tmp_path: Path
+) -> None:
+    """boot_policy "fail" and a remote that cannot be read: serve exits 7, its last line
+    naming the repository's problem."""
+    app = path_world.clone("app")
+    git(app, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    config = tmp_path / "reconcile.toml"
+    config.write_text(f'boot_policy = "fail"\n[[repos]]\nname = "data"\npath = "{app}"\n')
+    done = _serve("--config", str(config), "--port", "0", "--data-dir", str(tmp_path / "d"))
+    _last_line(done, ExitCode.UNAVAILABLE, "boot reconcile failed", "data:")
+
+
+def test_the_503_of_serve_names_the_variable_to_set(path_world: World, tmp_path: Path) -> None:
+    """Without an admin token, serve's admin routes answer 503 naming the environment
+    variable it reads: RECONCILE_ADMIN_TOKEN, or the one the file's admin_token_env names."""
+    app = path_world.clone("app")
+    env = {"RECONCILE_ADMIN_TOKEN": ""}
+    with _serving(["--repo", str(app), "--poll-interval", "0"], env) as (base, _lines):
+        refused = httpx.post(f"{base}/trigger")
+        assert refused.status_code == 503
+        assert "set the environment variable RECONCILE_ADMIN_TOKEN" in refused.json()["error"]
+    config = tmp_path / "reconcile.toml"
+    config.write_text(
+        f'admin_token_env = "DATA_ADMIN"\n[[repos]]\npath = "{app}"\npoll_interval = 0\n'
+    )
+    with _serving(["--config", str(config)], env) as (base, _lines):
+        error = httpx.post(f"{base}/trigger").json()["error"]
+        assert "set the environment variable DATA_ADMIN" in error
+        assert "RECONCILE_ADMIN_TOKEN" not in error
+
+
+def _demo_root(lines: list[str]) -> Path:
+    found = re.search(r"serving a demo repository: (\S+)/app ", "".join(lines))
+    assert found, lines
+    return Path(found.group(1))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_the_demo_is_removed_when_serve_stops(stop: signal.Signals) -> None:
+    """SIGTERM and Ctrl-C stop the demo serve and remove its directory; SIGTERM ends the
+    process by the signal, as before (a clean stop for a service manager), Ctrl-C with 130."""
+    with _started([], {}) as (proc, base, lines):
+        root = _demo_root(lines)
+        assert (root / "app" / ".git").is_dir()
+        assert (root / "audit.sqlite3").is_file()
+        assert httpx.get(f"{base}/ready").status_code == 200
+        proc.send_signal(stop)
+        code = proc.wait(timeout=30)
+    assert code == (-signal.SIGTERM if stop is signal.SIGTERM else ExitCode.INTERRUPTED)
+    assert not root.exists()

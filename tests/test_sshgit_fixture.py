@@ -24,9 +24,9 @@ from servers.sshgit import (
     generate_ed25519,
     hanging_server_fixture,  # noqa: F401  (fixture "hanging_server")
     make_ssh_home,
+    own_ssh_server_fixture,  # noqa: F401  (fixture "own_ssh_server")
     pubkey_path,
     pygit2_homedir,
-    ssh_server_fixture,  # noqa: F401  (fixture "ssh_server")
     write_known_hosts,
 )
 
@@ -77,11 +77,11 @@ def pygit2_commit(repo: pygit2.Repository, name: str, data: bytes) -> pygit2.Oid
 
 
 @pytest.fixture
-def origin(ssh_server: SSHGitServer) -> Path:
+def origin(own_ssh_server: SSHGitServer) -> Path:
     """A bare repo under the server root with three commits on main."""
-    bare = ssh_server.root / "origin.git"
+    bare = own_ssh_server.root / "origin.git"
     git("init", "-q", "--bare", "-b", "main", str(bare))
-    work = ssh_server.root / "seed"
+    work = own_ssh_server.root / "seed"
     git("init", "-q", "-b", "main", str(work))
     for i in range(3):
         commit_file(work, f"f{i}.txt", f"content {i}\n")
@@ -90,16 +90,16 @@ def origin(ssh_server: SSHGitServer) -> Path:
 
 
 @pytest.fixture
-def ssh_home(ssh_server: SSHGitServer, tmp_path: Path) -> Iterator[Path]:
+def ssh_home(own_ssh_server: SSHGitServer, tmp_path: Path) -> Iterator[Path]:
     """libgit2's HOME, holding a known_hosts that trusts the server's host key."""
-    with pygit2_homedir(make_ssh_home(tmp_path / "home", ssh_server.known_hosts_path)) as home:
+    with pygit2_homedir(make_ssh_home(tmp_path / "home", own_ssh_server.known_hosts_path)) as home:
         yield home
 
 
 @pytest.fixture
-def callbacks(ssh_server: SSHGitServer) -> KeypairCallbacks:
+def callbacks(own_ssh_server: SSHGitServer) -> KeypairCallbacks:
     """Callbacks authenticating with the server's authorized client key."""
-    return KeypairCallbacks(ssh_server.client_pubkey_path, ssh_server.client_key_path)
+    return KeypairCallbacks(own_ssh_server.client_pubkey_path, own_ssh_server.client_key_path)
 
 
 def clone(server: SSHGitServer, bare: Path, dest: Path, cb: KeypairCallbacks) -> pygit2.Repository:
@@ -107,19 +107,19 @@ def clone(server: SSHGitServer, bare: Path, dest: Path, cb: KeypairCallbacks) ->
 
 
 def test_clone_fetch_push_roundtrip(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     ssh_home: Path,
     callbacks: KeypairCallbacks,
     tmp_path: Path,
 ) -> None:
     """pygit2 clones, fetches and pushes over SSH, and the host key checks as valid."""
-    repo = clone(ssh_server, origin, tmp_path / "clone", callbacks)
+    repo = clone(own_ssh_server, origin, tmp_path / "clone", callbacks)
     assert str(repo.head.target) == git("-C", str(origin), "rev-parse", "main")
     assert callbacks.cert_checks == [True]
 
-    upstream = commit_file(ssh_server.root / "seed", "upstream.txt", "new\n")
-    git("push", "-q", str(origin), "main", cwd=ssh_server.root / "seed")
+    upstream = commit_file(own_ssh_server.root / "seed", "upstream.txt", "new\n")
+    git("push", "-q", str(origin), "main", cwd=own_ssh_server.root / "seed")
     repo.remotes["origin"].fetch(callbacks=callbacks)
     assert str(repo.references["refs/remotes/origin/main"].target) == upstream
 
@@ -128,11 +128,11 @@ def test_clone_fetch_push_roundtrip(
     repo.remotes["origin"].push(["refs/heads/main:refs/heads/main"], callbacks=callbacks)
     assert callbacks.push_updates == [("refs/heads/main", None)]
     assert git("-C", str(origin), "rev-parse", "main") == str(local)
-    assert any(cmd.startswith("git-receive-pack") for cmd in ssh_server.commands)
+    assert any(cmd.startswith("git-receive-pack") for cmd in own_ssh_server.commands)
 
 
 def test_pre_receive_hook_rejects_push(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     ssh_home: Path,
     callbacks: KeypairCallbacks,
@@ -143,7 +143,7 @@ def test_pre_receive_hook_rejects_push(
     hook.write_text("#!/bin/sh\necho 'denied by policy' >&2\nexit 1\n")
     hook.chmod(0o755)
     before = git("-C", str(origin), "rev-parse", "main")
-    repo = clone(ssh_server, origin, tmp_path / "clone", callbacks)
+    repo = clone(own_ssh_server, origin, tmp_path / "clone", callbacks)
     pygit2_commit(repo, "x.txt", b"x\n")
 
     repo.remotes["origin"].push(["refs/heads/main:refs/heads/main"], callbacks=callbacks)
@@ -153,7 +153,7 @@ def test_pre_receive_hook_rejects_push(
 
 
 def test_push_waits_for_post_receive_hook(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     ssh_home: Path,
     callbacks: KeypairCallbacks,
@@ -166,7 +166,7 @@ def test_push_waits_for_post_receive_hook(
     hook = origin / "hooks" / "post-receive"
     hook.write_text(f'#!/bin/sh\nread line < "{go}"\necho "$line" > "{marker}"\n')
     hook.chmod(0o755)
-    repo = clone(ssh_server, origin, tmp_path / "clone", callbacks)
+    repo = clone(own_ssh_server, origin, tmp_path / "clone", callbacks)
     pygit2_commit(repo, "x.txt", b"x\n")
     errors: list[pygit2.GitError] = []
 
@@ -211,25 +211,25 @@ def _fast_import_history(bare: Path, commits: int, blob_size: int) -> None:
 
 
 def test_large_pack_round_trip(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     ssh_home: Path,
     callbacks: KeypairCallbacks,
     tmp_path: Path,
 ) -> None:
     """A ~15 MB pack is fetched and pushed over SSH completely (fsck passes on both ends)."""
-    big = ssh_server.root / "big.git"
+    big = own_ssh_server.root / "big.git"
     git("init", "-q", "--bare", "-b", "main", str(big))
     _fast_import_history(big, commits=300, blob_size=50_000)
     tip = git("-C", str(big), "rev-parse", "main")
 
-    repo = clone(ssh_server, big, tmp_path / "clone", callbacks)
+    repo = clone(own_ssh_server, big, tmp_path / "clone", callbacks)
     assert str(repo.head.target) == tip
     assert git("rev-list", "--count", "HEAD", cwd=tmp_path / "clone") == "300"
     git("fsck", "--full", "--strict", cwd=tmp_path / "clone")
 
-    mirror = ssh_server.root / "mirror.git"
+    mirror = own_ssh_server.root / "mirror.git"
     git("init", "-q", "--bare", "-b", "main", str(mirror))
-    remote = repo.remotes.create("mirror", ssh_server.url(mirror))
+    remote = repo.remotes.create("mirror", own_ssh_server.url(mirror))
     remote.push(["refs/heads/main:refs/heads/main"], callbacks=callbacks)
     assert callbacks.rejected == {}
     assert git("-C", str(mirror), "rev-parse", "main") == tip
@@ -237,7 +237,7 @@ def test_large_pack_round_trip(
 
 
 def test_wrong_host_key_fails(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     callbacks: KeypairCallbacks,
     tmp_path: Path,
@@ -245,16 +245,16 @@ def test_wrong_host_key_fails(
     """With another key in known_hosts libgit2 reports valid=False and the fetch fails."""
     other = generate_ed25519(tmp_path / "other_host_key")
     home = tmp_path / "home"
-    write_known_hosts(home / ".ssh" / "known_hosts", ssh_server.port, pubkey_path(other))
+    write_known_hosts(home / ".ssh" / "known_hosts", own_ssh_server.port, pubkey_path(other))
     repo = pygit2.init_repository(str(tmp_path / "local"))
-    remote = repo.remotes.create("origin", ssh_server.url(origin))
+    remote = repo.remotes.create("origin", own_ssh_server.url(origin))
     with pygit2_homedir(home), pytest.raises(pygit2.GitError):
         remote.fetch(callbacks=callbacks)
     assert callbacks.cert_checks == [False]
 
 
 def test_unauthorized_key_refused_until_authorized(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     ssh_home: Path,
     tmp_path: Path,
@@ -262,14 +262,14 @@ def test_unauthorized_key_refused_until_authorized(
     """An unknown ecdsa client key is refused; after authorize() it is accepted."""
     key = generate_ecdsa(tmp_path / "id_ecdsa")
     repo = pygit2.init_repository(str(tmp_path / "local"))
-    remote = repo.remotes.create("origin", ssh_server.url(origin))
+    remote = repo.remotes.create("origin", own_ssh_server.url(origin))
 
     refused = KeypairCallbacks(pubkey_path(key), key)
     with pytest.raises(pygit2.GitError):
         remote.fetch(callbacks=refused)
     assert refused.attempts == refused.max_attempts + 1
 
-    ssh_server.authorize(pubkey_path(key))
+    own_ssh_server.authorize(pubkey_path(key))
     remote.fetch(callbacks=KeypairCallbacks(pubkey_path(key), key))
     assert str(repo.references["refs/remotes/origin/main"].target) == git(
         "-C", str(origin), "rev-parse", "main"
@@ -277,30 +277,36 @@ def test_unauthorized_key_refused_until_authorized(
 
 
 def test_fail_next_drops_connections(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     ssh_home: Path,
     tmp_path: Path,
 ) -> None:
     """fail_next=N makes the next N connections fail; the one after succeeds."""
     repo = pygit2.init_repository(str(tmp_path / "local"))
-    remote = repo.remotes.create("origin", ssh_server.url(origin))
-    ssh_server.fail_next = 2
+    remote = repo.remotes.create("origin", own_ssh_server.url(origin))
+    own_ssh_server.fail_next = 2
     for _ in range(2):
         with pytest.raises(pygit2.GitError):
             remote.fetch(
                 callbacks=KeypairCallbacks(
-                    ssh_server.client_pubkey_path, ssh_server.client_key_path
+                    own_ssh_server.client_pubkey_path, own_ssh_server.client_key_path
                 )
             )
     remote.fetch(
-        callbacks=KeypairCallbacks(ssh_server.client_pubkey_path, ssh_server.client_key_path)
+        callbacks=KeypairCallbacks(
+            own_ssh_server.client_pubkey_path, own_ssh_server.client_key_path
+        )
     )
-    assert (ssh_server.connections, ssh_server.dropped, ssh_server.fail_next) == (3, 2, 0)
+    assert (own_ssh_server.connections, own_ssh_server.dropped, own_ssh_server.fail_next) == (
+        3,
+        2,
+        0,
+    )
 
 
 def test_list_heads_then_fetch_reuses_connection(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     ssh_home: Path,
     callbacks: KeypairCallbacks,
@@ -308,12 +314,12 @@ def test_list_heads_then_fetch_reuses_connection(
 ) -> None:
     """list_heads() then fetch() on the same Remote object share one SSH connection."""
     repo = pygit2.init_repository(str(tmp_path / "local"))
-    remote = repo.remotes.create("origin", ssh_server.url(origin))
+    remote = repo.remotes.create("origin", own_ssh_server.url(origin))
     heads = {h.name for h in remote.list_heads(callbacks=callbacks)}
     assert "refs/heads/main" in heads
     remote.fetch(callbacks=callbacks)
-    assert ssh_server.connections == 1
-    assert len(ssh_server.commands) == 1
+    assert own_ssh_server.connections == 1
+    assert len(own_ssh_server.commands) == 1
 
 
 @pytest.fixture
@@ -341,7 +347,7 @@ def test_hanging_server_times_out(hanging_server: HangingServer, tmp_path: Path)
 
 @pytest.mark.usefixtures("ssh_home", "timeouts_2s")
 def test_push_timing_out_in_slow_hook_still_lands(
-    ssh_server: SSHGitServer,
+    own_ssh_server: SSHGitServer,
     origin: Path,
     callbacks: KeypairCallbacks,
     tmp_path: Path,
@@ -352,7 +358,7 @@ def test_push_timing_out_in_slow_hook_still_lands(
     hook = origin / "hooks" / "pre-receive"
     hook.write_text(f'#!/bin/sh\nread line < "{go}"\n')
     hook.chmod(0o755)
-    repo = clone(ssh_server, origin, tmp_path / "clone", callbacks)
+    repo = clone(own_ssh_server, origin, tmp_path / "clone", callbacks)
     pushed = pygit2_commit(repo, "x.txt", b"x\n")
 
     with pytest.raises(pygit2.GitError, match=r"Timed out waiting on socket"):
@@ -363,7 +369,7 @@ def test_push_timing_out_in_slow_hook_still_lands(
     finally:
         os.close(fd)
 
-    assert ssh_server.wait_idle(10)
+    assert own_ssh_server.wait_idle(10)
     assert git("-C", str(origin), "rev-parse", "main") == str(pushed)
 
 
@@ -396,23 +402,25 @@ async def _run(
     ],
 )
 def test_refuses_other_commands_and_paths(
-    ssh_server: SSHGitServer, origin: Path, command: str
+    own_ssh_server: SSHGitServer, origin: Path, command: str
 ) -> None:
     """Anything but a git service on a repo under root gets exit status 1 and a message."""
-    result = asyncio.run(_run(ssh_server, command))
+    result = asyncio.run(_run(own_ssh_server, command))
     assert result.exit_status == 1
     assert isinstance(result.stderr, bytes)
     assert result.stderr.startswith(b"sshgit: ")
-    assert ssh_server.child_pids() == []
+    assert own_ssh_server.child_pids() == []
 
 
 @pytest.mark.parametrize(
     "template",
     ["git-upload-pack '{abs}'", "git upload-pack {abs}", "git-upload-pack 'origin.git'"],
 )
-def test_accepts_git_command_forms(ssh_server: SSHGitServer, origin: Path, template: str) -> None:
+def test_accepts_git_command_forms(
+    own_ssh_server: SSHGitServer, origin: Path, template: str
+) -> None:
     """Quoted, unquoted, `git upload-pack` and root-relative paths all run upload-pack."""
-    result = asyncio.run(_run(ssh_server, template.format(abs=origin), stdin=b"0000"))
+    result = asyncio.run(_run(own_ssh_server, template.format(abs=origin), stdin=b"0000"))
     assert result.exit_status == 0
     assert isinstance(result.stdout, bytes)
     assert b"refs/heads/main" in result.stdout
@@ -433,10 +441,10 @@ def _wait_dead(pidfd: int, timeout: float = 10.0) -> bool:
 
 
 @pytest.mark.parametrize("how", ["client_abort", "server_stop"])
-def test_orphaned_hook_is_killed(ssh_server: SSHGitServer, origin: Path, how: str) -> None:
+def test_orphaned_hook_is_killed(own_ssh_server: SSHGitServer, origin: Path, how: str) -> None:
     """A hook still running when the client aborts, or when stop() is called, gets killed."""
     hook = origin / "hooks" / "pre-receive"
-    ssh_server.orphan_grace = 0  # kill as soon as the client is gone
+    own_ssh_server.orphan_grace = 0  # kill as soon as the client is gone
     hook.write_text('#!/bin/sh\necho "HOOKPID $$" >&2\nexec sleep 600\n')
     hook.chmod(0o755)
     main = git("-C", str(origin), "rev-parse", "main")
@@ -444,10 +452,10 @@ def test_orphaned_hook_is_killed(ssh_server: SSHGitServer, origin: Path, how: st
     async def push_and_abandon() -> int:
         conn = await asyncssh.connect(
             "127.0.0.1",
-            ssh_server.port,
+            own_ssh_server.port,
             username="git",
-            client_keys=[str(ssh_server.client_key_path)],
-            known_hosts=str(ssh_server.known_hosts_path),
+            client_keys=[str(own_ssh_server.client_key_path)],
+            known_hosts=str(own_ssh_server.known_hosts_path),
         )
         try:
             proc = await conn.create_process(f"git-receive-pack '{origin}'", encoding=None)
@@ -462,7 +470,7 @@ def test_orphaned_hook_is_killed(ssh_server: SSHGitServer, origin: Path, how: st
             assert line.startswith(b"HOOKPID "), line
             pidfd = os.pidfd_open(int(line.split()[1]))
             if how == "server_stop":
-                await asyncio.to_thread(ssh_server.stop)
+                await asyncio.to_thread(own_ssh_server.stop)
         finally:
             conn.abort()
             await conn.wait_closed()
@@ -473,6 +481,6 @@ def test_orphaned_hook_is_killed(ssh_server: SSHGitServer, origin: Path, how: st
         assert _wait_dead(pidfd), "hook process survived"
     finally:
         os.close(pidfd)
-    assert ssh_server.wait_idle(10)
-    assert ssh_server.child_pids() == []
+    assert own_ssh_server.wait_idle(10)
+    assert own_ssh_server.child_pids() == []
     assert git("-C", str(origin), "for-each-ref", "refs/heads/hooked") == ""

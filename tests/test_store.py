@@ -27,7 +27,7 @@ from servers.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from sqlmodel import Session, select
 
 import migrations
-from plugin import RunRecord
+from plugin import ForeignMigrations, RunRecord
 from plugin.audit import (
     AUDIT_METADATA,
     VERSION_TABLE,
@@ -296,7 +296,7 @@ def test_a_foreign_migrations_package_is_refused(
     (foreign / "__init__.py").write_text("")
     monkeypatch.delitem(sys.modules, "migrations")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(RuntimeError, match="not git-reconcile's"):
+    with pytest.raises(ForeignMigrations, match="not git-reconcile's"):
         migrations_directory()
 
 

@@ -36,6 +36,16 @@ def normalise_repo_url(url: str) -> str:
     collide, which we accept. A local path (``/srv/repo.git``, ``file:///srv/repo``)
     gives the path itself, ``/srv/repo``. The function is idempotent.
 
+    Azure DevOps spells one repository five ways, and its deliveries carry only the
+    https one: ``https://dev.azure.com/org/project/_git/repo``, the SSH forms
+    ``git@ssh.dev.azure.com:v3/org/project/repo`` and
+    ``org@vs-ssh.visualstudio.com:v3/org/project/repo``, and the older
+    ``https://org.visualstudio.com[/DefaultCollection]/project/_git/repo``. All give
+    ``dev.azure.com/org/project/_git/repo``; a path without the project
+    (``org/_git/repo``, the repository named like its project) gives the repository's
+    name as the project, and a ``DefaultCollection`` in the project's place (as in
+    Microsoft's own sample delivery) is the collection, not a project.
+
     Raises ``ValueError`` when ``url`` has no host or no repository path.
     """
     if not isinstance(url, str):
@@ -68,7 +78,35 @@ def normalise_repo_url(url: str) -> str:
     path = _canonical_path(path)
     if not path:
         raise ValueError("not a repository URL: no repository path")
+    host, path = _azure(host, path)
     return f"{host}/{path}" if host else f"/{path}"
+
+
+_AZURE = "dev.azure.com"
+_AZURE_SSH = ("ssh.dev.azure.com", "vs-ssh.visualstudio.com")
+_OLD_AZURE = ".visualstudio.com"
+_COLLECTION = "defaultcollection"
+
+
+def _azure(host: str, path: str) -> tuple[str, str]:
+    """An Azure DevOps repository's one key, ``dev.azure.com`` and
+    ``org/project/_git/repo``; any other ``host`` and ``path`` as they are."""
+    parts = path.split("/")
+    if host in _AZURE_SSH and len(parts) == 4 and parts[0] == "v3":
+        return _AZURE, "/".join([parts[1], parts[2], "_git", parts[3]])
+    if host == _AZURE and parts:
+        org, rest = parts[0], parts[1:]
+    elif host.endswith(_OLD_AZURE) and host not in _AZURE_SSH:
+        org, rest = host[: -len(_OLD_AZURE)], parts
+    else:
+        return host, path
+    if rest[:1] == [_COLLECTION] and "_git" in rest[1:3]:
+        rest = rest[1:]
+    if len(rest) == 2 and rest[0] == "_git":  # the project's own repository
+        rest = [rest[1], *rest]
+    if len(rest) != 3 or rest[1] != "_git" or not org or "." in org:
+        return host, path
+    return _AZURE, "/".join([org, *rest])
 
 
 def _host(authority: str) -> str:

@@ -39,7 +39,7 @@ from ._events import (
 )
 from ._hosts import HOST_KINDS, HostKind, branch_url, host_kind, web_url
 from ._pull_requests import PR_PROVIDERS, PullRequestProvider, PullRequestSink, pull_request_text
-from ._sinks import MIN_SEVERITY, Sink, Verdict
+from ._sinks import MIN_SEVERITY, SendVerdict, Sink
 from ._slack import SlackSink, slack_message
 from ._webhook import WebhookSink
 
@@ -64,12 +64,12 @@ __all__ = [
     "PullRequestProvider",
     "PullRequestSink",
     "RetryPolicy",
+    "SendVerdict",
     "Severity",
     "Sink",
     "SinkError",
     "SlackSink",
     "Streak",
-    "Verdict",
     "WebhookSink",
     "branch_url",
     "events_for",

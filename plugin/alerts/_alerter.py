@@ -27,6 +27,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from reconcile import Outcome
 from reconcile import __version__ as _version
 
+from .._errors import ConfigError
 from .._metrics import AlertResult, Metrics
 from .._record import RunRecord
 from ._config import AlertConfig
@@ -97,8 +98,8 @@ class Alerter:
     attempts, ``now`` is the clock of deduplication, and ``client`` is the HTTP client
     to send with (one of its own, closed at the end, when None).
 
-    The failure streak is counted here, per repository, by ``failure_streak``, the
-    same function the runner's ``consecutive_failures`` uses. Deduplication applies to
+    The failure streak is the runner's: each record carries the streak before it
+    (``failures_before``), and ``failure_streak`` gives the one after. Deduplication applies to
     every kind: a second ``failing`` streak for the same commit within
     ``dedupe_interval`` is not alerted again.
     """
@@ -114,8 +115,8 @@ class Alerter:
         retries: int = _DEFAULTS.retries,
         metrics: Metrics | None = None,
         now: Callable[[], float] = time.monotonic,
-        backoff: float = 1.0,
-        backoff_max: float = 30.0,
+        backoff: float = RetryPolicy.backoff,
+        backoff_max: float = RetryPolicy.backoff_max,
         drain_timeout: float = DRAIN_TIMEOUT,
         hosts: Mapping[str, HostKind] | None = None,
         client: httpx.AsyncClient | None = None,
@@ -132,7 +133,7 @@ class Alerter:
         )
         self.policy = RetryPolicy(retries, config.send_timeout, backoff, backoff_max)
         if drain_timeout < 0:
-            raise ValueError(f"drain_timeout: must be at least 0, not {drain_timeout}")
+            raise ConfigError(f"drain_timeout: must be at least 0, not {drain_timeout}")
         self.config = config
         self.sinks = config.sinks
         self.failure_threshold = config.failure_threshold
@@ -146,7 +147,6 @@ class Alerter:
         self.drain_timeout = float(drain_timeout)
         self.metrics = metrics
         #: The failure streak of each repository, as this alerter has counted it.
-        self.failures: dict[str, int] = {}
         self._now = now
         self._sleep = sleep
         self._client = client
@@ -195,8 +195,7 @@ class Alerter:
 
     def _events(self, runner: ObservedRunner, record: RunRecord) -> list[AlertEvent]:
         repo = runner.name
-        streak = Streak.after_run(self.failures.get(repo, 0), record, self.failure_threshold)
-        self.failures[repo] = streak.after
+        streak = Streak.after_run(record.failures_before, record, self.failure_threshold)
         result = record.result
         branch = None if result is not None else _safely(runner.branch)
         remote_url = None

@@ -26,13 +26,20 @@ import tenacity
 
 from reconcile import redact_text
 
-from .._errors import SinkError
+from .._errors import SinkError, raise_problems
 from .._metrics import AlertResult
 from ._events import AlertEvent
 from ._sinks import Sink
 from ._text import one_line, plural
 
-__all__ = ["RETRIED_ERRORS", "RetryPolicy", "Sender", "retry_after"]
+__all__ = [
+    "RETRIED_ERRORS",
+    "Backoff",
+    "RetryPolicy",
+    "Sender",
+    "describe_exception",
+    "retry_after",
+]
 
 logger = logging.getLogger("plugin.alerts")
 
@@ -56,10 +63,13 @@ class RetryPolicy:
     backoff_max: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("backoff", "backoff_max"):
-            value = getattr(self, name)
-            if value < 0:
-                raise ValueError(f"{name}: must be at least 0, not {value}")
+        raise_problems(
+            [
+                f"{name}: must be at least 0, not {value}"
+                for name in ("backoff", "backoff_max")
+                if (value := getattr(self, name)) < 0
+            ]
+        )
 
 
 def retry_after(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
@@ -82,7 +92,7 @@ def retry_after(response: httpx.Response, now: Callable[[], float] = time.time) 
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-class _Backoff(tenacity.wait.wait_base):
+class Backoff(tenacity.wait.wait_base):
     """Full-jitter exponential backoff, waiting at least what a ``Retry-After`` of the
     last response asks for; both capped at ``cap`` seconds."""
 
@@ -198,7 +208,7 @@ class Sender:
         policy = self.policy
         return tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(policy.retries + 1),
-            wait=_Backoff(policy.backoff, policy.backoff_max, self._now),
+            wait=Backoff(policy.backoff, policy.backoff_max, self._now),
             retry=(
                 tenacity.retry_if_exception_type(RETRIED_ERRORS)
                 | tenacity.retry_if_result(lambda response: sink.verdict(response) == "retry")

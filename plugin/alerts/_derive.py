@@ -11,6 +11,8 @@ kind                          severity   when
                                          that did not land, ``blocked``, or no result);
                                          once per streak
 ``recovered``                 info       the first successful run after such a streak
+``hook-failed``               warning    the repository's ``exec_hook`` failed or timed
+                                         out after a run that moved the branch
 ============================  =========  =============================================
 
 Whether a run succeeded, and so the streak, is ``plugin._record``'s to say; this
@@ -194,6 +196,20 @@ def _streak_event(run: _Run, streak: Streak) -> AlertEvent | None:
     return None
 
 
+def _hook_failed(run: _Run) -> AlertEvent | None:
+    hook = run.record.hook
+    if hook is None or hook.ok:
+        return None
+    last = hook.output.splitlines()[-1:] if hook.output else []
+    said = f": {last[0]}" if last else ""
+    details = replace(run.details, error=f"exec_hook {hook.status}: {hook.error}{said}")
+    return run.event(
+        "hook-failed",
+        f"the exec_hook {hook.status} ({hook.error}) after {run.on} moved{said}",
+        details,
+    )
+
+
 def events_for(
     repo: str,
     record: RunRecord,
@@ -226,5 +242,6 @@ def events_for(
         _protected(run),
         _blocked(run),
         _streak_event(run, streak),
+        _hook_failed(run),
     )
     return [event for event in found if event is not None]

@@ -30,7 +30,9 @@ __all__ = [
 #: The ``version`` of the JSON document; it changes only on an incompatible change.
 SCHEMA_VERSION: Final = 1
 
-AlertKind = Literal["conflict-escaped", "push-protected", "blocked", "failing", "recovered"]
+AlertKind = Literal[
+    "conflict-escaped", "push-protected", "blocked", "failing", "recovered", "hook-failed"
+]
 ALERT_KINDS: Final[tuple[str, ...]] = get_args(AlertKind)
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: Final[tuple[str, ...]] = get_args(Severity)
@@ -42,6 +44,7 @@ SEVERITY_OF: Final[Mapping[str, Severity]] = {
     "blocked": "warning",
     "failing": "warning",
     "recovered": "info",
+    "hook-failed": "warning",
 }
 
 #: How many failed runs in a row raise ``failing``, unless configured otherwise.

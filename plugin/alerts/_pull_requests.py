@@ -17,7 +17,7 @@ import httpx
 
 from .._errors import SinkError
 from ._events import AlertEvent
-from ._sinks import MIN_SEVERITY, Sink, Verdict, json_body, read_secret
+from ._sinks import MIN_SEVERITY, SendVerdict, Sink, json_body, read_secret
 from ._text import one_line
 
 __all__ = ["PR_PROVIDERS", "PullRequestProvider", "PullRequestSink", "pull_request_text"]
@@ -73,26 +73,24 @@ def pull_request_text(event: AlertEvent, base: str) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
-def _provider(provider: str) -> PullRequestProvider:
+def _problems(provider: str, api_url: str | None, project: str, tokens: int) -> list[str]:
+    """Everything wrong with a pull-request sink's settings, one line each."""
+    found = []
     if provider not in PR_PROVIDERS:
-        raise ValueError(f"provider: expected one of {', '.join(PR_PROVIDERS)}, not {provider!r}")
-    return cast(PullRequestProvider, provider)
-
-
-def _api_url(provider: str, api_url: str | None) -> str:
+        found.append(f"provider: expected one of {', '.join(PR_PROVIDERS)}, not {provider!r}")
     api = api_url or DEFAULT_API.get(provider)
     if not api:
-        raise ValueError(f"api_url: required for {provider}")
-    parts = urlsplit(api)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("api_url: expected an http(s) URL")
-    return api.rstrip("/")
-
-
-def _project(provider: str, project: str) -> str:
+        if provider in PR_PROVIDERS:
+            found.append(f"api_url: required for {provider}")
+    else:
+        parts = urlsplit(api)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            found.append("api_url: expected an http(s) URL")
     if not project or (provider != "gitlab" and project.count("/") != 1):
-        raise ValueError(f"project: expected owner/repo, not {project!r}")
-    return project.strip("/")
+        found.append(f"project: expected owner/repo, not {project!r}")
+    if tokens != 1:
+        found.append("token: give token, token_env or token_file (exactly one)")
+    return found
 
 
 class PullRequestSink(Sink):
@@ -121,12 +119,13 @@ class PullRequestSink(Sink):
         min_severity: str = MIN_SEVERITY,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(min_severity=min_severity)
-        self.provider = _provider(provider)
-        self.api_url = _api_url(provider, api_url)
-        self.project = _project(provider, project)
-        if sum(x is not None for x in (token, token_env, token_file)) != 1:
-            raise ValueError("token: give token, token_env or token_file (exactly one)")
+        tokens = sum(x is not None for x in (token, token_env, token_file))
+        super().__init__(
+            min_severity=min_severity, problems=_problems(provider, api_url, project, tokens)
+        )
+        self.provider = cast(PullRequestProvider, provider)
+        self.api_url = str(api_url or DEFAULT_API[provider]).rstrip("/")
+        self.project = project.strip("/")
         self._token = token
         self.token_env = token_env
         self.token_file = token_file
@@ -197,7 +196,7 @@ class PullRequestSink(Sink):
             headers["Authorization"] = f"token {token}"
         return httpx.Request("POST", url, content=json_body(payload), headers=headers)
 
-    def verdict(self, response: httpx.Response) -> Verdict:
+    def verdict(self, response: httpx.Response) -> SendVerdict:
         if response.status_code == 409 or (
             response.status_code == 422 and "already exists" in response.text
         ):

@@ -9,30 +9,31 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
 import anyio
 import httpx
 
-from .._errors import SinkError
+from .._errors import SinkError, raise_problems
 from ._events import SEVERITIES, AlertEvent, Severity
 
-__all__ = ["MIN_SEVERITY", "Sink", "Verdict", "json_body", "read_secret"]
+__all__ = ["MIN_SEVERITY", "SendVerdict", "Sink", "json_body", "read_secret"]
 
 #: What a response means for the send: delivered, worth another attempt, or final.
-Verdict = Literal["ok", "retry", "fail"]
+SendVerdict = Literal["ok", "retry", "fail"]
 
 #: The ``min_severity`` of a sink unless told otherwise: every alert.
 MIN_SEVERITY: Final = "info"
 _RANK: Final[Mapping[str, int]] = {"info": 0, "warning": 1, "critical": 2}
 
 
-def _check_severity(value: str) -> Severity:
-    if value not in SEVERITIES:
-        raise ValueError(f"min_severity: expected one of {', '.join(SEVERITIES)}, not {value!r}")
-    return cast(Severity, value)
+def severity_problems(value: str) -> list[str]:
+    """What is wrong with a sink's ``min_severity``, if anything."""
+    if value in SEVERITIES:
+        return []
+    return [f"min_severity: expected one of {', '.join(SEVERITIES)}, not {value!r}"]
 
 
 async def read_secret(path: Path, what: str) -> str:
@@ -61,8 +62,11 @@ class Sink(abc.ABC):
 
     kind: str = "sink"
 
-    def __init__(self, *, min_severity: str = MIN_SEVERITY) -> None:
-        self.min_severity: Severity = _check_severity(min_severity)
+    def __init__(self, *, min_severity: str = MIN_SEVERITY, problems: Sequence[str] = ()) -> None:
+        """``problems`` are the subclass's own findings: raised with the severity's
+        as one ``ConfigError``."""
+        raise_problems([*problems, *severity_problems(min_severity)])
+        self.min_severity: Severity = cast(Severity, min_severity)
 
     def accepts(self, event: AlertEvent) -> bool:
         """True when the event is severe enough for this sink."""
@@ -81,7 +85,7 @@ class Sink(abc.ABC):
         """Strings to mask in anything logged about this sink."""
         return ()
 
-    def verdict(self, response: httpx.Response) -> Verdict:
+    def verdict(self, response: httpx.Response) -> SendVerdict:
         """``ok`` for 2xx; ``retry`` for 408, 429 and 5xx; ``fail`` for anything else."""
         if response.is_success:
             return "ok"

@@ -139,9 +139,10 @@ class SlackSink(Sink):
         *,
         min_severity: str = MIN_SEVERITY,
     ) -> None:
-        super().__init__(min_severity=min_severity)
+        problems = []
         if (webhook_url is None) == (webhook_url_file is None):
-            raise ValueError("webhook_url: give webhook_url or webhook_url_file (exactly one)")
+            problems.append("webhook_url: give webhook_url or webhook_url_file (exactly one)")
+        super().__init__(min_severity=min_severity, problems=problems)
         self._url = webhook_url
         self._url_file = webhook_url_file
         self._seen: str | None = webhook_url

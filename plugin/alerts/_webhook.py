@@ -14,7 +14,8 @@ change, and new keys may appear at any time)::
       "version": 1,
       "id": "4f0c...e1",                      // same as X-Alert-Id
       "kind": "conflict-escaped",             // conflict-escaped | push-protected |
-                                              // blocked | failing | recovered
+                                              // blocked | failing | recovered |
+                                              // hook-failed
       "severity": "critical",                 // critical | warning | info
       "repo": "data",                         // the configured name of the repository
       "branch": "main",                       // the data branch (null if unknown)
@@ -68,12 +69,13 @@ class WebhookSink(Sink):
         secret_file: Path | None = None,
         min_severity: str = MIN_SEVERITY,
     ) -> None:
-        super().__init__(min_severity=min_severity)
+        problems = []
         if secret is not None and secret_file is not None:
-            raise ValueError("secret: give secret or secret_file, not both")
+            problems.append("secret: give secret or secret_file, not both")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("url: expected an http(s) URL")
+            problems.append("url: expected an http(s) URL")
+        super().__init__(min_severity=min_severity, problems=problems)
         self.url = url
         self._secret = secret
         self._secret_file = secret_file

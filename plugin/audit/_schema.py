@@ -17,10 +17,12 @@ from types import ModuleType
 from alembic.config import Config
 from sqlalchemy import URL
 
+from .._errors import ForeignMigrations
 
-def _foreign(package: ModuleType | None) -> RuntimeError:
+
+def _foreign(package: ModuleType | None) -> ForeignMigrations:
     where = "?" if package is None else package.__file__ or list(getattr(package, "__path__", []))
-    return RuntimeError(
+    return ForeignMigrations(
         f"the importable 'migrations' package ({where}) is not git-reconcile's: "
         "another package of that name comes first on sys.path"
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import tenacity
 from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.event import listen
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -66,16 +66,17 @@ def _wal(cursor: sqlite3.Cursor, busy_timeout: float) -> None:
     """
     if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
         return
-    deadline = time.monotonic() + busy_timeout
-    delay = 0.005
-    while True:
-        try:
-            mode = str(cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+    switching = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(busy_timeout),
+        wait=tenacity.wait_exponential(multiplier=0.005, max=0.1),
+        retry=tenacity.retry_if_exception(_locked),
+        reraise=True,
+    )
+    mode = switching(lambda: str(cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0]))
     if mode.lower() != "wal":
         logger.warning("the audit database could not use WAL mode (journal mode %s)", mode)
+
+
+def _locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked", which waiting fixes."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)

@@ -42,7 +42,7 @@ from sqlmodel import Session, col, select
 
 from .._commits import CommitEntry
 from .._errors import DuplicateRunError
-from .._record import RunRecord
+from .._record import HISTORY_PAGE, RunRecord
 from ._commit_queries import commit_statistics, commits_of, list_commits
 from ._rows import aware, commit_row, operation_rows, run_record, run_row
 from ._schema import GitOperation, ReconcileRun, RepoCommit, WebhookDelivery, alembic_config
@@ -139,7 +139,7 @@ class AuditStore:
         repo: str | None = None,
         outcome: str | None = None,
         since: datetime | None = None,
-        limit: int = 50,
+        limit: int = HISTORY_PAGE,
         before: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first (by finished_at, then the order they were stored in).
@@ -183,7 +183,7 @@ class AuditStore:
         repo: str | None = None,
         outcome: str | None = None,
         since: datetime | None = None,
-        limit: int = 50,
+        limit: int = HISTORY_PAGE,
         before: str | None = None,
     ) -> list[dict[str, Any]]:
         """:meth:`runs` in their JSON form, ``RunRecord.to_dict()``."""

@@ -8,7 +8,27 @@ stack or the database when it runs.
 
 from __future__ import annotations
 
-from ._exit import EXIT_CODES, ExitCode, exit_code
+from ._exit import (
+    COMMAND_NAMES,
+    EXIT_CODES,
+    RETURNED_BY,
+    CommandError,
+    ExitCode,
+    codes_of,
+    exit_code,
+    meaning,
+)
 from ._main import build_parser, main
 
-__all__ = ["EXIT_CODES", "ExitCode", "build_parser", "exit_code", "main"]
+__all__ = [
+    "COMMAND_NAMES",
+    "EXIT_CODES",
+    "RETURNED_BY",
+    "CommandError",
+    "ExitCode",
+    "build_parser",
+    "codes_of",
+    "exit_code",
+    "main",
+    "meaning",
+]

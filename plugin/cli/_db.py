@@ -6,13 +6,15 @@ import argparse
 import os
 
 from ._command import Command
-from ._database import add_database_options, database_url, shown
-from ._exit import ExitCode
+from ._database import add_database_options, audit_store, database_url, shown
+from ._exit import ExitCode, HelpFormatter, epilog
 
 __all__ = ["COMMAND", "add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = epilog("db")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.add_argument(
         "action", choices=["upgrade"], help="upgrade: migrate the store to the latest schema"
     )
@@ -20,11 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from plugin.audit import AuditStore
-
     url = database_url(args, os.environ)
-    with AuditStore(url) as store:
-        store.upgrade()
+    with audit_store(url, create=True):
+        pass
     print(f"the audit store is at the latest schema ({shown(url)})")
     return ExitCode.OK
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._command import Command
-from ._exit import ExitCode
+from ._exit import ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
     from reconcile import Outcome, RepoSpec, Result
@@ -78,6 +78,8 @@ class _Demo:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = epilog("demo")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.add_argument("--keep", action="store_true", help="keep the demo directory")
     parser.add_argument("--json", action="store_true", help="print the results as JSON lines")
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ._command import Command
-from ._exit import ExitCode
+from ._exit import ExitCode, HelpFormatter, epilog
 
 __all__ = ["BEGIN", "COMMAND", "END", "add_arguments", "readme_with_diagram", "run", "write_readme"]
 
@@ -20,6 +20,8 @@ END = "<!-- state-diagram:end -->"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = epilog("diagram")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--write",
@@ -37,13 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def readme_with_diagram(readme: str) -> str:
     """``readme`` with the text between the markers replaced by the current diagram."""
-    from reconcile._diagram import mermaid
+    from reconcile import state_diagram
 
     start = readme.find(BEGIN)
     end = readme.find(END)
     if start < 0 or end < start:
         raise ValueError(f"the README has no diagram markers ({BEGIN} ... {END})")
-    block = f"{BEGIN}\n```mermaid\n{mermaid()}```\n"
+    block = f"{BEGIN}\n```mermaid\n{state_diagram()}```\n"
     return readme[:start] + block + readme[end:]
 
 
@@ -57,7 +59,7 @@ def write_readme(path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile._diagram import mermaid
+    from reconcile import state_diagram
 
     try:
         if args.write:
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"git-reconcile: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
-    sys.stdout.write(mermaid())
+    sys.stdout.write(state_diagram())
     return ExitCode.OK
 
 

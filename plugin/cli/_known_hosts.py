@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import urlsplit
 
 from ._command import Command
-from ._exit import ExitCode
+from ._exit import ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
-    from reconcile._hostkeys import HostKey
+    from reconcile import HostKey
 
 __all__ = ["COMMAND", "add_arguments", "run"]
 
@@ -25,6 +26,8 @@ class _Server(NamedTuple):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = epilog("known-hosts")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.description = (
         "Connect to an SSH server only as far as its host key (no login), show "
         "the key's fingerprint, and record it in a known_hosts file when it matches "
@@ -57,14 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile import NetworkError
-    from reconcile._git import scan_host_key
-    from reconcile._hostkeys import (
-        default_known_hosts,
-        host_pattern,
-        known_hosts_line,
-        parse_target,
-    )
+    from reconcile import NetworkError, default_known_hosts, known_hosts_line, scan_host_key
 
     host, port, url = parse_target(args.target)
     path: Path = args.known_hosts or default_known_hosts()
@@ -73,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except NetworkError as exc:
         print(f"git-reconcile: {exc}", file=sys.stderr)
         return ExitCode.FETCH_FAILED
-    print(f"{host_pattern(host, port)} presents {key.keytype} {key.fingerprint}")
+    pattern = known_hosts_line(host, port, key).split(" ", 1)[0]
+    print(f"{pattern} presents {key.keytype} {key.fingerprint}")
     if args.action == "show":
         print(known_hosts_line(host, port, key))
         return ExitCode.OK
@@ -82,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace, server: _Server, path: Path) -> int:
     """Record the server's key in ``path`` when it is verified or trusted on first use."""
-    from reconcile._hostkeys import Verdict, check_host_key, known_hosts_line
+    from reconcile import HostKeyVerdict, check_host_key, known_hosts_line
 
     verdict, reason = check_host_key(server.key, server.host, server.port, path)
-    if verdict is Verdict.TRUSTED:
+    if verdict is HostKeyVerdict.TRUSTED:
         print(f"already recorded in {path}")
         return ExitCode.OK
-    if verdict in (Verdict.CHANGED, Verdict.REVOKED):
+    if verdict in (HostKeyVerdict.CHANGED, HostKeyVerdict.REVOKED):
         print(f"git-reconcile: not recorded: {reason}", file=sys.stderr)
         return ExitCode.FAILED
     refusal = _refusal(args, server, path)
@@ -105,12 +102,12 @@ def _add(args: argparse.Namespace, server: _Server, path: Path) -> int:
 
 def _refusal(args: argparse.Namespace, server: _Server, path: Path) -> str | None:
     """Why an unrecorded key may not be recorded: a wrong or missing fingerprint."""
-    from reconcile._hostkeys import Verdict, check_host_key
+    from reconcile import HostKeyVerdict, check_host_key
 
     key = server.key
     if args.fingerprint:
         pinned = tuple(args.fingerprint)
-        if check_host_key(key, server.host, server.port, path, pinned)[0] is Verdict.TRUSTED:
+        if check_host_key(key, server.host, server.port, path, pinned)[0] is HostKeyVerdict.TRUSTED:
             return None
         return (
             f"git-reconcile: not recorded: the server presents {key.fingerprint}, "
@@ -130,3 +127,33 @@ COMMAND = Command(
     add_arguments=add_arguments,
     run=run,
 )
+
+
+def parse_target(target: str) -> tuple[str, int | None, str]:
+    """(host, port, ssh URL) from ``ssh://[user@]host[:port][/path]``, ``user@host:path``
+    or ``host[:port]``. Raises ``InvalidSpecError`` for anything else."""
+    from reconcile import InvalidSpecError
+
+    port: int | None = None
+    if "://" in target:
+        try:
+            parts = urlsplit(target)
+            host, port = parts.hostname or "", parts.port
+        except ValueError as exc:
+            raise InvalidSpecError(f"{target!r} is not a valid URL: {exc}") from None
+        if parts.scheme != "ssh" or not host:
+            raise InvalidSpecError(f"{target!r}: host keys are recorded for ssh:// remotes only")
+    elif "@" in target:
+        host = target.partition("@")[2].partition(":")[0]
+    else:
+        host, sep, port_text = target.partition(":")
+        try:
+            port = int(port_text) if sep else None
+        except ValueError:
+            raise InvalidSpecError(f"{target!r}: the port must be a number") from None
+    if not host:
+        raise InvalidSpecError(f"{target!r} names no host")
+    if port is not None and not 0 < port < 65536:
+        raise InvalidSpecError(f"{target!r}: the port must be between 1 and 65535")
+    netloc = host if port is None else f"{host}:{port}"
+    return host, port, f"ssh://git@{netloc}/"

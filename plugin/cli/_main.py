@@ -4,7 +4,9 @@ Each command is a module that declares ``COMMAND``: its name, its line in
 ``git-reconcile --help``, ``add_arguments(parser)`` (its flags, and its description
 when it has one) and ``run(args) -> int`` (the exit code). This module and the
 command modules import only the standard library when loaded; a command imports
-what it needs when it runs, so ``--help`` and ``--version`` stay fast.
+what it needs when it runs. Building the parser reads the flags' defaults from the
+core's value objects (``reconcile.RepoSpec`` ...), so it loads the core library, and
+nothing of the web stack or the database.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ._clone import COMMAND as CLONE
 from ._command import Command
+from ._commit import COMMAND as COMMIT
 from ._db import COMMAND as DB
 from ._demo import COMMAND as DEMO
 from ._diagram import COMMAND as DIAGRAM
-from ._exit import ExitCode
+from ._exit import CommandError, ExitCode
 from ._history import COMMAND as HISTORY
 from ._known_hosts import COMMAND as KNOWN_HOSTS
 from ._run import COMMAND as RUN
@@ -30,7 +34,8 @@ PROG = "git-reconcile"
 
 # In the order `git-reconcile --help` lists them.
 COMMANDS: dict[str, Command] = {
-    command.name: command for command in (RUN, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, DB, HISTORY)
+    command.name: command
+    for command in (RUN, COMMIT, CLONE, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, DB, HISTORY)
 }
 
 
@@ -61,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep git-backed data repos reconciled with their remotes, "
         "without ever losing a commit.",
     )
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("-V", "--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
         command.add_arguments(sub.add_parser(name, help=command.help))
@@ -80,9 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failed(exc: Exception, *, verbose: bool) -> int:
-    """Report ``exc`` in one line: bad input (exit 2), else a bug (exit 1; with -v, raised)."""
+    """Report ``exc`` in one line: a command's own error (its code), bad input (exit 2),
+    else a bug (exit 1; with -v, raised)."""
     from reconcile import BadInputError
 
+    if isinstance(exc, CommandError):
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.code
     if isinstance(exc, BadInputError):
         print(f"{PROG}: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT

@@ -10,23 +10,23 @@ from typing import TYPE_CHECKING
 
 from ._command import Command
 from ._defaults import default
-from ._exit import epilog, exit_code
+from ._exit import HelpFormatter, epilog, exit_code
 
 if TYPE_CHECKING:
     from reconcile import HTTPAuth, RepoSpec, Result, SSHKey
 
-__all__ = ["COMMAND", "add_arguments", "run", "summary"]
+__all__ = ["COMMAND", "add_arguments", "run", "spec_of", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from reconcile._spec import HTTPAuth, RepoSpec, Retry
+    from reconcile import HTTPAuth, RepoSpec, Retry
 
     parser.description = (
         "Fetch, then fast-forward, push, rebase in memory, or escape conflicting "
         "local commits to a conflicts/<UTC> branch."
     )
-    parser.epilog = epilog()
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # the epilog is a table
+    parser.epilog = epilog("run")
+    parser.formatter_class = HelpFormatter  # the epilog is a table
     parser.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
     parser.add_argument(
         "--remote",
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         from reconcile import configure_logging
 
         configure_logging(args.log_format, level="INFO", stream=sys.stderr)
-    spec = _spec(args)
+    spec = spec_of(args)
     if args.json or not sys.stdout.isatty():
         result = reconcile(spec)
     else:
@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
-def _spec(args: argparse.Namespace) -> RepoSpec:
+def spec_of(args: argparse.Namespace) -> RepoSpec:
+    """The spec the flags of ``run`` (and ``commit``) describe."""
     from reconcile import RepoSpec, Retry
 
     return RepoSpec(

@@ -20,6 +20,9 @@
 - ``_libgit2``: what reaches into libgit2 past pygit2's API: connect, fetch and
   push without per-object callbacks into Python, ``git_remote_stop``, the layout
   of ``git_cert_hostkey``, the process-wide timeouts.
+- ``_clone``: a clone made through the same sessions (host keys verified), and a
+  remote's URL rewritten.
+- ``_trust``: trusting one path owned by another user (``safe.directory``).
 - ``_stale_locks``: lock files a crashed git process left, found and cleared safely.
 - ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
 - ``_sandbox``: the plumbing behind ``reconcile.testing``'s sandboxes.
@@ -27,6 +30,7 @@
 
 from __future__ import annotations
 
+from ._clone import Cloned, clone_into, set_remote_url
 from ._commit import (
     StoredCommit,
     configured_identity,
@@ -54,6 +58,7 @@ from ._stale_locks import Locks, clear_stale_locks
 
 __all__ = [
     "JOURNAL",
+    "Cloned",
     "GitRemote",
     "GitRepo",
     "HookFailure",
@@ -70,6 +75,7 @@ __all__ = [
     "StoredCommit",
     "blocking_paths",
     "clear_stale_locks",
+    "clone_into",
     "configured_identity",
     "contains",
     "create_ref",
@@ -81,6 +87,7 @@ __all__ = [
     "replay",
     "run_hook",
     "scan_host_key",
+    "set_remote_url",
     "update_branch",
     "write_commit",
 ]

@@ -14,6 +14,7 @@ from pygit2.enums import RepositoryOpenFlag, RepositoryState, SortMode
 
 from .._errors import GitError, NotARepositoryError, UnknownRemoteError
 from ._translate import translate
+from ._trust import dubious_ownership, is_ownership_error, trust
 
 __all__ = ["ZERO", "GitRepo", "empty_tree"]
 
@@ -37,14 +38,20 @@ _IN_PROGRESS = {
 class GitRepo:
     """A repository opened for one run: its local state, and comparing its commits.
 
-    ``raw`` is the pygit2 repository, for the git layer's other modules only.
+    ``raw`` is the pygit2 repository, for the git layer's other modules only. With
+    ``trusted`` the repository opens even when another user owns it (``_trust``);
+    without, such a repository raises ``DubiousOwnershipError``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, trusted: bool = False) -> None:
+        if trusted:
+            trust(path)
         try:
             with translate("open"):
                 self.raw = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
-        except GitError:
+        except GitError as exc:
+            if is_ownership_error(str(exc)):
+                raise dubious_ownership(path) from None
             hint = "" if path.exists() else " (the path does not exist)"
             raise NotARepositoryError(
                 f"{path} is not a git repository{hint}; "

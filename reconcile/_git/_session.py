@@ -23,9 +23,10 @@ from pygit2.enums import CredentialType
 
 from .._control import CancelToken, Progress, ProgressCallback
 from .._errors import AuthenticationError, CancelledError, InvalidSpecError, RefMovedError
-from .._hostkeys import HostKey, Verdict, check_host_key
+from .._github_app import GitHubApp
+from .._hostkeys import HostKey, HostKeyVerdict, check_host_key
 from .._redact import url_secrets
-from .._spec import HTTPAuth, SSHKey
+from .._spec import Credentials, HTTPAuth, SSHKey
 from ._libgit2 import TIMEOUTS, Callbacks, remote_stopper, transfer_stats
 from ._repo import ZERO
 
@@ -34,16 +35,17 @@ __all__ = ["NetOptions", "Session"]
 MAX_CREDENTIAL_ATTEMPTS = 3
 _POLL_SECONDS = 0.25
 _MAX_REMOTE_LINES = 50
+_HTTP = ("http", "https")
 
 
 @dataclass(frozen=True)
 class NetOptions:
     """Everything a network operation needs besides the repository."""
 
-    credentials: SSHKey | HTTPAuth | None
+    credentials: Credentials | None
     known_hosts: Path
+    timeout: float
     pins: tuple[str, ...] = ()
-    timeout: float = 30.0
     cancel: CancelToken | None = None
     progress: ProgressCallback | None = None
 
@@ -59,8 +61,15 @@ class Session(Callbacks):
         parts = urlsplit(url) if "://" in url else None
         self.host = (parts.hostname or "") if parts else url.partition("@")[2].partition(":")[0]
         self.port = parts.port if parts else None
+        # A GitHub App mints (or takes from its cache) an installation token here, at
+        # each connection; its API's refusals are raised as they are.
+        cred = net.credentials
+        secret = ""
         try:
-            secret = net.credentials.secret() if isinstance(net.credentials, HTTPAuth) else ""
+            if isinstance(cred, HTTPAuth) or (
+                isinstance(cred, GitHubApp) and parts is not None and parts.scheme in _HTTP
+            ):
+                secret = cred.secret()
         except InvalidSpecError as exc:
             raise AuthenticationError(str(exc), kind=operation) from None
         self._secrets = (*url_secrets(url), *((secret,) if secret else ()))
@@ -110,10 +119,12 @@ class Session(Callbacks):
         cred = self.net.credentials
         if allowed_types & CredentialType.SSH_KEY and isinstance(cred, SSHKey):
             return _keypair(cred, username_from_url)
-        if allowed_types & CredentialType.USERPASS_PLAINTEXT and isinstance(cred, HTTPAuth):
+        if allowed_types & CredentialType.USERPASS_PLAINTEXT and isinstance(
+            cred, HTTPAuth | GitHubApp
+        ):
             return pygit2.UserPass(cred.username, self._http_secret)
         if allowed_types & CredentialType.USERNAME:
-            name = cred.username if isinstance(cred, SSHKey | HTTPAuth) else None
+            name = cred.username if isinstance(cred, SSHKey | HTTPAuth | GitHubApp) else None
             return pygit2.Username(name or username_from_url or "git")
         self.auth_problem = f"the server asks for {_wanted(allowed_types)}, and none is configured"
         raise AuthenticationError(self.auth_problem, kind=self.operation)
@@ -130,7 +141,7 @@ class Session(Callbacks):
         verdict, reason = check_host_key(
             HostKey(blob), name, self.port, self.net.known_hosts, self.net.pins
         )
-        if verdict is Verdict.TRUSTED:
+        if verdict is HostKeyVerdict.TRUSTED:
             return True
         self.host_key_problem = reason
         return False

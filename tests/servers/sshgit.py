@@ -50,11 +50,11 @@ __all__ = [
     "hanging_server_fixture",
     "known_hosts_line",
     "make_ssh_home",
+    "own_ssh_server_fixture",
     "parse_git_command",
     "pubkey_path",
     "public_key_line",
     "pygit2_homedir",
-    "ssh_server_fixture",
     "write_known_hosts",
 ]
 
@@ -714,11 +714,12 @@ class HangingServer:
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(name="ssh_server")
-def ssh_server_fixture(
+@pytest.fixture(name="own_ssh_server")
+def own_ssh_server_fixture(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SSHGitServer]:
-    """A running :class:`SSHGitServer` serving everything under ``tmp_path``."""
+    """A running :class:`SSHGitServer` of this test alone, serving everything under
+    ``tmp_path`` (the session-wide one is conftest's ``ssh_server``)."""
     with SSHGitServer(tmp_path, tmp_path_factory.mktemp("sshgit")) as server:
         yield server
 

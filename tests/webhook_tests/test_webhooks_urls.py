@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from payloads import azure_push, bitbucket_cloud_push, github_push, secrets_for, signed
+from payloads import (
+    AZURE_USER,
+    azure_push,
+    basic,
+    bitbucket_cloud_push,
+    github_push,
+    secrets_for,
+    signed,
+)
 
 from webhooks import Provider, Secrets, normalise_repo_url, verify_and_parse
 
@@ -43,7 +55,7 @@ def test_spellings_of_one_repository_give_one_key(url: str) -> None:
             "https://acme@dev.azure.com/acme/Platform/_git/Data",
             "dev.azure.com/acme/platform/_git/data",
         ),
-        ("git@ssh.dev.azure.com:v3/acme/Platform/Data", "ssh.dev.azure.com/v3/acme/platform/data"),
+        ("git@ssh.dev.azure.com:v3/acme/Platform/Data", "dev.azure.com/acme/platform/_git/data"),
         (
             "https://dev.azure.com/acme/My%20Project/_git/Data",
             "dev.azure.com/acme/my%20project/_git/data",
@@ -145,3 +157,101 @@ def test_azure_delivery_matches_https_and_ssh() -> None:
     assert delivery.matches("https://dev.azure.com/acme/Platform/_git/Data")
     assert delivery.matches("git@ssh.dev.azure.com:v3/acme/Platform/Data")
     assert not delivery.matches("https://dev.azure.com/acme/Platform/_git/Other")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://dev.azure.com/acme/Platform/_git/Data",
+        "https://acme@dev.azure.com/acme/Platform/_git/Data",
+        "git@ssh.dev.azure.com:v3/acme/Platform/Data",
+        "ssh://git@ssh.dev.azure.com/v3/acme/Platform/Data",
+        "acme@vs-ssh.visualstudio.com:v3/acme/Platform/Data",
+        "https://acme.visualstudio.com/Platform/_git/Data",
+        "https://acme.visualstudio.com/DefaultCollection/Platform/_git/Data",
+        "ssh://acme@acme.visualstudio.com:22/DefaultCollection/Platform/_git/Data",
+    ],
+)
+def test_azure_spellings_give_one_key(url: str) -> None:
+    """Every spelling Azure DevOps has for a repository, SSH and the older
+    visualstudio.com hosts included, gives the key of its https remoteUrl."""
+    assert normalise_repo_url(url) == "dev.azure.com/acme/platform/_git/data"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://dev.azure.com/acme/Data/_git/Data",
+        "https://dev.azure.com/acme/_git/Data",
+        "https://acme.visualstudio.com/_git/Data",
+        "https://acme.visualstudio.com/DefaultCollection/_git/Data",
+        "git@ssh.dev.azure.com:v3/acme/Data/Data",
+    ],
+)
+def test_azure_project_repository_shortcut(url: str) -> None:
+    """`org/_git/repo` names the repository of the project of that name."""
+    assert normalise_repo_url(url) == "dev.azure.com/acme/data/_git/data"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@ssh.dev.azure.com:v3/acme/Platform/Other",
+        "git@ssh.dev.azure.com:v3/acme/Other/Data",
+        "git@ssh.dev.azure.com:v3/other/Platform/Data",
+        "https://acme.visualstudio.com/Platform/_git/Other",
+        "https://other.visualstudio.com/Platform/_git/Data",
+        "git@ssh.dev.azure.com:v3/acme/Platform",
+        "https://dev.azure.com/acme/Platform",
+    ],
+)
+def test_other_azure_repositories_stay_different(url: str) -> None:
+    """Another organisation, project or repository, or a URL that names no repository,
+    gives another key."""
+    assert normalise_repo_url(url) != "dev.azure.com/acme/platform/_git/data"
+
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "webhooks"
+
+
+def _azure_fixtures() -> list[Path]:
+    found = sorted((FIXTURES / "azure-devops").glob("*.json"))
+    if not found and not os.environ.get("CI"):  # a clone without the shared folder beside it
+        pytest.skip(f"no published Azure DevOps deliveries in {FIXTURES}")
+    assert found, f"no published Azure DevOps deliveries in {FIXTURES}"
+    return found
+
+
+def _other_forms(remote_url: str) -> list[str]:
+    """The SSH and older spellings of the repository an https ``remoteUrl`` names."""
+    org, project, _git, repo = remote_url.removeprefix("https://dev.azure.com/").split("/")
+    if project == "DefaultCollection":  # Microsoft's sample: the project's own repository
+        project = repo
+    return [
+        f"git@ssh.dev.azure.com:v3/{org}/{project}/{repo}",
+        f"{org}@vs-ssh.visualstudio.com:v3/{org}/{project}/{repo}",
+        f"https://{org}.visualstudio.com/{project}/_git/{repo}",
+        f"https://{org}.visualstudio.com/DefaultCollection/{project}/_git/{repo}",
+    ]
+
+
+def test_published_azure_deliveries_match_every_remote_spelling() -> None:
+    """Real "Code pushed" deliveries published by Azure DevOps users carry only the https
+    remoteUrl; each still matches a repository configured by its SSH or visualstudio.com
+    URL, and not another repository of the same organisation."""
+    fixtures = _azure_fixtures()
+    assert len(fixtures) >= 3
+    for fixture in fixtures:
+        body = fixture.read_bytes()
+        repository = json.loads(body)["resource"]["repository"]
+        assert "sshUrl" not in repository
+        headers = {"Content-Type": "application/json", "Authorization": basic(AZURE_USER, "pw")}
+        delivery = verify_and_parse(
+            Provider.AZURE_DEVOPS, headers, body, secrets_for(Provider.AZURE_DEVOPS, "pw")
+        )
+        remote_url = repository["remoteUrl"]
+        assert delivery.matches(remote_url), fixture.name
+        for url in _other_forms(remote_url):
+            assert delivery.matches(url), (fixture.name, url)
+        org = remote_url.split("/")[3]
+        assert not delivery.matches(f"git@ssh.dev.azure.com:v3/{org}/elsewhere/other"), fixture

@@ -1,0 +1,114 @@
+"""``git-reconcile commit``: commit the working tree, then reconcile, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from . import _run
+from ._command import Command
+from ._exit import epilog, exit_code
+
+if TYPE_CHECKING:
+    from reconcile import CommitRequest, Result
+
+__all__ = ["COMMAND", "add_arguments", "run", "summary"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _run.add_arguments(parser)
+    parser.description = (
+        "Commit the working tree (tracked changes, and new files .gitignore does not "
+        "ignore), leaving out the usual secret files and refusing files with a filter= "
+        "attribute, large files and new lines holding secrets, with the repository's "
+        "pre-commit and commit-msg hooks; then reconcile as run does. Nothing to commit "
+        "is no error."
+    )
+    parser.epilog = epilog("commit")
+    parser.add_argument(
+        "-m",
+        "--message",
+        help="the commit message (default: the template 'Update {num_files} file(s): {files}')",
+    )
+    parser.add_argument(
+        "--author",
+        metavar='"NAME <EMAIL>"',
+        help="the author (default: the repository's user.name and user.email)",
+    )
+    parser.add_argument(
+        "--co-author",
+        action="append",
+        default=[],
+        metavar='"NAME <EMAIL>"',
+        help="a co-author, as a Co-authored-by trailer (repeatable)",
+    )
+    parser.add_argument(
+        "--trailer",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a trailer, in order (repeatable; KEY: VALUE works too)",
+    )
+    parser.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        dest="paths",
+        metavar="P",
+        help="commit only changes at or under P, relative to the top of the tree (repeatable)",
+    )
+
+
+def _request(args: argparse.Namespace) -> CommitRequest:
+    """The commit request of the flags; raises ``InvalidSpecError`` (exit 2)."""
+    from reconcile import CommitRequest, Identity, parse_trailer
+
+    return CommitRequest(
+        message=args.message,
+        paths=tuple(args.paths) or None,
+        author=None if args.author is None else Identity.parse(args.author),
+        co_authors=tuple(Identity.parse(a) for a in args.co_author),
+        trailers=tuple(parse_trailer(t) for t in args.trailer),
+        trigger="cli",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconcile import reconcile
+
+    if args.verbose:
+        from reconcile import configure_logging
+
+        configure_logging(args.log_format, level="INFO", stream=sys.stderr)
+    request = _request(args)
+    spec = _run.spec_of(args)
+    if args.json or not sys.stdout.isatty():
+        result = reconcile(spec, commit=request)
+    else:
+        from ._progress import ProgressBar
+
+        with ProgressBar() as bar:
+            result = reconcile(spec, commit=request, progress=bar.update)
+    print(json.dumps(result.to_dict()) if args.json else summary(result))
+    return exit_code(result)
+
+
+def summary(result: Result) -> str:
+    """``run``'s summary, with the commit and the paths left out."""
+    lines = [_run.summary(result)]
+    if result.commit is not None:
+        subject = result.commit.message.split("\n", 1)[0]
+        lines.append(f"  commit: {result.commit.sha[:10]} {subject}")
+    if result.skipped_paths:
+        lines.append(f"  left out (exclude): {', '.join(result.skipped_paths)}")
+    return "\n".join(lines)
+
+
+COMMAND = Command(
+    name="commit",
+    help="commit the working tree, then reconcile",
+    add_arguments=add_arguments,
+    run=run,
+)
