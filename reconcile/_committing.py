@@ -39,6 +39,7 @@ from ._git import (
     Snapshot,
     Staging,
     configured_identity,
+    hook_path,
     run_hook,
     update_branch,
     write_commit,
@@ -156,13 +157,14 @@ class _Commit:
         if tree == str(self.staging.head_tree.id):
             return self._nothing(tree)
         index_file = self.staging.publish(tree)
-        refusal = self._hook("pre-commit", [], index_file)
-        if refusal is not None:
-            return Committed(skipped=self.skipped, refusal=refusal)
-        tree = self.staging.tree_of(index_file, tree)
-        if tree == str(self.staging.head_tree.id):
-            self.staging.finish()
-            return Committed(skipped=self.skipped, note=self._note("nothing to commit"))
+        if self._runs("pre-commit"):
+            refusal = self._hook("pre-commit", [], index_file)
+            if refusal is not None:
+                return Committed(skipped=self.skipped, refusal=refusal)
+            tree = self.staging.tree_of(index_file, tree)  # the hook may have staged more
+            if tree == str(self.staging.head_tree.id):
+                self.staging.finish()
+                return Committed(skipped=self.skipped, note=self._note("nothing to commit"))
         changes = [FileChange(path, status) for path, status in self.staging.changes(tree)]
         message, source = self._message(changes, tree)
         message, refusal = self._commit_msg(message, index_file)
@@ -244,8 +246,11 @@ class _Commit:
 
     # --- hooks ------------------------------------------------------------------------
 
+    def _runs(self, name: str) -> bool:
+        return self.policy.hooks == "run" and hook_path(self.target.repo, name) is not None
+
     def _hook(self, name: str, args: list[str], index_file: Path) -> str | None:
-        if self.policy.hooks == "skip":
+        if not self._runs(name):
             return None
         author = self.who.author
         offset = time.strftime("%z", time.localtime(self.when))
@@ -261,7 +266,7 @@ class _Commit:
     def _commit_msg(self, message: str, index_file: Path) -> tuple[str, str | None]:
         """The message after the ``commit-msg`` hook (which may edit it), and why the
         commit is refused, if it is."""
-        if self.policy.hooks == "skip":
+        if not self._runs("commit-msg"):
             return message, None
         editmsg = self.target.repo.gitdir / "COMMIT_EDITMSG"
         editmsg.write_text(message, encoding="utf-8")

@@ -7,9 +7,11 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from . import _run
 from ._command import Command
 from ._exit import epilog, exit_code
+from ._run import add_arguments as run_arguments
+from ._run import spec_of
+from ._run import summary as run_summary
 
 if TYPE_CHECKING:
     from reconcile import CommitRequest, Result
@@ -18,7 +20,7 @@ __all__ = ["COMMAND", "add_arguments", "run", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _run.add_arguments(parser)
+    run_arguments(parser)
     parser.description = (
         "Commit the working tree (tracked changes, and new files .gitignore does not "
         "ignore), leaving out the usual secret files and refusing files with a filter= "
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
         configure_logging(args.log_format, level="INFO", stream=sys.stderr)
     request = _request(args)
-    spec = _run.spec_of(args)
+    spec = spec_of(args)
     if args.json or not sys.stdout.isatty():
         result = reconcile(spec, commit=request)
     else:
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 def summary(result: Result) -> str:
     """``run``'s summary, with the commit and the paths left out."""
-    lines = [_run.summary(result)]
+    lines = [run_summary(result)]
     if result.commit is not None:
         subject = result.commit.message.split("\n", 1)[0]
         lines.append(f"  commit: {result.commit.sha[:10]} {subject}")

@@ -39,7 +39,7 @@ from ._commit import (
     update_branch,
     write_commit,
 )
-from ._hooks import HookFailure, hooks_dir, run_hook
+from ._hooks import HookFailure, hook_path, hooks_dir, run_hook
 from ._ignore import IgnoreRules
 from ._move import (
     JOURNAL,
@@ -81,6 +81,7 @@ __all__ = [
     "create_ref",
     "delete_ref",
     "finish_interrupted_move",
+    "hook_path",
     "hooks_dir",
     "move_branch",
     "read_commit",

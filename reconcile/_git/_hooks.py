@@ -24,7 +24,7 @@ from pathlib import Path
 from .._redact import redact_text
 from ._repo import GitRepo
 
-__all__ = ["HookFailure", "hooks_dir", "run_hook"]
+__all__ = ["HookFailure", "hook_path", "hooks_dir", "run_hook"]
 
 _OUTPUT_KEPT = 2000  # characters of a failing hook's output kept for the reason
 
@@ -68,6 +68,12 @@ def hooks_dir(repo: GitRepo) -> Path:
     return _common_dir(repo) / "hooks"
 
 
+def hook_path(repo: GitRepo, name: str) -> Path | None:
+    """The hook ``name`` git would run (an executable file), or None."""
+    hook = hooks_dir(repo) / name
+    return hook if hook.is_file() and os.access(hook, os.X_OK) else None
+
+
 def _clip(output: bytes) -> str:
     text = redact_text(output.decode("utf-8", "replace").strip())
     return text if len(text) <= _OUTPUT_KEPT else "..." + text[-_OUTPUT_KEPT:]
@@ -82,8 +88,8 @@ def run_hook(
 ) -> HookFailure | None:
     """Run the hook ``name`` with ``args`` and ``env`` added to the environment; the
     failure, or None when it passed or there is no such hook."""
-    hook = hooks_dir(repo) / name
-    if not hook.is_file() or not os.access(hook, os.X_OK):
+    hook = hook_path(repo, name)
+    if hook is None:
         return None
     cwd = repo.workdir if repo.workdir is not None else repo.gitdir
     with subprocess.Popen(
