@@ -207,6 +207,20 @@ class ReconcilePlugin:
         first. Cheap; call it on the event loop's thread after every save."""
         self.debouncers[self._named(repo).name].notify(source)
 
+    async def settled(self, repo: str | None = None) -> None:
+        """Wait until ``repo``'s writes are committed and its runs are done: no burst of
+        notifications under way, no run running or queued (an application's tests,
+        or a graceful stop, wait on this)."""
+        runner = self._named(repo)
+        debouncer = self.debouncers[runner.name]
+        while True:
+            if not debouncer.idle:
+                await debouncer.fired()
+            elif (ticket := runner.pending or runner.current) is not None:
+                await ticket.wait()
+            else:
+                return
+
     def _debounced(self, runner: Runner, sources: tuple[str, ...]) -> None:
         """The end of a burst of notifications: one commit run (none while the
         repository is disabled or shutting down)."""
