@@ -61,9 +61,7 @@ class CommitTable(Table):
     )
     max_file_size: Annotated[
         int | None, Sets(CommitPolicy, "max_file_size"), Default("`52428800` (50 MiB)")
-    ] = key(
-        "bytes: a larger changed file blocks the commit"
-    )
+    ] = key("bytes: a larger changed file blocks the commit")
     hooks: Annotated[Text | None, Sets(CommitPolicy, "hooks")] = key(
         '`"run"` the repository\'s `pre-commit` and `commit-msg` hooks, or `"skip"` them'
     )

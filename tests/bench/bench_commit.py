@@ -142,7 +142,7 @@ def contenders(rounds: Rounds, transport: Transport) -> list[Contender]:
     return made
 
 
-def measure(
+def measure(  # noqa: PLR0917  (the tree, its remote and the transport of one section)
     root: Path, base: Path, remote: Path, seed: str, transport: Transport, runs: int
 ) -> dict[str, float]:
     rounds = Rounds(root / f"rounds-{transport.name}", base, remote, seed, transport.url(remote))
