@@ -354,8 +354,21 @@ class ReconcilePlugin:
             if runner.enabled and not runner.closed:
                 runner.trigger("poll")
 
+    async def _flush_writes(self) -> None:
+        """Commit the writes of bursts still under way (a save the application made just
+        before it stopped is not left for a next start that may not notify)."""
+        tickets = [
+            runner.commit(CommitRequest(trigger="shutdown"), kind="shutdown")
+            for name, runner in self.runners.items()
+            if not self.debouncers[name].idle and runner.enabled and not runner.closed
+        ]
+        for ticket in tickets:
+            await ticket.wait()
+
     async def _shutdown(self) -> None:
         with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self.config.shutdown_timeout):
+                await self._flush_writes()
             for runner in self.runners.values():
                 runner.close()
             with anyio.move_on_after(self.config.shutdown_timeout):
