@@ -281,7 +281,7 @@ async def test_writes_notified_just_before_shutdown_are_committed(path_world: Wo
         await finished.next()
         write(tree, {"last.txt": "saved just before the stop\n"})
         plugin.notify_changed("data")
-    [boot, last] = finished.records
+    [_boot, last] = finished.records
     assert last.triggers == ["shutdown"]
     assert last.result is not None
     assert last.result.commit is not None
