@@ -84,37 +84,39 @@ def repo_name(target: Target) -> str:
     return name or target.path.name.removesuffix(".git") or str(target.path)
 
 
-def commit_worktree(target: Target, request: CommitRequest) -> Committed:
-    """Stage and commit the working tree of ``target`` as ``request`` asks."""
-    problem = _cannot_commit(target)
+def commit_worktree(target: Target, request: CommitRequest, head: str | None) -> Committed:
+    """Stage and commit the working tree of ``target`` as ``request`` asks, on the
+    branch's tip ``head`` (as the inspecting step left it: it may have finished a
+    move a crash cut short)."""
+    problem = _cannot_commit(target, head)
     if problem is not None:
         return Committed(refusal=problem)
     who = _identities(target, request)
     if isinstance(who, str):
         return Committed(refusal=who)
     try:
-        with Staging(target.repo, target.original) as staging:
-            return _Commit(target, request, staging, who).run()
+        with Staging(target.repo, head) as staging:
+            return _Commit(target, request, staging, who, head).run()
     except IndexBusy as exc:
         return Committed(refusal=str(exc))
 
 
-def _cannot_commit(target: Target) -> str | None:
+def _cannot_commit(target: Target, head: str | None) -> str | None:
     repo, branch = target.repo, target.branch
     if repo.is_bare:
         return (
             "a bare repository has no working tree to commit from; "
             "run the commit in a working-tree clone"
         )
-    head = repo.head_branch()
-    if head != branch:
-        where = "HEAD is detached" if head is None else f"HEAD is on {head}"
+    checked_out = repo.head_branch()
+    if checked_out != branch:
+        where = "HEAD is detached" if checked_out is None else f"HEAD is on {checked_out}"
         return (
             f"{where}, and a commit goes on the checked-out branch: check out {branch}, "
             "or reconcile without committing"
         )
     tracking = f"refs/remotes/{target.spec.remote}/{branch}"
-    if target.original is None and repo.ref_exists(tracking):
+    if head is None and repo.ref_exists(tracking):
         return (
             f"{branch} has no commits yet but {target.spec.remote}/{branch} exists: a first "
             "commit now would start a history unrelated to it; reconcile once without "
@@ -139,8 +141,16 @@ def _identities(target: Target, request: CommitRequest) -> _Who | str:
 class _Commit:
     """One pass of the committing step over a locked index."""
 
-    def __init__(self, target: Target, request: CommitRequest, staging: Staging, who: _Who) -> None:
+    def __init__(
+        self,
+        target: Target,
+        request: CommitRequest,
+        staging: Staging,
+        who: _Who,
+        head: str | None,
+    ) -> None:
         self.target = target
+        self.head = head
         self.request = request
         self.staging = staging
         self.who = who
@@ -341,7 +351,7 @@ class _Commit:
 
     def _write(self, tree: str, changes: list[FileChange], message: str, source: str) -> Committed:
         target, who = self.target, self.who
-        parents = [target.original] if target.original else []
+        parents = [self.head] if self.head else []
         try:
             sha, signed = write_commit(
                 target.repo,
@@ -360,7 +370,7 @@ class _Commit:
         subject = message.split("\n", 1)[0]
         reflog = f"commit{'' if parents else ' (initial)'}: {subject}"
         try:
-            update_branch(target.repo, target.branch, target.original, sha, reflog)
+            update_branch(target.repo, target.branch, self.head, sha, reflog)
         except RefMovedError as exc:
             return Committed(skipped=self.skipped, refusal=f"{exc}; nothing was committed")
         self.staging.finish()

@@ -104,7 +104,7 @@ class Steps(Conditions):
     def commit(self) -> None:
         """Stage and commit the working tree, as the run's commit request asks."""
         assert self.request is not None
-        done = commit_worktree(self.target, self.request)
+        done = commit_worktree(self.target, self.request, self.facts.local)
         local = done.info.sha if done.info is not None else self.facts.local
         self.facts = replace(
             self.facts,

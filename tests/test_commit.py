@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pygit2
 import pytest
 from commitutil import (
     ADA,
@@ -21,6 +22,7 @@ from commitutil import (
 from gitutil import World, git, rev
 
 from reconcile import CommitRequest, InvalidSpecError, Outcome, PushStatus, reconcile
+from reconcile._git import JOURNAL
 
 
 def test_the_working_tree_is_committed_and_pushed(world: World) -> None:
@@ -345,3 +347,25 @@ def test_entries_of_files_written_just_now_are_smudged(path_world: World) -> Non
     write(app, {"now.txt": "version 2\n"})
     os.utime(app / "now.txt", ns=(stamp, stamp))
     assert status(app) == "M now.txt"
+
+
+def test_a_commit_after_a_move_cut_short_goes_on_the_finished_move(path_world: World) -> None:
+    """When the inspecting step finishes a move a crash cut short, the commit goes on
+    top of the moved branch: the half-moved files are not taken for local changes."""
+    world = path_world
+    app = world.clone("app")
+    old = rev(app, "main")
+    new = world.remote_commit({"data.txt": "2\n"}, "remote")
+    git(app, "fetch", "-q", "origin")
+    repo = pygit2.Repository(str(app))
+    repo.checkout_tree(  # type: ignore[no-untyped-call]
+        repo[new].peel(pygit2.Tree), strategy=pygit2.enums.CheckoutStrategy.SAFE
+    )
+    (app / ".git" / JOURNAL).write_text(f"main {old} {new}\n")
+    write(app, {"mine.txt": "mine\n"})
+    result = commit(world.spec(app))
+    assert result.outcome is Outcome.PUSHED_AHEAD, result.reason
+    assert result.commit is not None
+    assert result.commit.paths == ("mine.txt",)
+    assert git(app, "rev-parse", "HEAD~1") == new
+    assert status(app) == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import subprocess
 import sys
@@ -39,7 +40,7 @@ from plugin.audit import (
     migrations_directory,
 )
 from plugin.audit._rows import operation_rows, run_row
-from reconcile import Outcome, Result, reconcile
+from reconcile import CommitInfo, Identity, Outcome, Result, reconcile
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "ghs_s3cretT0kenValue"
@@ -697,3 +698,60 @@ def test_no_secret_reaches_the_database(store: AuditStore, tmp_path: Path) -> No
     assert len(urls) == 3
     assert all(url.startswith("http://***@127.0.0.1:") for url in urls), urls
     assert any("http://***@127.0.0.1:" in value for value in dump)
+
+
+# --- commits ---------------------------------------------------------------------------
+
+
+def _committed(result: Result, author: str, source: str, n: int) -> Result:
+    info = CommitInfo(
+        sha=f"{n:040x}",
+        paths=("a.txt", "b/c.txt"),
+        message=f"Commit {n}\n",
+        message_source=source,
+        author=Identity.parse(author),
+        committer=Identity("Data Sync", "sync@example.invalid"),
+        signed=n % 2 == 0,
+    )
+    return dataclasses.replace(result, commit=info, skipped_paths=(".env",))
+
+
+def test_commits_are_stored_listed_and_counted(
+    store: AuditStore, results: dict[Outcome, Result]
+) -> None:
+    """A run's commit is stored with it and read back with it; commits are listed
+    newest first, by repository and time, and counted per repository, author, day
+    (UTC) and message source by the database; pruning takes them with their runs."""
+    pushed = results[Outcome.PUSHED_AHEAD]
+    ada, grace = "Ada <ada@example.invalid>", "Grace <grace@example.invalid>"
+    store.record_run(_record(1, _committed(pushed, ada, "template", 1)))
+    store.record_run(_record(2, _committed(pushed, grace, "explicit", 2), repo="other"))
+    store.record_run(_record(3, _committed(pushed, ada, "template", 3)))
+    store.record_run(_record(4, results[Outcome.IN_SYNC]))
+    listed = store.commits()
+    assert [c.sha[-1] for c in listed] == ["3", "2", "1"]
+    assert (listed[0].repo, listed[0].paths, listed[0].author) == (
+        "data",
+        ("a.txt", "b/c.txt"),
+        ada,
+    )
+    assert [c.signed for c in listed] == [False, True, False]
+    assert [c.sha[-1] for c in store.commits(repo="data", limit=1)] == ["3"]
+    since = datetime.fromtimestamp(T0 + 2, UTC)
+    assert [c.sha[-1] for c in store.commits(since=since)] == ["3", "2"]
+    day = datetime.fromtimestamp(T0 + 1, UTC).strftime("%Y-%m-%d")
+    counts = store.commit_statistics()
+    assert counts["total"] == 3
+    assert counts["per_repo"] == {"data": 2, "other": 1}
+    assert counts["per_author"] == {ada: 2, grace: 1}
+    assert sum(counts["per_day"].values()) == 3
+    assert day in counts["per_day"]
+    assert counts["per_message_source"] == {"explicit": 1, "template": 2}
+    assert store.commit_statistics(repo="other")["per_author"] == {grace: 1}
+    [run] = [r for r in store.runs() if r.run_id == "data-1"]
+    assert run.result is not None
+    assert run.result.commit is not None
+    assert run.result.commit.message == "Commit 1\n"
+    assert run.result.skipped_paths == (".env",)
+    store.prune(datetime.fromtimestamp(T0 + 10, UTC))
+    assert store.commits() == []
