@@ -13,6 +13,7 @@ that same lock when the local commit changed, and so does the repository's
 
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
 import threading
@@ -283,6 +284,13 @@ class Runner:
             held.acquire()
         except (BadInputError, RepoLockTimeout) as exc:
             record.error = str(exc)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            # The git directory cannot be written: the run's own lock fails the same
+            # way, and the run ends blocked, saying what to do.
+            record.result = reconcile(self.spec, cancel=self.cancel)
             return
         finally:
             record.lock_wait_seconds = time.monotonic() - waited

@@ -156,6 +156,9 @@ class RepoTable(Table):
     timeout: Annotated[float | None, Sets(RepoSpec, "timeout")] = _key(
         "seconds that bound every network wait (connect, and each read); at most a day"
     )
+    deadline: Annotated[float | None, Sets(RepoSpec, "deadline")] = _key(
+        "seconds a run's network work may take in all, retries included; at most a day"
+    )
     retries: Annotated[int | None, Sets(Retry, "attempts")] = _key(
         "tries of a fetch or push that fails for a reason time may fix (at least 1)"
     )

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from ._hostkeys import (
         HostKey,
         HostKeyVerdict,
+        check_fingerprint,
         check_host_key,
         default_known_hosts,
         known_hosts_line,
@@ -88,6 +89,7 @@ _WHERE = {
     "BadInputError": "_errors",
     "CancelledError": "_errors",
     "CancelToken": "_control",
+    "check_fingerprint": "_hostkeys",
     "check_host_key": "_hostkeys",
     "CheckoutBlockedError": "_errors",
     "commit_reachable": "_engine",
@@ -195,6 +197,7 @@ __all__ = [
     "UnknownBranchError",
     "UnknownRemoteError",
     "__version__",
+    "check_fingerprint",
     "check_host_key",
     "commit_reachable",
     "configure_logging",

@@ -118,23 +118,47 @@ _NETWORK: list[tuple[tuple[str, ...], Classification]] = [
 
 _UNKNOWN_NETWORK = Classification("unknown", True)
 
+# The hosts' own words for a push their branch protection refused. A custom
+# pre-receive hook's refusal ("pre-receive hook declined", which git says of every
+# hook) is not one of these: it is hook-declined, with the hook's message.
+_PROTECTED = (
+    # GitHub: branch protection, rulesets, force pushes
+    "gh006: protected branch update failed",
+    "protected branch hook declined",
+    "gh013: repository rule violations found",
+    "push declined due to repository rule violations",
+    "gh003: sorry, force-pushing",
+    # GitLab
+    "not allowed to push code to protected branches",
+    "not allowed to force push code to a protected branch",
+    "not allowed to delete protected branches",
+    "not allowed to merge code into protected branches",
+    # Gitea and Forgejo
+    "not allowed to push to protected branch",
+    "is protected from force push",
+    "is protected from deletion",
+    "is protected from changing file",
+    "is protected from unverified commit",
+    # Bitbucket Data Center, Bitbucket Cloud
+    "can only be modified through pull requests",
+    "permission denied to update branch",
+    # Azure DevOps (TF402455: pushes to this branch are not permitted; use a pull request)
+    "tf402455",
+)
+
 _REJECTION: list[tuple[tuple[str, ...], Classification]] = [
     (
-        (
-            "protected branch",
-            "protected branches",
-            "pre-receive hook declined",
-            "can only be modified through pull requests",
-            "branch restriction",
-            "not permitted to",
-            "not allowed to push",
-        ),
+        _PROTECTED,
         Classification(
             "protected-branch",
             False,
             "the branch is protected on the server: allow this writer to push to it, "
             "or reconcile a branch it may push to",
         ),
+    ),
+    (
+        ("hook declined", "declined"),
+        Classification("hook-declined", False, "a server hook refused the push: read its message"),
     ),
     (
         (
@@ -150,10 +174,6 @@ _REJECTION: list[tuple[tuple[str, ...], Classification]] = [
             "not present locally",
         ),
         Classification("non-fast-forward", True, "the remote moved during the run; run again"),
-    ),
-    (
-        ("hook declined", "declined"),
-        Classification("hook-declined", False, "a server hook refused the push: read its message"),
     ),
 ]
 

@@ -1,13 +1,15 @@
-"""Steering a run from outside: cancelling it, and watching its transfers."""
+"""Steering a run from outside: cancelling it, watching its transfers, and the
+deadline its network work must keep."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["CancelToken", "Progress", "ProgressCallback"]
+__all__ = ["CancelToken", "Deadline", "Progress", "ProgressCallback"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class CancelToken:
     """Cancels the network operations of the runs it is given to.
 
     ``cancel()`` may be called from any thread. A transfer under way stops at its
-    next packet; a connection still being set up stops at the network timeout.
+    next packet; on Linux, a wait on the network (a connection still being set up,
+    a server that sends nothing) stops at once, elsewhere at the network timeout.
     Local steps are short and all-or-nothing, so they are never interrupted: a
     cancelled fetch ends in ``fetch-failed``, a cancelled push in push status
     ``failed``, and nothing is left half-written.
@@ -68,3 +71,20 @@ class CancelToken:
                 self._stoppers.remove(stop)
 
         return unregister
+
+
+class Deadline:
+    """The time by which one run's network work must be done: ``seconds`` from its
+    first network operation (``start()``; later calls change nothing)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._ends: float | None = None
+
+    def start(self) -> None:
+        if self._ends is None:
+            self._ends = time.monotonic() + self.seconds
+
+    def left(self) -> float:
+        """Seconds left (all of them before ``start()``); zero or less once passed."""
+        return self.seconds if self._ends is None else self._ends - time.monotonic()

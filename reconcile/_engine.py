@@ -7,6 +7,7 @@ that, every problem ends in one of the outcomes.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import time
@@ -28,7 +29,7 @@ from ._redact import redact_url
 from ._result import Outcome, PushResult, Result
 from ._spec import RepoSpec
 from ._squash import relocated
-from ._steps import Steps
+from ._steps import Steps, unwritable
 from ._target import open_target
 from ._transfers import Transfers
 
@@ -42,6 +43,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("reconcile")
+
+# Why a lock file cannot be created: this user may not write there, or the file
+# system is read-only. The run then ends blocked, as an unwritable repository.
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def reconcile(
@@ -85,6 +90,11 @@ def reconcile(
         held = None
         # A fact found before the first step: the inspecting step looks no further.
         steps.facts = replace(steps.facts, unsafe=f"{exc}; run again when it is done")
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE or held is None:
+            raise
+        steps.facts = replace(steps.facts, unsafe=unwritable(target.repo.gitdir, held.path))
+        held = None
     try:
         _drive(steps)
     finally:

@@ -30,6 +30,7 @@ class Facts:
     fetch_failure: str | None = None  # why the remote could not be read
     local: str | None = None  # the local branch's tip
     remote_tip: str | None = None  # the remote branch's tip, as last fetched
+    last_seen: str | None = None  # its tip as git remembers it (refs/remotes/<remote>/<b>)
     remote_heads: Mapping[str, str] = field(default_factory=dict)  # every head it advertised
     base: str | None = None  # the merge base of the two tips (None: no common history)
     ahead: int = 0  # local commits the remote does not have
@@ -69,6 +70,11 @@ class Facts:
 
     def same_commit(self) -> bool:
         return self.local == self.remote_tip
+
+    def remote_branch_deleted(self) -> bool:
+        """The remote no longer has the branch, which it had when git last saw it
+        (its remote-tracking ref): someone deleted it there."""
+        return self.remote_tip is None and self.last_seen is not None
 
     def local_behind(self) -> bool:
         """Only the remote has new commits (or only the remote has the branch)."""
@@ -125,6 +131,9 @@ class Conditions:
 
     def same_commit(self) -> bool:
         return self.facts.same_commit()
+
+    def remote_branch_deleted(self) -> bool:
+        return self.facts.remote_branch_deleted()
 
     def local_behind(self) -> bool:
         return self.facts.local_behind()

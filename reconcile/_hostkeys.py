@@ -23,6 +23,7 @@ from pathlib import Path
 __all__ = [
     "HostKey",
     "HostKeyVerdict",
+    "check_fingerprint",
     "check_host_key",
     "default_known_hosts",
     "fingerprint",
@@ -60,6 +61,20 @@ class HostKey:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.blob)
+
+
+# A SHA256 fingerprint as ssh-keygen -l prints it: 32 bytes in base64, unpadded.
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}=?")
+
+
+def check_fingerprint(text: str) -> str | None:
+    """What is wrong with ``text`` as a pinned host key fingerprint; None if nothing."""
+    if _FINGERPRINT.fullmatch(text):
+        return None
+    return (
+        f"{text!r} is not a host key fingerprint: give it as ssh-keygen -l prints it, "
+        "SHA256: and 43 base64 characters"
+    )
 
 
 def fingerprint(blob: bytes) -> str:

@@ -69,6 +69,7 @@ TRANSITIONS: list[tuple[str, str, str, list[str]]] = [
     ("committed", "committing", "fetching", []),
     ("fetched", "fetching", "fetch_failed", ["fetch_error"]),
     ("fetched", "fetching", "in_sync", ["same_commit"]),
+    ("fetched", "fetching", "blocked", ["remote_branch_deleted"]),
     ("fetched", "fetching", "fast_forwarding", ["local_behind"]),
     ("fetched", "fetching", "pushing", ["local_ahead"]),
     ("fetched", "fetching", "escaping", ["no_common_history"]),

@@ -64,10 +64,23 @@ def _fetch_failed(facts: Facts) -> str:
 
 
 def _blocked(facts: Facts) -> str:
-    text = facts.unsafe or facts.commit_refusal or facts.move_error or "blocked"
+    text = facts.unsafe or facts.commit_refusal or facts.move_error or _deleted(facts) or "blocked"
     if facts.conflict_branch:
         text += f" (local commits are on {facts.conflict_branch})"
     return text
+
+
+def _deleted(facts: Facts) -> str | None:
+    """Why a branch the remote deleted is not pushed back, and what to do."""
+    if not facts.remote_branch_deleted():
+        return None
+    seen = (facts.last_seen or "")[:10]
+    return (
+        f"{facts.branch} was deleted on {facts.remote} (it was at {seen} when last seen "
+        f"there); it is not re-created on its own and the local branch is left as it is: "
+        f"to publish it again, forget the remote's old copy (git branch -d -r "
+        f"{facts.remote}/{facts.branch}) and run again, or reconcile another branch"
+    )
 
 
 _REASONS: dict[Outcome, Callable[[Facts], str]] = {

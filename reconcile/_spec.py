@@ -10,6 +10,7 @@ from pathlib import Path
 from ._commit import CommitPolicy
 from ._errors import InvalidSpecError
 from ._github_app import GitHubApp
+from ._hostkeys import check_fingerprint
 from ._identity import Identity
 
 __all__ = ["Credentials", "HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
@@ -118,7 +119,10 @@ class RepoSpec:
     """One branch of one repository, to reconcile against one remote.
 
     ``branch`` defaults to the branch HEAD names. ``timeout`` is in seconds and
-    bounds every network wait (connect and each read). ``known_hosts`` defaults to
+    bounds every network wait (connect and each read); ``deadline`` bounds the
+    run's network work as a whole, retries included, counted from its first
+    network operation: no try starts after it, and a try under way is stopped at
+    it. ``known_hosts`` defaults to
     ``~/.ssh/known_hosts``; SSH host keys are always verified against it.
     ``committer`` signs replayed commits; it defaults to the repository's
     configured user, else to each commit's original committer.
@@ -148,13 +152,25 @@ class RepoSpec:
     retry: Retry = field(default_factory=Retry)
     lock_timeout: float = 300.0
     trust: bool = False
+    deadline: float = 60.0
     commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
 
     def __post_init__(self) -> None:
-        if not (0 < self.timeout <= _MAX_TIMEOUT):
+        for name in ("timeout", "deadline"):
+            value = getattr(self, name)
+            if not (0 < value <= _MAX_TIMEOUT):
+                raise InvalidSpecError(
+                    f"{name} must be a positive number of seconds, at most a day, not {value!r}"
+                )
+        if not (0 <= self.lock_timeout <= _MAX_TIMEOUT):
             raise InvalidSpecError(
-                f"timeout must be a positive number of seconds, at most a day, not {self.timeout!r}"
+                "lock_timeout must be a number of seconds from 0 (do not wait) to a day, "
+                f"not {self.lock_timeout!r}"
             )
+        for pin in self.host_key_fingerprints:
+            problem = check_fingerprint(pin)
+            if problem is not None:
+                raise InvalidSpecError(f"host_key_fingerprints: {problem}")
         if self.max_rounds < 1:
             raise InvalidSpecError(f"max_rounds must be at least 1, not {self.max_rounds!r}")
         prefix = self.conflict_prefix

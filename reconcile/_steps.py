@@ -10,8 +10,11 @@ facts come from ``Conditions``.
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from ._commit import CommitRequest
 from ._committing import commit_worktree
@@ -19,10 +22,13 @@ from ._errors import CheckoutBlockedError, GitError, RefMovedError
 from ._escape import escape_commits
 from ._facts import Conditions, Facts
 from ._git import (
+    Blockers,
     GitRepo,
+    Locks,
     blocking_paths,
     clear_stale_locks,
     finish_interrupted_move,
+    local_repository,
     move_branch,
     replay,
 )
@@ -31,7 +37,7 @@ from ._squash import squash_unpushed, squashed_commit
 from ._target import Target
 from ._transfers import Transfers
 
-__all__ = ["Steps"]
+__all__ = ["Steps", "unwritable"]
 
 logger = logging.getLogger("reconcile")
 
@@ -51,12 +57,9 @@ class Steps(Conditions):
     # --- inspecting -------------------------------------------------------------------
 
     def inspect(self) -> None:
-        """Is the repository safe to touch? Finish a move a crash cut short on the
-        way, and clear the lock files crashed writers left."""
-        unsafe = self.facts.unsafe or self._busy()
-        if unsafe is None:
-            self._finish_interrupted_move()
-            unsafe = self._shared()
+        """Is the repository safe to touch? Clear the lock files and temporaries
+        crashed writers left, and finish a move a crash cut short, on the way."""
+        unsafe = self.facts.unsafe or self._busy() or self._shared() or self._resume()
         self.facts = replace(self.facts, unsafe=unsafe)
 
     def _busy(self) -> str | None:
@@ -64,6 +67,9 @@ class Steps(Conditions):
         an operation."""
         if not self.target.branch:
             return "HEAD is detached and no branch was given; name one with --branch"
+        place = self.target.repo.unwritable()
+        if place is not None:
+            return unwritable(self.target.repo.gitdir, place)
         operation = self.target.repo.in_progress()
         if operation is not None:
             return (
@@ -71,13 +77,6 @@ class Steps(Conditions):
                 "(e.g. git merge --abort, git rebase --abort), then run again"
             )
         return None
-
-    def _finish_interrupted_move(self) -> None:
-        repo = self.target.repo
-        finished = finish_interrupted_move(repo)
-        if finished is not None:
-            logger.warning("%s: %s", self.target.path, finished)
-            self.facts = replace(self.facts, local=repo.branch_tip(self.target.branch))
 
     def _shared(self) -> str | None:
         """Why another writer may be at work: the branch is checked out in another
@@ -89,15 +88,35 @@ class Steps(Conditions):
                 f"{branch} is checked out in the working tree {elsewhere}; moving it "
                 "from here would leave that tree behind: reconcile that working tree instead"
             )
-        locks = clear_stale_locks(repo.gitdir, repo.workdir)
-        for path in locks.cleared:
-            logger.warning("removed a stale lock file left by a crashed process: %s", path)
+        locks = _cleared(repo.gitdir, repo.workdir)
+        remote = local_repository(self.target.remote.url)
+        if remote is not None:
+            # Pushes to a path remote write it from this process: a run killed while
+            # pushing leaves its ref lock behind. Its live locks are the push's to meet.
+            _cleared(*remote)
+        if locks.undecided:
+            return (
+                f"{', '.join(locks.undecided)} may belong to a process this run cannot look "
+                "at (another user's, or a crashed one); if no git process is working in the "
+                "repository, remove it, then run again"
+            )
         if locks.live:
             return (
                 f"another process is writing the repository (it holds {', '.join(locks.live)}); "
                 "run again when it is done"
             )
         return None
+
+    def _resume(self) -> str | None:
+        """Finish the move a crash cut short (the ref lock it left is gone by now);
+        why the run must stop, if it cannot be finished."""
+        repo = self.target.repo
+        resumed = finish_interrupted_move(repo)
+        if resumed.done is not None:
+            logger.warning("%s: %s", self.target.path, resumed.done)
+        if resumed.moved:
+            self.facts = replace(self.facts, local=repo.branch_tip(self.target.branch))
+        return resumed.blocked
 
     # --- committing -------------------------------------------------------------------
 
@@ -128,10 +147,12 @@ class Steps(Conditions):
         repo = self.target.repo
         local = repo.branch_tip(self.target.branch)
         base, ahead, behind = _compare(repo, local, remote.tip)
+        tracking = f"refs/remotes/{self.target.spec.remote}/{self.target.branch}"
         self.facts = replace(
             facts,
             local=local,
             remote_tip=remote.tip,
+            last_seen=repo.ref_target(tracking),
             remote_heads=remote.heads,
             base=base,
             ahead=ahead,
@@ -220,9 +241,9 @@ class Steps(Conditions):
         assert tip is not None
         self.facts = facts = replace(facts, escaped_commits=tuple(repo.commits_not_in(local, tip)))
         if repo.is_checked_out(self.target.branch):
-            paths = blocking_paths(repo, local, tip)
-            if paths:
-                self.facts = replace(facts, move_error=_escape_blocked(paths))
+            found = blocking_paths(repo, local, tip)
+            if found.paths:
+                self.facts = replace(facts, move_error=_escape_blocked(found))
                 return
         put = escape_commits(self.target, self.transfers, facts)
         self.facts = replace(
@@ -244,6 +265,31 @@ class Steps(Conditions):
         )
 
 
+def unwritable(gitdir: Path, place: Path) -> str:
+    """Why a repository whose git directory this user may not write is left alone,
+    and what to do."""
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    return (
+        f"this user ({user}) may not write {place}; a run writes the git directory "
+        f"(its lock, fetched objects, refs): give {user} write access to {gitdir} "
+        "(or run as the user who owns it), then run again"
+    )
+
+
+def _cleared(gitdir: Path, workdir: Path | None) -> Locks:
+    """Clear the stale locks and old temporaries of a repository, saying so."""
+    locks = clear_stale_locks(gitdir, workdir)
+    for path in locks.cleared:
+        logger.warning("removed a stale lock file left by a crashed process: %s", path)
+    for path in locks.temporaries:
+        logger.warning("removed a temporary file left by a crashed process: %s", path)
+    return locks
+
+
 def _compare(repo: GitRepo, local: str | None, tip: str | None) -> tuple[str | None, int, int]:
     """The merge base of the local and remote tips, and how far each is ahead."""
     if local is None or tip is None:
@@ -257,8 +303,5 @@ def _compare(repo: GitRepo, local: str | None, tip: str | None) -> tuple[str | N
     return base, ahead, behind
 
 
-def _escape_blocked(paths: tuple[str, ...]) -> str:
-    return (
-        f"local commits must be escaped, but uncommitted changes would be "
-        f"overwritten: {', '.join(paths[:10])}; commit or stash them, then run again"
-    )
+def _escape_blocked(found: Blockers) -> str:
+    return f"local commits must be escaped, but {found.describe()}; {found.advice()}"

@@ -7,11 +7,13 @@ does not exist. After this, problems end in an outcome.
 
 from __future__ import annotations
 
+import difflib
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._control import CancelToken, ProgressCallback
+from ._control import CancelToken, Deadline, ProgressCallback
 from ._errors import InvalidSpecError, UnknownBranchError
 from ._git import GitRemote, GitRepo, NetOptions
 from ._hostkeys import default_known_hosts
@@ -54,13 +56,24 @@ def open_target(
         raise InvalidSpecError(f"{branch!r} is not a valid branch name")
     original = repo.branch_tip(branch) if branch else None
     if branch and original is None and head != branch:
-        known = ", ".join(repo.branches()) or "none"
-        raise UnknownBranchError(
-            f"{path} has no branch {branch!r} (branches: {known}); "
-            f"create it with: git -C {path} branch {branch} {spec.remote}/{branch}"
-        )
+        raise UnknownBranchError(_no_branch(repo, spec.remote, branch))
     remote = GitRemote(repo, spec.remote, url, _net_options(spec, cancel, progress))
     return Target(spec, repo, remote, branch, original)
+
+
+def _no_branch(repo: GitRepo, remote: str, branch: str) -> str:
+    """Why ``branch`` is unknown, and the fix: the command that creates it from the
+    remote's, or the closest name there is."""
+    local = repo.branches()
+    git = f"git -C {shlex.quote(str(repo.path))}"
+    text = f"{repo.path} has no branch {branch!r} (branches: {', '.join(local) or 'none'}); "
+    if repo.ref_exists(f"refs/remotes/{remote}/{branch}"):
+        return text + f"create it from {remote}'s with: {git} branch {branch} {remote}/{branch}"
+    names = sorted(set(local) | set(repo.tracking_branches(remote)))
+    close = difflib.get_close_matches(branch, names, n=1)
+    if close:
+        return text + f"did you mean {close[0]!r}?"
+    return text + f"if {remote} has it, create it with: {git} fetch {remote} {branch}:{branch}"
 
 
 def _net_options(
@@ -78,4 +91,5 @@ def _net_options(
         timeout=spec.timeout,
         cancel=cancel,
         progress=progress,
+        deadline=Deadline(spec.deadline),
     )

@@ -2,7 +2,9 @@
 
 Fetches and pushes are retried when time may fix the failure (tenacity:
 exponential backoff with full jitter, at most ``Retry.attempts`` tries); a wait
-between tries ends early when the run is cancelled. A push whose answer was lost
+between tries ends early when the run is cancelled. The run's deadline
+(``RepoSpec.deadline``, counted from its first network operation) bounds them all:
+no try starts after it, none waits past it. A push whose answer was lost
 (a timeout after the server accepted it) is found landed by reading the remote's
 heads, before the next try and after the last one. Every operation, its retries
 included, becomes one ``NetworkOperation`` record.
@@ -18,6 +20,7 @@ from typing import TypeVar
 
 import tenacity
 
+from ._control import Deadline
 from ._errors import CancelledError, GitError, NetworkError
 from ._git import PushOutcome, RemoteState
 from ._redact import redact_url
@@ -152,6 +155,11 @@ class Transfers:
         """Run a network operation, retrying what time may fix (tenacity, full jitter)."""
         policy = self._target.spec.retry
         cancel = self._target.remote.net.cancel
+        deadline = self._target.remote.net.deadline
+        stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
+        if deadline is not None:
+            deadline.start()
+            stop = stop | _OutOfTime(deadline)
 
         def attempt() -> T:
             tries.count += 1
@@ -164,7 +172,7 @@ class Transfers:
                 raise CancelledError("cancelled while waiting to retry")
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.attempts),
+            stop=stop,
             wait=tenacity.wait_random_exponential(
                 multiplier=policy.initial, exp_base=policy.multiplier, max=policy.max_delay
             ),
@@ -204,6 +212,16 @@ class Transfers:
                 code=code,
             )
         )
+
+
+class _OutOfTime(tenacity.stop.stop_base):
+    """Stop retrying when the next try would start after the run's deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self._deadline.left() <= retry_state.upcoming_sleep
 
 
 def _operation_result(

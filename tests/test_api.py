@@ -66,6 +66,7 @@ PUBLIC = {
     "state_diagram",
     "HostKey",
     "HostKeyVerdict",
+    "check_fingerprint",
     "check_host_key",
     "default_known_hosts",
     "known_hosts_line",

@@ -31,6 +31,7 @@ from webhooks import Provider, sign_sha256
 README = Path(__file__).resolve().parent.parent / "README.md"
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/s3cretpath"
 REPO = '[[repos]]\npath = "data"\n'
+PIN = "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -70,10 +71,11 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
         "history_size: must be at least 1, not 0",
         "repos[0].timeout: expected a number, got 'x'",
         "repos[1].tmeout: unknown key (known: bare, bearer, branch, commit, commit_max_wait, "
-        "commit_quiet_period, exec_hook, exec_hook_timeout, fingerprints, github_app, "
-        "http_user, identity, known_hosts, name, notify_retries, notify_secret_env, "
-        "notify_secret_file, notify_timeout, notify_url, path, poll_interval, poll_jitter, "
-        "remote, retries, ssh_key, timeout, token_file, trust, url, watch)",
+        "commit_quiet_period, deadline, exec_hook, exec_hook_timeout, fingerprints, "
+        "github_app, http_user, identity, known_hosts, name, notify_retries, "
+        "notify_secret_env, notify_secret_file, notify_timeout, notify_url, path, "
+        "poll_interval, poll_jitter, remote, retries, ssh_key, timeout, token_file, trust, "
+        "url, watch)",
         "repos[2].branch: 'refs/heads/main': give a short branch name such as 'main', "
         "not a full ref",
         "repos[2].poll_interval: must be >= 0 seconds, not -1.0",
@@ -114,6 +116,15 @@ def test_one_problem_is_one_line_after_the_file_name(tmp_path: Path) -> None:
             "repos[0].fingerprints: expected an array, got 'SHA256:x'",
         ),
         (REPO + "fingerprints = [1]\n", "repos[0].fingerprints[0]: expected a string, got 1"),
+        (
+            REPO + 'fingerprints = ["notafp"]\n',
+            "repos[0].fingerprints: 'notafp' is not a host key fingerprint: give it as "
+            "ssh-keygen -l prints it, SHA256: and 43 base64 characters",
+        ),
+        (
+            REPO + "deadline = 0\n",
+            "repos[0].deadline: must be a positive number of seconds, at most a day, not 0.0",
+        ),
         (REPO + 'name = " "\n', "repos[0].name: must not be empty"),
         ("repos = 3\n", "repos: expected an array of tables ([[repos]]), got 3"),
         ("repos = [3]\n", "repos[0]: expected a table, got 3"),
@@ -257,8 +268,8 @@ def test_every_repo_key_reaches_its_value_object(tmp_path: Path) -> None:
     """Each [[repos]] key sets the parameter it documents."""
     text = (
         '[[repos]]\nname = "cat"\npath = "data"\nremote = "up"\nbranch = "live"\n'
-        "poll_interval = 5\npoll_jitter = 0.5\ntimeout = 7\nretries = 2\n"
-        'known_hosts = "kh"\nfingerprints = ["SHA256:abc"]\n'
+        "poll_interval = 5\npoll_jitter = 0.5\ntimeout = 7\ndeadline = 20\nretries = 2\n"
+        f'known_hosts = "kh"\nfingerprints = ["{PIN}"]\n'
         'token_file = "token"\nhttp_user = "oauth2"\nbearer = true\n'
     )
     [repo] = _load(tmp_path, text).repos
@@ -277,8 +288,9 @@ def test_every_repo_key_reaches_its_value_object(tmp_path: Path) -> None:
             timeout=7,
             credentials=HTTPAuth("oauth2", password_file=tmp_path / "token", bearer=True),
             known_hosts=tmp_path / "kh",
-            host_key_fingerprints=("SHA256:abc",),
+            host_key_fingerprints=(PIN,),
             retry=Retry(attempts=2),
+            deadline=20,
         ),
     )
 

@@ -141,6 +141,20 @@ CASES = [
     pytest.param(
         "fetched",
         "fetching",
+        "blocked",
+        known(round=1, local=A, last_seen=B),
+        id="deleted-on-the-remote",
+    ),
+    pytest.param(
+        "fetched",
+        "fetching",
+        "in_sync",
+        known(round=1, last_seen=B),
+        id="deleted-on-the-remote-unborn-locally",
+    ),
+    pytest.param(
+        "fetched",
+        "fetching",
         "fast_forwarding",
         known(round=1, local=A, remote_tip=B, base=A, behind=2),
         id="behind",
@@ -165,6 +179,13 @@ CASES = [
         "pushing",
         known(round=1, local=A, base=A, ahead=4),
         id="absent-on-the-remote",
+    ),
+    pytest.param(
+        "fetched",
+        "fetching",
+        "pushing",
+        known(round=1, local=A, base=A, ahead=4, last_seen=None),
+        id="never-on-the-remote",
     ),
     pytest.param(
         "fetched",

@@ -87,8 +87,26 @@ def test_permanent_auth_failure_is_not_retried(ssh_world: World, tmp_path: Path)
     "message",
     [
         "GH006: Protected branch update failed for refs/heads/main.",
-        "You are not allowed to push code to protected branches on this project.",
+        "GH013: Repository rule violations found for refs/heads/main.",
+        "GitLab: You are not allowed to push code to protected branches on this project.",
+        "GitLab: You are not allowed to force push code to a protected branch on this project.",
+        "Gitea: Not allowed to push to protected branch main",
+        "Forgejo: branch main is protected from force push",
         "Branch refs/heads/main can only be modified through pull requests.",
+        "Permission denied to update branch main.",
+        "TF402455: Pushes to this branch are not permitted; you must use a pull request "
+        "to update this branch.",
+    ],
+    ids=[
+        "github",
+        "github-rulesets",
+        "gitlab",
+        "gitlab-force",
+        "gitea",
+        "forgejo",
+        "bitbucket-dc",
+        "bitbucket-cloud",
+        "azure",
     ],
 )
 def test_protected_branch_rejection_is_reported_as_such(ssh_world: World, message: str) -> None:
@@ -104,6 +122,27 @@ def test_protected_branch_rejection_is_reported_as_such(ssh_world: World, messag
     assert result.push.attempts == 1
     assert message in (result.push.error or "")
     assert world.remote_tip() == before
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "this is a protected branch, ask the data team",
+        "commit messages must reference a ticket",
+        "not allowed to push on Fridays",
+    ],
+)
+def test_a_custom_hooks_refusal_is_not_protected_branch(ssh_world: World, message: str) -> None:
+    """A server's own pre-receive hook refusing, whatever its words, is hook-declined
+    (not protected-branch), and its words are in the error."""
+    world = ssh_world
+    app = world.clone("app")
+    world.commit(app, {"a.txt": "a\n"}, "local")
+    _hook(world, "pre-receive", f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")
+    result = reconcile(world.spec(app, retry=FAST))
+    assert result.push.status is PushStatus.REJECTED
+    assert result.push.reason == "hook-declined"
+    assert message in (result.push.error or "")
 
 
 def test_timed_out_push_that_landed_is_found_landed(ssh_world: World) -> None:

@@ -259,7 +259,8 @@ def test_blocked_by_a_dirty_file_touches_nothing(world: World) -> None:
     before = rev(app, "main")
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.BLOCKED
-    assert "data.txt" in result.reason
+    assert "uncommitted changes would be overwritten: data.txt" in result.reason
+    assert "untracked" not in result.reason
     assert rev(app, "main") == before == result.new_commit
     assert (app / "data.txt").read_text() == "uncommitted\n"
 
@@ -278,14 +279,32 @@ def test_blocked_by_a_staged_change(path_world: World) -> None:
 
 
 def test_blocked_by_an_untracked_file_in_the_way(path_world: World) -> None:
-    """An untracked file where the update adds one gives blocked and survives."""
+    """An untracked file where the update adds one gives blocked, named as an
+    untracked file, and survives."""
     world = path_world
     app = world.clone("app")
     world.remote_commit({"new.txt": "remote\n"}, "remote adds new.txt")
     (app / "new.txt").write_text("mine, untracked\n")
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.BLOCKED
+    assert "an untracked file would be overwritten: new.txt" in result.reason
+    assert "uncommitted" not in result.reason
     assert (app / "new.txt").read_text() == "mine, untracked\n"
+
+
+def test_blocked_by_both_kinds_names_each(path_world: World) -> None:
+    """A dirty tracked file and untracked files in the way are each named as what they are."""
+    world = path_world
+    app = world.clone("app")
+    world.remote_commit({"data.txt": "r\n", "a.txt": "r\n", "b/c.txt": "r\n"}, "remote")
+    (app / "data.txt").write_text("dirty\n")
+    (app / "a.txt").write_text("mine\n")
+    (app / "b").write_text("a file where a directory comes\n")
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.BLOCKED
+    assert "uncommitted changes would be overwritten: data.txt" in result.reason
+    assert "untracked files would be overwritten: a.txt, b" in result.reason
+    assert "commit, stash or move them away" in result.reason
 
 
 def test_blocked_escape_keeps_local_commits_and_dirty_files(path_world: World) -> None:
@@ -297,6 +316,7 @@ def test_blocked_escape_keeps_local_commits_and_dirty_files(path_world: World) -
     (app / "other.txt").write_text("untracked in the way\n")
     result = reconcile(world.spec(app))
     assert result.outcome is Outcome.BLOCKED
+    assert "an untracked file would be overwritten: other.txt" in result.reason
     assert rev(app, "main") == local
     assert branches(world.remote, "conflicts/") == {}
     assert branches(app, "conflicts/") == {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from gitutil import World, branches, git, rev
 from servers.sshgit import HangingServer, generate_ecdsa, generate_ed25519, write_known_hosts
 
 from plugin.cli import exit_code
+from plugin.cli._run import summary
 from reconcile import Outcome, PushStatus, RepoSpec, SSHKey, reconcile
 
 DECLINE = "#!/bin/sh\necho 'pushes to this branch are not allowed' >&2\nexit 1\n"
@@ -235,3 +238,77 @@ def test_refused_conflict_branch_is_reused_not_multiplied(ssh_world: World) -> N
     assert len({r.conflict_branch for r in results}) == 1
     assert len(branches(app, "conflicts/")) == 1
     assert rev(app, "main") == local  # not reset: the escape did not land
+
+
+def test_a_custom_hooks_refusal_is_hook_declined_with_its_words(ssh_world: World) -> None:
+    """A pre-receive hook of the server's own (not a host's branch protection) refusing
+    the push gives reason hook-declined with the hook's text, and the summary says the
+    push did not land."""
+    world = ssh_world
+    app = world.clone("app")
+    world.commit(app, {"a.txt": "a\n"}, "local")
+    _hook(world, "pre-receive", DECLINE)
+    result = reconcile(world.spec(app))
+    assert result.push.status is PushStatus.REJECTED
+    assert result.push.reason == "hook-declined"
+    assert "pushes to this branch are not allowed" in (result.push.error or "")
+    head = summary(result).splitlines()[0]
+    assert head.startswith(f"push not landed: {app} main at ")
+
+
+def _git_over_ssh(world: World, cwd: Path, *args: str) -> None:
+    """The git command line over the test's SSH server, as another writer uses it."""
+    command = (
+        f"ssh -i {world.ssh.client_key_path} -o IdentitiesOnly=yes "
+        f"-o UserKnownHostsFile={world.ssh.known_hosts_path} -o StrictHostKeyChecking=yes"
+    )
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, "GIT_SSH_COMMAND": command},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_branch_deleted_on_the_remote_is_not_pushed_back(ssh_world: World) -> None:
+    """After another writer deletes the data branch on the remote (a real deletion
+    push over SSH), a run ends blocked with a reason that says so and what to do, the
+    remote still has no such branch, and the local branch is as it was; once the
+    remote-tracking ref is dropped, as the reason says, the next run publishes it."""
+    world = ssh_world
+    world.remote_commit({"d.txt": "d\n"}, "data seed", branch="data")
+    app = world.clone("app")
+    git(app, "checkout", "-q", "data")
+    mine = world.commit(app, {"a.txt": "a\n"}, "local")
+    other = world.clone("other")
+    _git_over_ssh(world, other, "push", "-q", "origin", "--delete", "data")
+    assert world.remote_tip("data") is None
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.BLOCKED
+    assert result.branch == "data"
+    assert "data was deleted on origin" in result.reason
+    assert "git branch -d -r origin/data" in result.reason
+    assert result.push.status is PushStatus.SKIPPED
+    assert world.remote_tip("data") is None
+    assert rev(app, "data") == mine
+    assert exit_code(result) == 6
+    git(app, "branch", "-q", "-d", "-r", "origin/data")
+    again = reconcile(world.spec(app))
+    assert again.outcome is Outcome.PUSHED_AHEAD
+    assert world.remote_tip("data") == mine
+
+
+def test_a_branch_the_remote_never_had_is_created(ssh_world: World) -> None:
+    """A local branch that was never on the remote (no remote-tracking ref) is pushed,
+    creating it there, as before."""
+    world = ssh_world
+    app = world.clone("app")
+    git(app, "checkout", "-q", "-b", "fresh")
+    mine = world.commit(app, {"f.txt": "f\n"}, "fresh work")
+    result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.PUSHED_AHEAD
+    assert "created the branch there" in result.reason
+    assert world.remote_tip("fresh") == mine

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import TYPE_CHECKING
 
 from ._command import Command
-from ._exit import epilog, exit_code
+from ._exit import epilog
 from ._run import add_arguments as run_arguments
-from ._run import spec_of
+from ._run import reconcile_now
 from ._run import summary as run_summary
 
 if TYPE_CHECKING:
@@ -78,23 +76,7 @@ def _request(args: argparse.Namespace) -> CommitRequest:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile import reconcile
-
-    if args.verbose:
-        from reconcile import configure_logging
-
-        configure_logging(args.log_format, level="INFO", stream=sys.stderr)
-    request = _request(args)
-    spec = spec_of(args)
-    if args.json or not sys.stdout.isatty():
-        result = reconcile(spec, commit=request)
-    else:
-        from ._progress import ProgressBar
-
-        with ProgressBar() as bar:
-            result = reconcile(spec, commit=request, progress=bar.update)
-    print(json.dumps(result.to_dict()) if args.json else summary(result))
-    return exit_code(result)
+    return reconcile_now(args, _request(args), summary)
 
 
 def summary(result: Result) -> str:

@@ -47,7 +47,8 @@ class ExitCode(enum.IntEnum):
     PUSH_NOT_LANDED = 5
     BLOCKED = 6
     UNAVAILABLE = 7
-    INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C)
+    INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C): 128 + 2
+    TERMINATED = 143  # and by SIGTERM: 128 + 15
 
 
 #: What each code means, for every command that returns it.
@@ -64,6 +65,7 @@ EXIT_CODES: dict[ExitCode, str] = {
     "directory is not writable, or (serve) the boot reconcile failed under boot_policy fail "
     "(one line on stderr; the same command may succeed later)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.TERMINATED: "terminated (SIGTERM): as for 130",
 }
 
 #: What a code means for one command, where that says more than ``EXIT_CODES``.
@@ -71,6 +73,8 @@ MEANINGS: dict[str, dict[ExitCode, str]] = {
     "run": {
         ExitCode.OK: "reconciled (in-sync, fast-forwarded, pushed-ahead or rebased), push ok "
         "or not needed",
+        ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT): the network operation was "
+        "cancelled, and one line says what the run had changed",
     },
     "commit": {
         ExitCode.OK: "committed (or nothing to commit) and reconciled, push ok or not needed",
@@ -118,6 +122,7 @@ RETURNED_BY: dict[ExitCode, tuple[str, ...]] = {
     ExitCode.BLOCKED: ("run", "commit"),
     ExitCode.UNAVAILABLE: ("serve", "db", "history"),
     ExitCode.INTERRUPTED: COMMAND_NAMES,
+    ExitCode.TERMINATED: ("run", "commit"),
 }
 
 

@@ -60,8 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile import NetworkError, default_known_hosts, known_hosts_line, scan_host_key
+    from reconcile import (
+        InvalidSpecError,
+        NetworkError,
+        check_fingerprint,
+        default_known_hosts,
+        known_hosts_line,
+        scan_host_key,
+    )
 
+    for pin in args.fingerprint or ():
+        problem = check_fingerprint(pin)
+        if problem is not None:
+            raise InvalidSpecError(f"--fingerprint {problem}")
     host, port, url = parse_target(args.target)
     path: Path = args.known_hosts or default_known_hosts()
     try:

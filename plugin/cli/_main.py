@@ -12,9 +12,10 @@ nothing of the web stack or the database.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ._clone import COMMAND as CLONE
 from ._command import Command
@@ -59,9 +60,24 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _UsageError(Exception):
+    """A command line argparse refused, with the parser that refused it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose refusals ``main`` reports (as JSON too, under --json)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``git-reconcile`` parser, every subcommand included."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Keep git-backed data repos reconciled with their remotes, "
         "without ever losing a commit.",
@@ -75,27 +91,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(words)
+    except _UsageError as refused:
+        refused.parser.print_usage(sys.stderr)
+        print(f"{refused.parser.prog}: error: {refused}", file=sys.stderr)
+        return _error_object(str(refused), ExitCode.BAD_INPUT, as_json="--json" in words)
     try:
         return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
     except Exception as exc:  # the last line of defence: one line, no traceback
-        return _failed(exc, verbose=getattr(args, "verbose", False))
+        return _failed(
+            exc, verbose=getattr(args, "verbose", False), as_json=getattr(args, "json", False)
+        )
 
 
-def _failed(exc: Exception, *, verbose: bool) -> int:
+def _failed(exc: Exception, *, verbose: bool, as_json: bool) -> int:
     """Report ``exc`` in one line: a command's own error (its code), bad input (exit 2),
-    else a bug (exit 1; with -v, raised)."""
+    else a bug (exit 1; with -v, raised). Under --json the same is also printed on
+    stdout, as ``{"error": ..., "code": ...}``."""
     from reconcile import BadInputError
 
     if isinstance(exc, CommandError):
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return exc.code
+        return _error_object(str(exc), exc.code, as_json=as_json)
     if isinstance(exc, BadInputError):
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
+        return _error_object(str(exc), ExitCode.BAD_INPUT, as_json=as_json)
     if verbose:
         raise exc
-    print(f"{PROG}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
-    return ExitCode.FAILED
+    message = f"unexpected error: {type(exc).__name__}: {exc}"
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return _error_object(message, ExitCode.FAILED, as_json=as_json)
+
+
+def _error_object(message: str, code: ExitCode, *, as_json: bool) -> int:
+    """``code``, after printing the error as one JSON object on stdout when asked to."""
+    if as_json:
+        print(json.dumps({"error": message, "code": int(code)}))
+    return code

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._command import Command
 from ._defaults import default
-from ._exit import HelpFormatter, epilog, exit_code
+from ._exit import ExitCode, HelpFormatter, epilog, exit_code
+from ._signals import Interruptible
 
 if TYPE_CHECKING:
-    from reconcile import HTTPAuth, RepoSpec, Result, SSHKey
+    from collections.abc import Callable
 
-__all__ = ["COMMAND", "add_arguments", "run", "spec_of", "summary"]
+    from plugin.audit import AuditStore
+    from reconcile import CancelToken, CommitRequest, HTTPAuth, RepoSpec, Result, SSHKey
+
+__all__ = ["COMMAND", "add_arguments", "interrupted", "reconcile_now", "run", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from plugin._config import ENV_DATABASE_URL
     from reconcile import HTTPAuth, RepoSpec, Retry
 
     parser.description = (
@@ -41,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=default(RepoSpec, "timeout"),
         help="seconds to wait for the network at each step (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=default(RepoSpec, "deadline"),
+        metavar="SECONDS",
+        help="seconds the run's network work may take in all, retries included "
+        "(default: %(default)g)",
     )
     parser.add_argument(
         "--lock-timeout",
@@ -67,8 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-format",
         choices=["auto", "json", "console"],
-        default="auto",
-        help="with -v: JSON lines, console lines, or console on a terminal (default: %(default)s)",
+        help="log to stderr (implies -v) as JSON lines, console lines, or console on a "
+        "terminal (default with -v: auto)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=f"record the run in this audit store (default: ${ENV_DATABASE_URL}; "
+        "neither: the run is not recorded)",
     )
 
 
@@ -104,28 +126,123 @@ def _credential_arguments(parser: argparse.ArgumentParser, *, http_user: str) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile import reconcile
+    return reconcile_now(args)
 
-    if args.verbose:
+
+def reconcile_now(
+    args: argparse.Namespace,
+    commit: CommitRequest | None = None,
+    summarize: Callable[[Result], str] | None = None,
+) -> int:
+    """Run ``run``'s flags (committing first, with ``commit``: ``git-reconcile
+    commit``), print the result (``summarize``: its summary) and return the exit code."""
+    spec = _spec(args)
+    if args.verbose or args.log_format:
         from reconcile import configure_logging
 
-        configure_logging(args.log_format, level="INFO", stream=sys.stderr)
-    spec = spec_of(args)
+        configure_logging(args.log_format or "auto", level="INFO", stream=sys.stderr)
+    audit = _audit_store(args)
+    started = time.time()
+    runner = Interruptible()
+    result = runner.run(lambda cancel: _reconcile(spec, args, cancel, commit))
+    if audit is not None:
+        _record(audit, result, started)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    if runner.received is None:
+        if not args.json:
+            print((summarize or summary)(result))
+        return exit_code(result)
+    # Stopped by a signal: one line says what the run had done (the JSON, if asked
+    # for, says it in full).
+    print(f"git-reconcile: {interrupted(result)}", file=sys.stderr)
+    return ExitCode.TERMINATED if runner.received == signal.SIGTERM else ExitCode.INTERRUPTED
+
+
+def _reconcile(
+    spec: RepoSpec, args: argparse.Namespace, cancel: CancelToken, commit: CommitRequest | None
+) -> Result:
+    from reconcile import reconcile
+
     if args.json or not sys.stdout.isatty():
-        result = reconcile(spec)
-    else:
-        from ._progress import ProgressBar
+        return reconcile(spec, commit=commit, cancel=cancel)
+    from ._progress import ProgressBar
 
-        with ProgressBar() as bar:
-            result = reconcile(spec, progress=bar.update)
-    print(json.dumps(result.to_dict()) if args.json else summary(result))
-    return exit_code(result)
+    with ProgressBar() as bar:
+        return reconcile(spec, commit=commit, cancel=cancel, progress=bar.update)
 
 
-def spec_of(args: argparse.Namespace) -> RepoSpec:
-    """The spec the flags of ``run`` (and ``commit``) describe."""
-    from reconcile import RepoSpec, Retry
+def interrupted(result: Result) -> str:
+    """What a run stopped by a signal had done, in one line."""
+    from reconcile import PushStatus
 
+    done = []
+    if result.old_commit != result.new_commit:
+        done.append(
+            f"{result.branch} moved locally from {_short(result.old_commit)} "
+            f"to {_short(result.new_commit)} ({result.outcome})"
+        )
+    if result.conflict_branch:
+        done.append(f"local commits put on {result.conflict_branch}")
+    if result.push.status is PushStatus.OK:
+        done.append(f"pushed to {result.remote}")
+    elif done:
+        done.append("the push did not finish: run again")
+    return "interrupted: " + ("; ".join(done) if done else "nothing changed")
+
+
+def _audit_store(args: argparse.Namespace) -> tuple[str, AuditStore] | None:
+    """The audit store the run is recorded in, and its URL: --database-url, else
+    RECONCILE_DATABASE_URL; None (and nothing imported or touched) without either.
+    A URL that cannot be used is refused before the run, as ``db`` refuses it."""
+    from plugin._config import ENV_DATABASE_URL
+
+    url = args.database_url or os.environ.get(ENV_DATABASE_URL)
+    if not url:
+        return None
+    from ._database import _open
+
+    return url, _open(url)
+
+
+def _record(audit: tuple[str, AuditStore], result: Result, started: float) -> None:
+    """Record the run with trigger ``cli``, as the plugin records its runs; a store
+    that cannot be written is said on stderr, and changes nothing else."""
+    import uuid
+
+    from plugin import RunRecord
+
+    from ._database import _unreachable
+
+    url, store = audit
+    name = Path(result.repo).name
+    record = RunRecord(
+        run_id=f"{name}-{uuid.uuid4().hex[:16]}",
+        repo=name,
+        triggers=["cli"],
+        queued_at=started,
+        started_at=started,
+        finished_at=time.time(),
+        result=result,
+    )
+    try:
+        with store:
+            store.upgrade()
+            store.record_run(record)
+    except Exception as exc:  # the database is down, or refuses: the run stands
+        print(
+            f"git-reconcile: the run was not recorded: {_unreachable(url, exc)}",
+            file=sys.stderr,
+        )
+
+
+def _spec(args: argparse.Namespace) -> RepoSpec:
+    from reconcile import InvalidSpecError, RepoSpec, Retry, check_fingerprint
+
+    for pin in args.fingerprint:
+        problem = check_fingerprint(pin)
+        if problem is not None:
+            raise InvalidSpecError(f"--fingerprint {problem}")
     return RepoSpec(
         path=args.path,
         remote=args.remote,
@@ -138,6 +255,7 @@ def spec_of(args: argparse.Namespace) -> RepoSpec:
         push=not args.no_push,
         retry=Retry(attempts=args.retries),
         lock_timeout=args.lock_timeout,
+        deadline=args.deadline,
     )
 
 
@@ -155,16 +273,22 @@ def _credentials(args: argparse.Namespace) -> SSHKey | HTTPAuth | None:
 
 def summary(result: Result) -> str:
     """A short human summary of a result."""
-    from reconcile import PushStatus
+    from reconcile import Outcome, PushStatus
 
-    def short(commit: str | None) -> str:
-        return commit[:10] if commit else "(none)"
-
-    head = f"{result.outcome.value}: {result.repo} {result.branch}"
-    if result.old_commit != result.new_commit:
-        head += f" {short(result.old_commit)} -> {short(result.new_commit)}"
+    what = result.outcome.value
+    if not result.push.landed:
+        what = (
+            "push not landed"
+            if result.outcome is Outcome.PUSHED_AHEAD
+            else f"{what}, push not landed"
+        )
+    if not result.branch:
+        head = f"{what}: {result.repo} (detached HEAD: name a branch with --branch)"
+    elif result.old_commit != result.new_commit:
+        moved = f"{_short(result.old_commit)} -> {_short(result.new_commit)}"
+        head = f"{what}: {result.repo} {result.branch} {moved}"
     else:
-        head += f" at {short(result.new_commit)}"
+        head = f"{what}: {result.repo} {result.branch} at {_short(result.new_commit)}"
     lines = [head, f"  {result.reason}"]
     if result.conflict_branch:
         lines.append(f"  conflict branch: {result.conflict_branch}")
@@ -174,6 +298,10 @@ def summary(result: Result) -> str:
             + (f" ({result.push.error})" if result.push.error else "")
         )
     return "\n".join(lines)
+
+
+def _short(commit: str | None) -> str:
+    return commit[:10] if commit else "(no commits)"
 
 
 COMMAND = Command(

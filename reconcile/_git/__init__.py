@@ -1,9 +1,11 @@
 """The git layer: the only package that imports pygit2.
 
 - ``_repo``: opening a repository, its local state, comparing commits (``GitRepo``).
-- ``_move``: moving a branch (ref lock, compare-and-swap, SAFE checkout, the move
-  note that lets the next run finish a move a crash cut short); creating and
-  deleting the conflict branches' refs.
+- ``_move``: moving a branch (ref lock, compare-and-swap, SAFE checkout, the
+  local changes in the way); creating and deleting the conflict branches' refs.
+- ``_note``: the move note, the journal of a checked-out branch's move.
+- ``_resume``: a move a crash cut short, finished from its note (or set aside).
+- ``_cut_short``: the paths of such a move: whose each one is, and writing them new.
 - ``_replay``: the in-memory rebase.
 - ``_stage``: staging a commit from the working tree under the index's lock
   (snapshots of each file, the new index and the commit's tree).
@@ -19,11 +21,13 @@
   bounded waits, cancelling, progress.
 - ``_libgit2``: what reaches into libgit2 past pygit2's API: connect, fetch and
   push without per-object callbacks into Python, ``git_remote_stop``, the layout
-  of ``git_cert_hostkey``, the process-wide timeouts.
+  of ``git_cert_hostkey``, the process-wide timeouts, index entries with stat data.
 - ``_clone``: a clone made through the same sessions (host keys verified), and a
   remote's URL rewritten.
 - ``_trust``: trusting one path owned by another user (``safe.directory``).
-- ``_stale_locks``: lock files a crashed git process left, found and cleared safely.
+- ``_stale_locks``: lock files and temporaries a crashed git process left, found
+  and cleared safely, deciding who holds them as any user (also in a remote reached
+  by path, which libgit2 writes from this process).
 - ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
 - ``_sandbox``: the plumbing behind ``reconcile.testing``'s sandboxes.
 """
@@ -41,23 +45,19 @@ from ._commit import (
 )
 from ._hooks import HookFailure, hook_path, hooks_dir, run_hook
 from ._ignore import IgnoreRules
-from ._move import (
-    JOURNAL,
-    blocking_paths,
-    create_ref,
-    delete_ref,
-    finish_interrupted_move,
-    move_branch,
-)
+from ._move import Blockers, blocking_paths, create_ref, delete_ref, move_branch
+from ._note import JOURNAL
 from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
 from ._replay import Replay, replay
 from ._repo import GitRepo
+from ._resume import Resumed, finish_interrupted_move
 from ._session import NetOptions
 from ._stage import IndexBusy, Pending, Snapshot, Staging
-from ._stale_locks import Locks, clear_stale_locks
+from ._stale_locks import Locks, clear_stale_locks, local_repository
 
 __all__ = [
     "JOURNAL",
+    "Blockers",
     "Cloned",
     "GitRemote",
     "GitRepo",
@@ -70,6 +70,7 @@ __all__ = [
     "PushOutcome",
     "RemoteState",
     "Replay",
+    "Resumed",
     "Snapshot",
     "Staging",
     "StoredCommit",
@@ -83,6 +84,7 @@ __all__ = [
     "finish_interrupted_move",
     "hook_path",
     "hooks_dir",
+    "local_repository",
     "move_branch",
     "read_commit",
     "replay",

@@ -10,8 +10,10 @@ cancellation goes through ``git_remote_stop`` (``remote_stopper``), which pygit2
 does not offer.
 
 Also here: the full layout of ``git_cert_hostkey`` (pygit2 passes None to Python
-certificate callbacks, so the host key is read through a cast), and libgit2's
-timeouts, which are process-wide settings.
+certificate callbacks, so the host key is read through a cast), libgit2's
+timeouts, which are process-wide settings, and index entries that carry the stat
+data of their file (``index_add_written``: pygit2's ``IndexEntry`` carries none,
+so every later status would hash the file again).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from typing import Any
 import cffi
 import pygit2
 from pygit2.callbacks import git_fetch_options, git_push_options, git_remote_callbacks
+from pygit2.enums import FileMode
 from pygit2.errors import check_error
 from pygit2.ffi import C, ffi
 from pygit2.utils import StrArray
 
-__all__ = ["TIMEOUTS", "Callbacks", "remote_stopper", "transfer_stats"]
+__all__ = ["TIMEOUTS", "Callbacks", "index_add_written", "remote_stopper", "transfer_stats"]
 
 _GIT_CERT_SSH_RAW = 1 << 3
 
@@ -245,3 +248,25 @@ class Callbacks(pygit2.RemoteCallbacks):
             with StrArray(refspecs) as arr:
                 err = C.git_remote_push(remote._remote, arr.ptr, opts)
                 self._check(err)
+
+
+# --- index entries of files just written ----------------------------------------------
+
+
+def index_add_written(index: pygit2.Index, file: str, path: str, oid: str, mode: int) -> None:
+    """Put ``path`` in ``index`` as blob ``oid`` with ``mode``, and the stat data of
+    ``file``, just written there, as libgit2's checkout does for the files it writes
+    (``git_index_entry__init_from_stat``). The file is not read again."""
+    st = os.lstat(file)
+    entry = pygit2.IndexEntry(path, pygit2.Oid(hex=oid), FileMode(mode))
+    centry, _keep = entry._to_c()
+    centry.ctime.seconds = int(st.st_ctime) & 0x7FFFFFFF
+    centry.ctime.nanoseconds = st.st_ctime_ns % 1_000_000_000
+    centry.mtime.seconds = int(st.st_mtime) & 0x7FFFFFFF
+    centry.mtime.nanoseconds = st.st_mtime_ns % 1_000_000_000
+    centry.dev = st.st_rdev & 0xFFFFFFFF
+    centry.ino = st.st_ino & 0xFFFFFFFF
+    centry.uid = st.st_uid & 0xFFFFFFFF
+    centry.gid = st.st_gid & 0xFFFFFFFF
+    centry.file_size = st.st_size & 0xFFFFFFFF
+    check_error(C.git_index_add(index._index, centry), io=True)

@@ -2,11 +2,15 @@
 
 A checked-out branch moves in this order: lock the ref and compare it with the
 value the run read; check that no local change is in the way; write a note (the
-journal) naming the move; check the new tree out SAFE (it refuses, writing
-nothing, when a change is in the way); move the ref; drop the note. A crash
-between the checkout and the ref's move leaves the files ahead of the branch, and
-the note lets the next run finish the move. The wrong order (ref first, then
-checkout) reports success and writes nothing, leaving the tree broken.
+journal, ``_note``) naming the move; check the new tree out SAFE (it refuses,
+writing nothing, when a change is in the way); move the ref; drop the note. A
+crash during the checkout or before the ref's move leaves the files part or all
+new with the branch still old, and the note lets the next run finish the move
+(``_resume``). The wrong order (ref first, then checkout) reports success and
+writes nothing, leaving the tree broken.
+
+What is in the way is told apart: uncommitted changes (staged or not) to tracked
+files, and untracked (or ignored) files, each named in the refusal.
 
 The conflict branches' refs are created and deleted here too: created only where
 no ref exists, deleted only while they still point where we put them.
@@ -14,43 +18,106 @@ no ref exists, deleted only while they still point where we put them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
 import pygit2
 from pygit2.enums import CheckoutStrategy, FileStatus
 
 from .._errors import CheckoutBlockedError, GitError, RefMovedError
-from ._repo import ZERO, GitRepo
+from ._note import MoveNote, drop_note, write_note
+from ._repo import GitRepo
 from ._translate import translate
 
 __all__ = [
-    "JOURNAL",
+    "Blockers",
+    "blockers_in",
     "blocking_paths",
     "create_ref",
     "delete_ref",
-    "finish_interrupted_move",
     "move_branch",
+    "parent_dirs",
 ]
 
-JOURNAL = "git-reconcile-move"  # in the git directory while a checked-out branch moves
+_UNTRACKED = FileStatus.WT_NEW | FileStatus.IGNORED
+_STAGED = (
+    FileStatus.INDEX_NEW
+    | FileStatus.INDEX_MODIFIED
+    | FileStatus.INDEX_DELETED
+    | FileStatus.INDEX_RENAMED
+    | FileStatus.INDEX_TYPECHANGE
+)
 
 
-def blocking_paths(repo: GitRepo, old: str | None, new: str) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class Blockers:
+    """Local files in the way of a move: tracked files with uncommitted changes
+    (staged or not), and untracked or ignored files."""
+
+    changed: tuple[str, ...] = ()
+    untracked: tuple[str, ...] = ()
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.changed, *self.untracked}))
+
+    def describe(self) -> str:
+        """What is in the way, in words: ``uncommitted changes would be overwritten:
+        a.txt; an untracked file would be overwritten: b.txt``."""
+        parts = []
+        if self.changed:
+            parts.append(f"uncommitted changes would be overwritten: {_shown(self.changed)}")
+        if len(self.untracked) == 1:
+            parts.append(f"an untracked file would be overwritten: {self.untracked[0]}")
+        elif self.untracked:
+            parts.append(f"untracked files would be overwritten: {_shown(self.untracked)}")
+        return "; ".join(parts)
+
+    def advice(self) -> str:
+        """What to do about them."""
+        if not self.untracked:
+            return "commit or stash them, then run again"
+        if not self.changed:
+            return "move them away or commit them, then run again"
+        return "commit, stash or move them away, then run again"
+
+
+def blocking_paths(repo: GitRepo, old: str | None, new: str) -> Blockers:
     """Local changes (staged, unstaged, untracked or ignored) that moving the
     checked-out branch from ``old`` to ``new`` would overwrite."""
-    touched = set(repo.changed_paths(old, new))
-    if not touched:
-        return ()
+    return blockers_in(repo, repo.changed_paths(old, new))
+
+
+def blockers_in(
+    repo: GitRepo, touched: Iterable[str], *, skip: frozenset[str] = frozenset()
+) -> Blockers:
+    """Local changes at the ``touched`` paths, inside a directory one of them
+    replaces, or where one of them needs a directory; paths in ``skip`` are not
+    looked at."""
+    files = set(touched)
+    if not files:
+        return Blockers()
+    dirs = {parent for path in files for parent in parent_dirs(path)}
     with translate("checkout"):
         status = repo.raw.status(untracked_files="all", ignored=True)
-    blocked = set()
+    changed: list[str] = []
+    untracked: list[str] = []
     for path, flags in status.items():
-        if flags == FileStatus.CURRENT:
+        bare = path.rstrip("/")
+        if flags == FileStatus.CURRENT or bare in skip:
             continue
-        # A path in the way, or a file inside a directory the update replaces.
-        if path in touched or any(
-            path.startswith(t + "/") or t.startswith(path.rstrip("/") + "/") for t in touched
-        ):
-            blocked.add(path)
-    return tuple(sorted(blocked))
+        if bare in files or bare in dirs or any(p in files for p in parent_dirs(bare)):
+            new_here = flags & _UNTRACKED and not flags & _STAGED
+            (untracked if new_here else changed).append(path)
+    return Blockers(tuple(sorted(changed)), tuple(sorted(untracked)))
+
+
+def parent_dirs(path: str) -> Iterator[str]:
+    """``a`` and ``a/b`` for ``a/b/c``."""
+    at = path.find("/")
+    while at != -1:
+        yield path[:at]
+        at = path.find("/", at + 1)
 
 
 def move_branch(repo: GitRepo, branch: str, old: str | None, new: str, *, message: str) -> None:
@@ -63,7 +130,6 @@ def move_branch(repo: GitRepo, branch: str, old: str | None, new: str, *, messag
     """
     refname = f"refs/heads/{branch}"
     checkout = repo.is_checked_out(branch)
-    journal = repo.gitdir / JOURNAL
     try:
         # The transaction commits when its block ends; a failure there (the lock
         # or the write) arrives through _translate as a GitError.
@@ -76,64 +142,24 @@ def move_branch(repo: GitRepo, branch: str, old: str | None, new: str, *, messag
                     kind="ref",
                 )
             if checkout:
-                paths = blocking_paths(repo, old, new)
-                if paths:
-                    raise CheckoutBlockedError(_blocked_message(paths), paths=paths)
+                found = blocking_paths(repo, old, new)
+                if found.paths:
+                    refusal = f"{found.describe()}; {found.advice()}"
+                    raise CheckoutBlockedError(refusal, paths=found.paths)
                 # Between the checkout and the ref's move the files are ahead of
                 # the branch; a note lets the next run finish a move cut short.
-                journal.write_text(f"{branch} {old or ZERO} {new}\n")
+                write_note(repo.gitdir, MoveNote(branch, old, new))
                 try:
                     _checkout(repo, new)
                 except CheckoutBlockedError:
-                    journal.unlink(missing_ok=True)  # SAFE refused: nothing written
+                    drop_note(repo.gitdir)  # SAFE refused: nothing written
                     raise
             txn.set_target(refname, pygit2.Oid(hex=new), message=message)
     except (CheckoutBlockedError, RefMovedError):
         raise
     except GitError as exc:
         raise RefMovedError(f"could not move {refname}: {exc}", kind="ref") from None
-    journal.unlink(missing_ok=True)
-
-
-def finish_interrupted_move(repo: GitRepo) -> str | None:
-    """Finish a branch move a crash cut short between the checkout and the ref's
-    move: when the ref is still at the old commit and the index holds exactly the
-    new commit's tree, move the ref. Says what it did, or None."""
-    journal = repo.gitdir / JOURNAL
-    try:
-        branch, old, new = journal.read_text().split()
-    except (OSError, ValueError):
-        return None
-    with translate("ref"):
-        current = repo.branch_tip(branch)
-        done = current == new
-        if not done and current == (None if old == ZERO else old) and repo.is_checked_out(branch):
-            done = _move_to_index(repo, branch, current, new)
-    journal.unlink(missing_ok=True)
-    return (
-        f"finished an interrupted move of {branch} to {new[:10]}"
-        if done and (current != new)
-        else None
-    )
-
-
-def _move_to_index(repo: GitRepo, branch: str, current: str | None, new: str) -> bool:
-    """Move ``branch`` from ``current`` to ``new`` if the index holds exactly
-    ``new``'s tree (the checkout of the cut-short move finished); True if moved."""
-    repo.raw.index.read(True)
-    target = repo.raw[new].peel(pygit2.Commit)
-    if repo.raw.index.write_tree() != target.tree_id:
-        return False
-    with repo.raw.transaction() as txn:
-        txn.lock_ref(f"refs/heads/{branch}")
-        if repo.branch_tip(branch) != current:
-            return False
-        txn.set_target(
-            f"refs/heads/{branch}",
-            target.id,
-            message="git-reconcile: finish an interrupted move",
-        )
-    return True
+    drop_note(repo.gitdir)
 
 
 def _checkout(repo: GitRepo, new: str) -> None:
@@ -168,8 +194,5 @@ def delete_ref(repo: GitRepo, refname: str, expected: str) -> None:
             ref.delete()
 
 
-def _blocked_message(paths: tuple[str, ...]) -> str:
-    shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
-    return (
-        f"uncommitted changes would be overwritten: {shown}; commit or stash them, then run again"
-    )
+def _shown(paths: tuple[str, ...]) -> str:
+    return ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")

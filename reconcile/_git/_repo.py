@@ -7,6 +7,8 @@ other modules (moving, replaying, the remote) work on the same opened repository
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 
 import pygit2
@@ -87,6 +89,17 @@ class GitRepo:
                 return target[len("refs/heads/") :]
             return None
 
+    def unwritable(self) -> Path | None:
+        """The first place of the git directory this process may not write (the
+        directory, its objects, its refs, the reconcile lock), or None."""
+        gitdir = self.gitdir
+        places = [gitdir, gitdir / "objects", gitdir / "refs", gitdir / "refs" / "heads"]
+        places.append(gitdir / "git-reconcile.lock")
+        for place in places:
+            if place.exists() and not os.access(place, os.W_OK):
+                return place
+        return None
+
     def in_progress(self) -> str | None:
         """Names an operation git left in progress (merge, rebase, ...), if any."""
         state = RepositoryState(self.raw.state())
@@ -99,10 +112,16 @@ class GitRepo:
             with translate("open"):
                 remote = self.raw.remotes[name]
         except GitError:
-            known = ", ".join(r.name or "" for r in self.raw.remotes) or "none"
+            names = [r.name for r in self.raw.remotes if r.name]
+            known = ", ".join(names) or "none"
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"add one with: git -C {self.path} remote add {name} URL"
+            )
             raise UnknownRemoteError(
-                f"{self.path} has no remote named {name!r} (remotes: {known}); "
-                f"add one with: git -C {self.path} remote add {name} URL"
+                f"{self.path} has no remote named {name!r} (remotes: {known}); {hint}"
             ) from None
         return remote.url or ""
 
@@ -126,6 +145,16 @@ class GitRepo:
 
     def branches(self) -> list[str]:
         return sorted(self.raw.branches.local)
+
+    def tracking_branches(self, remote: str) -> list[str]:
+        """The branches git remembers of ``remote`` (``refs/remotes/<remote>/*``)."""
+        prefix = f"refs/remotes/{remote}/"
+        with translate("ref"):
+            return sorted(
+                name[len(prefix) :]
+                for name in self.raw.references
+                if name.startswith(prefix) and name != f"{prefix}HEAD"
+            )
 
     def branches_at(self, prefix: str, commit: str) -> list[str]:
         """Local branches under ``prefix`` that point at ``commit``, oldest name first."""

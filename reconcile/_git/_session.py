@@ -4,12 +4,14 @@ Credentials (counted: a constant wrong credential is refused, not retried
 forever), the host-key check (known_hosts or pinned fingerprints; TLS by the
 system's CAs), the lease checked in push negotiation before anything is sent, and
 the server's answer per ref. ``running()`` bounds the operation's waits, makes it
-cancellable, and polls its progress off the hot path (``_libgit2`` says why).
+stoppable (a cancel, the run's deadline: ``_interrupt``), and polls its progress
+off the hot path (``_libgit2`` says why).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -21,12 +23,19 @@ from urllib.parse import urlsplit
 import pygit2
 from pygit2.enums import CredentialType
 
-from .._control import CancelToken, Progress, ProgressCallback
-from .._errors import AuthenticationError, CancelledError, InvalidSpecError, RefMovedError
+from .._control import CancelToken, Deadline, Progress, ProgressCallback
+from .._errors import (
+    AuthenticationError,
+    CancelledError,
+    InvalidSpecError,
+    NetworkError,
+    RefMovedError,
+)
 from .._github_app import GitHubApp
 from .._hostkeys import HostKey, HostKeyVerdict, check_host_key
 from .._redact import url_secrets
 from .._spec import Credentials, HTTPAuth, SSHKey
+from ._interrupt import Guard, interrupt_supported
 from ._libgit2 import TIMEOUTS, Callbacks, remote_stopper, transfer_stats
 from ._repo import ZERO
 
@@ -48,6 +57,7 @@ class NetOptions:
     pins: tuple[str, ...] = ()
     cancel: CancelToken | None = None
     progress: ProgressCallback | None = None
+    deadline: Deadline | None = None  # the run's, shared by its operations
 
 
 class Session(Callbacks):
@@ -85,6 +95,7 @@ class Session(Callbacks):
         self.presented_key: HostKey | None = None
         self.scan_only = False  # stop at the host key: nothing is authenticated or sent
         self.pack_dir: Path | None = None  # where a fetch writes its pack, for progress
+        self._guard: Guard | None = None  # the operation's watch, while it runs
 
     # --- NetworkContext -------------------------------------------------------------
 
@@ -108,8 +119,9 @@ class Session(Callbacks):
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
     ) -> pygit2.Username | pygit2.UserPass | pygit2.Keypair | pygit2.KeypairFromMemory:
         self.credential_attempts += 1
-        if self.cancelled:
-            raise CancelledError(kind=self.operation)
+        stopped = self.interrupted()
+        if stopped is not None:
+            raise stopped
         if self.credential_attempts > MAX_CREDENTIAL_ATTEMPTS:
             self.auth_problem = (
                 f"the server refused the credentials {MAX_CREDENTIAL_ATTEMPTS} times; check "
@@ -159,10 +171,21 @@ class Session(Callbacks):
     def certificate_unreadable(self) -> None:
         self.host_key_problem = "the server's certificate could not be checked"
 
-    def interrupted(self) -> BaseException | None:
+    def interrupted(self) -> NetworkError | None:
         if self.cancelled:
             return CancelledError(f"{self.operation} was cancelled", kind=self.operation)
+        if self._guard is not None and self._guard.deadline_hit:
+            return self._deadline_passed()
         return None
+
+    def _deadline_passed(self) -> NetworkError:
+        seconds = self.net.deadline.seconds if self.net.deadline is not None else 0.0
+        return NetworkError(
+            f"{self.operation} stopped: the run's deadline of {seconds:g} s passed",
+            kind=self.operation,
+            code="timeout",
+            transient=False,
+        )
 
     def sideband_progress(self, string: str) -> None:
         text = string.strip()
@@ -189,8 +212,9 @@ class Session(Callbacks):
     ) -> None:
         # libgit2 calls this at most twice a second, so it costs nothing.
         self.pushed_bytes = bytes_pushed
-        if self.cancelled:
-            raise CancelledError(kind=self.operation)
+        stopped = self.interrupted()
+        if stopped is not None:
+            raise stopped
         if self.net.progress is not None:
             self.net.progress(Progress("push", objects_pushed, total_objects, bytes_pushed))
 
@@ -198,21 +222,24 @@ class Session(Callbacks):
 
     @contextlib.contextmanager
     def running(self, remote: pygit2.Remote) -> Iterator[None]:
-        """Bound the operation's waits, make it cancellable, and poll its progress."""
+        """Bound the operation's waits, make it stoppable (by a cancel, or at the
+        run's deadline), and poll its progress."""
+        stopped = self._before_start()
+        if stopped is not None:
+            raise stopped
+        left = self.net.deadline.left() if self.net.deadline is not None else None
         unregister: Callable[[], None] | None = None
-        if self.net.cancel is not None:
-            if self.net.cancel.cancelled:
-                raise CancelledError(f"{self.operation} was cancelled", kind=self.operation)
-            stop = remote_stopper(remote)
-            if stop is not None:
-                unregister = self.net.cancel.register(stop)
+        if self.net.cancel is not None or left is not None:
+            self._guard = Guard(remote_stopper(remote), left)
+            if self.net.cancel is not None:
+                unregister = self.net.cancel.register(self._guard.stop)
         poller = (
             _Poller(remote, self.net.progress, self.pack_dir)
             if (self.net.progress is not None and self.pack_dir is not None)
             else None
         )
         try:
-            with TIMEOUTS.use(max(1, int(self.net.timeout * 1000))):
+            with TIMEOUTS.use(self._wait_ms(left)):
                 if poller is not None:
                     poller.start()
                 yield
@@ -221,6 +248,27 @@ class Session(Callbacks):
                 poller.stop()
             if unregister is not None:
                 unregister()
+            if self._guard is not None:
+                self._guard.close()
+
+    def _before_start(self) -> NetworkError | None:
+        """Why the operation must not start: the run was cancelled, or its deadline
+        passed (no try starts after it)."""
+        if self.cancelled:
+            return CancelledError(f"{self.operation} was cancelled", kind=self.operation)
+        if self.net.deadline is not None and self.net.deadline.left() <= 0:
+            return self._deadline_passed()
+        return None
+
+    def _wait_ms(self, left: float | None) -> int:
+        """libgit2's bound on each wait, in milliseconds: the timeout. Where a wait
+        under way cannot be ended at the deadline, it is cut to what is left of the
+        run (in whole seconds, so that concurrent operations still share the
+        process-wide setting, which ``TIMEOUTS`` explains)."""
+        seconds = self.net.timeout
+        if left is not None and not interrupt_supported():
+            seconds = min(seconds, float(max(1, math.ceil(left))))
+        return max(1, int(seconds * 1000))
 
     def fetch(
         self, remote: pygit2.Remote, refspecs: list[str], message: str, pack_dir: Path
