@@ -4,6 +4,7 @@ the identities, and the unsafe states refused before anything is written."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pygit2
@@ -301,14 +302,27 @@ def test_a_bare_repository_has_nothing_to_commit_from(path_world: World) -> None
 
 
 def test_an_index_held_by_git_is_left_alone(path_world: World) -> None:
-    """While a git command holds index.lock, the run is blocked and the lock stays."""
+    """While a git process holds index.lock open, the run is blocked and the lock stays."""
     app = path_world.clone("app")
     write(app, {"a.txt": "a\n"})
-    (app / ".git" / "index.lock").write_bytes(b"")
-    result = commit(path_world.spec(app))
+    lock = app / ".git" / "index.lock"
+    lock.write_bytes(b"")
+    holder = subprocess.Popen(
+        ["sh", "-c", 'exec 3>>"$0"; echo held; sleep 60', str(lock)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        result = commit(path_world.spec(app))
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()  # type: ignore[union-attr]
     assert result.outcome is Outcome.BLOCKED
     assert "index.lock" in result.reason
-    assert (app / ".git" / "index.lock").exists()
+    assert lock.exists()
     assert git(app, "rev-list", "--count", "HEAD") == "1"
 
 
