@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from ._commit import CommitRequest
+from ._committing import commit_worktree
 from ._errors import CheckoutBlockedError, GitError, RefMovedError
 from ._escape import escape_commits
 from ._facts import Conditions, Facts
@@ -31,6 +33,7 @@ from ._git import (
     replay,
 )
 from ._result import PushStatus
+from ._squash import squash_unpushed, squashed_commit
 from ._target import Target
 from ._transfers import Transfers
 
@@ -45,10 +48,11 @@ class Steps(Conditions):
     state: str  # set by the machine
     trigger: Callable[[str], bool]  # bound by the machine
 
-    def __init__(self, target: Target, facts: Facts) -> None:
+    def __init__(self, target: Target, facts: Facts, request: CommitRequest | None = None) -> None:
         self.target = target
         self.transfers = Transfers(target)
         self.facts = facts
+        self.request = request
 
     # --- inspecting -------------------------------------------------------------------
 
@@ -113,6 +117,22 @@ class Steps(Conditions):
         if resumed.moved:
             self.facts = replace(self.facts, local=repo.branch_tip(self.target.branch))
         return resumed.blocked
+
+    # --- committing -------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Stage and commit the working tree, as the run's commit request asks."""
+        assert self.request is not None
+        done = commit_worktree(self.target, self.request, self.facts.local)
+        local = done.info.sha if done.info is not None else self.facts.local
+        self.facts = replace(
+            self.facts,
+            local=local,
+            commit=done.info,
+            skipped_paths=done.skipped,
+            commit_refusal=done.refusal,
+            commit_note=done.note,
+        )
 
     # --- fetching ---------------------------------------------------------------------
 
@@ -185,7 +205,9 @@ class Steps(Conditions):
     # --- pushing ----------------------------------------------------------------------
 
     def push(self) -> None:
-        """Push the local branch under a lease on the tip the fetch saw."""
+        """Push the local branch under a lease on the tip the fetch saw (squashing this
+        tool's own unpushed commits first, when the policy asks)."""
+        self._squash()
         facts = self.facts
         if facts.local == facts.remote_tip or facts.local is None:
             push = replace(facts.push, status=PushStatus.SKIPPED, error=None, reason=None)
@@ -195,6 +217,20 @@ class Steps(Conditions):
             attempt = self.transfers.push({self.target.refname: facts.remote_tip})
             push = attempt.result(facts.push, facts.round)
         self.facts = replace(facts, push=push)
+
+    def _squash(self) -> None:
+        facts, spec = self.facts, self.target.spec
+        if not (spec.commit_policy.squash_unpushed and spec.push) or facts.local is None:
+            return
+        squashed = squash_unpushed(self.target, facts.local, facts.remote_tip)
+        if squashed is None:
+            return
+        commit = facts.commit
+        if commit is None or commit.sha in squashed.replaced:
+            commit = squashed_commit(self.target, squashed, commit)
+        self.facts = replace(
+            facts, local=squashed.sha, ahead=facts.ahead - squashed.count + 1, commit=commit
+        )
 
     # --- escaping ---------------------------------------------------------------------
 

@@ -78,6 +78,18 @@ PUBLIC = {
     "Provision",
     "Provisioned",
     "ensure_clone",
+    "CommitInfo",
+    "CommitPolicy",
+    "CommitRequest",
+    "CommitSigner",
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_TEMPLATE",
+    "FileChange",
+    "MessageContext",
+    "MessageGenerator",
+    "parse_trailer",
+    "IgnoreRules",
+    "Trailer",
 }
 
 

@@ -14,7 +14,16 @@ PACKAGES = ("reconcile", "plugin", "webhooks", "migrations")
 
 # Third-party (and sibling) packages each package may import.
 ALLOWED = {
-    "reconcile": {"pygit2", "cffi", "transitions", "httpx", "tenacity", "jwt", "reconcile"},
+    "reconcile": {
+        "pygit2",
+        "cffi",
+        "transitions",
+        "httpx",
+        "tenacity",
+        "detect_secrets",
+        "jwt",
+        "reconcile",
+    },
     "webhooks": {"webhooks"},
     "migrations": {"alembic", "sqlalchemy", "sqlmodel", "migrations"},
     "plugin": {
@@ -33,6 +42,7 @@ ALLOWED = {
         "tenacity",
         "rich",
         "pydantic",
+        "watchfiles",
     },
 }
 FORBIDDEN_IN_RECONCILE = {"starlette", "anyio", "sqlmodel", "plugin", "webhooks", "fastapi"}
