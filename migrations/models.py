@@ -36,6 +36,7 @@ __all__ = [
     "AuditModel",
     "GitOperation",
     "ReconcileRun",
+    "RepoCommit",
     "UTCDateTime",
     "WebhookDelivery",
 ]
@@ -127,10 +128,11 @@ class ReconcileRun(AuditModel, table=True):
     reconcile_ms: float | None = None  # the engine's own duration
     conflict_paths: list[str] | None = Field(default=None, sa_type=JSON)
     escaped_commits: list[str] | None = Field(default=None, sa_type=JSON)
+    skipped_paths: list[str] | None = Field(default=None, sa_type=JSON)  # left out by exclude
     # What went wrong outside the result.
     error: str | None = Field(default=None, sa_type=Text)
     callback_error: str | None = Field(default=None, sa_type=Text)
-    replica: str | None = None  # the replica that ran it (revision 0003)
+    replica: str | None = None  # the replica that ran it (revision 0004)
 
 
 class GitOperation(AuditModel, table=True):
@@ -165,6 +167,43 @@ class GitOperation(AuditModel, table=True):
     objects: int
     error: str | None = Field(default=None, sa_type=Text)
     code: str | None = None
+
+
+class RepoCommit(AuditModel, table=True):
+    """A commit a run made (revision 0003): the commit on the branch after the run, the
+    paths it changed, where its message came from, who wrote and committed it, whether
+    it is signed, and how many earlier unpushed commits it absorbed."""
+
+    __tablename__ = "reconcile_commit"
+    __table_args__ = (
+        Index(None, "repo", "created_at"),
+        Index(None, "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_pk: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("reconcile_run.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    run_id: str
+    repo: str
+    branch: str | None = None
+    sha: str
+    paths_count: int
+    paths: list[str] = Field(default_factory=list, sa_type=JSON)
+    message: str | None = Field(default=None, sa_type=Text)
+    message_source: str  # explicit, template, squash, or a generator's name
+    author_name: str
+    author_email: str
+    committer_name: str
+    committer_email: str
+    signed: bool = Field(sa_type=Boolean)
+    squashed: int
+    created_at: datetime = Field(sa_type=UTCDateTime)  # when the run finished
 
 
 class WebhookDelivery(AuditModel, table=True):

@@ -4,12 +4,12 @@ defaults and checks are written here only; ``_load`` reads a TOML file into them
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from reconcile import RepoSpec
+from reconcile import CommitPolicy, RepoSpec
 from webhooks import Provider
 
 from ._errors import ConfigError
@@ -44,7 +44,9 @@ class RepoConfig:
     ``poll_interval`` is in seconds (0 turns polling off); each wait is drawn
     from ``poll_interval * (1 ± poll_jitter)`` so replicas do not poll in step.
     ``spec`` carries everything else a run needs (credentials, timeouts, ...);
-    when omitted it is built from ``path``, ``remote`` and ``branch``.
+    when omitted it is built from ``path``, ``remote``, ``branch`` and
+    ``commit_policy`` (how commits are made and guarded; given with a ``spec``, it
+    replaces the spec's).
 
     ``url``: at start, a missing or empty ``path`` is cloned from it (``bare`` for
     a bare repository), and a clone whose remote names another URL is pointed at
@@ -53,7 +55,12 @@ class RepoConfig:
     ``notify_secret``, or the secret in ``notify_secret_file``, when given), and
     ``exec_hook`` (an argument list, no shell) is run with the run in its
     environment, for at most ``exec_hook_timeout`` seconds (see ``plugin._hook``
-    and ``plugin._notify``). Raises ``ConfigError`` with every problem found.
+    and ``plugin._notify``).
+
+    ``notify_changed`` commits are debounced: one ``commit_quiet_period`` (seconds)
+    after the last notification, and at most ``commit_max_wait`` after the first.
+    ``watch`` watches the working tree and notifies on every change. Raises
+    ``ConfigError`` with every problem found.
     """
 
     name: str
@@ -72,9 +79,13 @@ class RepoConfig:
     notify_retries: int = 3
     exec_hook: tuple[str, ...] = ()
     exec_hook_timeout: float = 60.0
+    commit_policy: CommitPolicy | None = None
+    commit_quiet_period: float = 2.0
+    commit_max_wait: float = 30.0
+    watch: bool = False
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = self._commit_problems()
         if not self.name or "/" in self.name:
             problems.append(f"name: give a non-empty name without '/', not {self.name!r}")
         if not self.poll_interval >= 0:
@@ -84,6 +95,19 @@ class RepoConfig:
         problems += self._callout_problems()
         if problems:
             raise ConfigError(*problems)
+
+    def _commit_problems(self) -> list[str]:
+        problems = []
+        if not self.commit_quiet_period > 0:
+            problems.append(
+                f"commit_quiet_period: must be > 0 seconds, not {self.commit_quiet_period}"
+            )
+        elif not self.commit_max_wait >= self.commit_quiet_period:
+            problems.append(
+                f"commit_max_wait: must be at least commit_quiet_period "
+                f"({self.commit_quiet_period:g} s), not {self.commit_max_wait}"
+            )
+        return problems
 
     def _callout_problems(self) -> list[str]:
         problems = []
@@ -112,9 +136,13 @@ class RepoConfig:
         return problems
 
     def to_spec(self) -> RepoSpec:
-        if self.spec is not None:
-            return self.spec
-        return RepoSpec(self.path, remote=self.remote, branch=self.branch)
+        """The spec the runs use; its commit policy names the repository ``{repo}``
+        unless it names one itself."""
+        spec = self.spec or RepoSpec(self.path, remote=self.remote, branch=self.branch)
+        policy = self.commit_policy or spec.commit_policy
+        if policy.repo_name is None:
+            policy = replace(policy, repo_name=self.name)
+        return replace(spec, commit_policy=policy)
 
 
 @dataclass(frozen=True)

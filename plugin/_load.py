@@ -23,13 +23,24 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from reconcile import GitHubApp, HTTPAuth, Identity, InvalidSpecError, RepoSpec, Retry, SSHKey
+from reconcile import (
+    DEFAULT_EXCLUDE,
+    CommitPolicy,
+    GitHubApp,
+    HTTPAuth,
+    Identity,
+    InvalidSpecError,
+    RepoSpec,
+    Retry,
+    SSHKey,
+)
 
 from ._config import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET, PluginConfig, RepoConfig
 from ._errors import ConfigError
 from ._tables import (
     AlertsTable,
     Child,
+    CommitTable,
     FileTable,
     GitHubAppTable,
     IdentityTable,
@@ -40,6 +51,7 @@ from ._tables import (
     WebhookSinkTable,
     WebhookTable,
     children,
+    error_text,
     got,
     sets,
 )
@@ -50,15 +62,6 @@ __all__ = ["config_from_mapping", "load_config"]
 T = TypeVar("T")
 Loc = tuple[str | int, ...]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "float_type": "a number",
-    "finite_number": "a finite number",
-    "bool_type": "true or false",
-    "list_type": "an array",
-    "dict_type": "a table",
-}
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> PluginConfig:
@@ -202,30 +205,8 @@ def _validate(
         return model.model_validate(raw, context=context)
     except ValidationError as exc:
         for error in exc.errors():
-            problems.add((*loc, *error["loc"]), _message(error, model))
+            problems.add((*loc, *error["loc"]), error_text(error, model))
         return None
-
-
-def _message(error: Mapping[str, Any], model: type[Table]) -> str:
-    """A pydantic error in the file's terms (its path is added by the caller)."""
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        key = str(error["loc"][-1])
-        known = sorted(model.model_fields)
-        hint = ""
-        if f"{key}_env" in known:
-            hint = f"; secrets are never written here: name a variable ({key}_env) or a file"
-        return f"unknown key (known: {', '.join(known)}){hint}"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    if kind == "literal_error":
-        return f"expected one of {ctx.get('expected')}, got {got(error['input'])}"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {got(error['input'])}"
-    return str(error["msg"])
 
 
 # --- tables -> value objects ------------------------------------------------------------
@@ -280,10 +261,11 @@ def _one_of(
 
 def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> PluginConfig | None:
     identity = _identity(node, problems)
+    defaults = _Defaults(identity, *_policy(node, problems, None))
     repos = [
         r
         for n in node.children.get("repos", [])
-        if (r := _repo(n, environ, problems, identity)) is not None
+        if (r := _repo(n, environ, problems, defaults)) is not None
     ]
     secrets = _secrets(node.children.get("webhooks", []), environ, problems)
     alerts = [_alerts(n, environ, problems) for n in node.children.get("alerts", [])]
@@ -329,8 +311,52 @@ def _secrets(
     return secrets
 
 
+@dataclass(frozen=True)
+class _Defaults:
+    """What the top level sets for every repository: the committer, and the commit
+    policy (with the ``[commit]`` table it came from)."""
+
+    identity: Identity | None
+    policy: CommitPolicy | None
+    commit: _Node | None
+
+
+def _policy(
+    node: _Node, problems: _Problems, defaults: _Node | None
+) -> tuple[CommitPolicy | None, _Node | None]:
+    """The commit policy of a ``commit`` table under ``node`` (its keys over those of
+    ``defaults``, the top level's), and the table; None without one."""
+    own = next(iter(node.children.get("commit", [])), None)
+    tables = [n for n in (defaults, own) if n is not None and n.table is not None]
+    if own is None or not tables:
+        return None, own
+    args: dict[str, Any] = {}
+    extend: list[str] = []
+    for child in tables:
+        table = cast(CommitTable, child.table)
+        args |= _args(table, CommitPolicy)
+        if "extend_exclude" in table.model_fields_set:
+            extend = table.extend_exclude or []
+    if extend:
+        args["exclude"] = (*args.get("exclude", DEFAULT_EXCLUDE), *extend)
+    leads = _leads(CommitTable, CommitPolicy)
+    return _build(problems, own.loc, leads, partial(CommitPolicy, **args)), own
+
+
+def _committing(node: _Node, problems: _Problems, defaults: _Defaults) -> dict[str, Any]:
+    """The spec's committer and commit policy: the repository's own, else the defaults."""
+    found: dict[str, Any] = {}
+    committer = _identity(node, problems) or defaults.identity
+    if committer is not None:
+        found["committer"] = committer
+    policy = _policy(node, problems, defaults.commit)[0] or defaults.policy
+    if policy is not None:
+        found["commit_policy"] = policy
+    return found
+
+
 def _repo(
-    node: _Node, environ: Mapping[str, str], problems: _Problems, identity: Identity | None
+    node: _Node, environ: Mapping[str, str], problems: _Problems, defaults: _Defaults
 ) -> RepoConfig | None:
     table = cast("RepoTable | None", node.table)
     if table is None:
@@ -339,9 +365,7 @@ def _repo(
     credentials = _credentials(node, table, problems)
     if credentials is not None:
         spec_args["credentials"] = credentials
-    committer = _identity(node, problems) or identity
-    if committer is not None:
-        spec_args["committer"] = committer
+    spec_args |= _committing(node, problems, defaults)
     if retry_args := _args(table, Retry):
         leads = _leads(RepoTable, Retry, **{"retry attempts": "retries"})
         if (retry := _build(problems, node.loc, leads, partial(Retry, **retry_args))) is not None:

@@ -1,5 +1,5 @@
-"""Prometheus metrics of the plugin: runs, pushes, webhook deliveries, lock waits and
-network operations, per configured repository.
+"""Prometheus metrics of the plugin: runs, pushes, commits, webhook deliveries, lock
+waits and network operations, per configured repository.
 
 Each ``Metrics`` owns a ``CollectorRegistry`` of its own unless given one, so several
 plugins (or tests) in one process never collide. Labels are bounded and carry no
@@ -118,6 +118,7 @@ LOCK_WAIT_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 
 
 _ERROR_OUTCOME: Final = "error"
 _COUNTED_PUSHES: Final = (PushStatus.OK, PushStatus.FAILED, PushStatus.REJECTED)
+_COMMIT_SOURCES: Final = ("explicit", "template")  # a generator's and "squash" appear when used
 _UNKNOWN_PROVIDER: Final = "unknown"
 
 
@@ -216,6 +217,13 @@ class Metrics:
             ["repo", "kind", "result"],
             registry=r,
         )
+        self.commits = Counter(
+            "git_reconcile_commits_total",
+            "Commits made by runs, by where their message came from (explicit, template, "
+            "squash, or a generator's name).",
+            ["repo", "message_source"],
+            registry=r,
+        )
         # Registered on first use (by plugin.alerts, the hooks and notify_url), so that
         # an app without them exposes exactly the families above.
         self._alerts: Counter | None = None
@@ -255,6 +263,9 @@ class Metrics:
             self.network_operations.labels(
                 repo=repo, kind=operation.kind, result=operation.result
             ).inc()
+        if result.commit is not None:
+            source = redact_text(result.commit.message_source)
+            self.commits.labels(repo=repo, message_source=source).inc()
 
     def observe_delivery(self, provider: str, result: DeliveryResult) -> None:
         """Count a webhook delivery; ``provider`` is the name from the URL (anything
@@ -354,6 +365,8 @@ class Metrics:
                 self.runs.labels(repo=label, outcome=outcome)
             for status in _COUNTED_PUSHES:
                 self.pushes.labels(repo=label, status=status.value)
+            for source in _COMMIT_SOURCES:
+                self.commits.labels(repo=label, message_source=source)
             self.push_attempts.labels(repo=label)
         return label
 

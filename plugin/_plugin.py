@@ -1,31 +1,44 @@
 """The plugin: runners for the configured repositories, the lifespan that boots and
 polls them and puts the plugin in the app's state, and the routes that report on and
-trigger them (``_routes.py``, which read the plugin from that state)."""
+trigger them (``_routes.py``, which read the plugin from that state). The
+application's side of the write path is here too: ``commit()`` now, and
+``notify_changed()`` debounced (``_debounce``), fed by a watcher when configured."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 from starlette.routing import BaseRoute, Mount
 
-from reconcile import ReconcileError, commit_reachable, ensure_clone
+from reconcile import (
+    CommitRequest,
+    Identity,
+    ReconcileError,
+    Trailer,
+    commit_reachable,
+    ensure_clone,
+    parse_trailer,
+)
 from webhooks import DeliveryCache
 
 from ._config import PluginConfig
+from ._debounce import Debouncer
 from ._errors import BootFailed
 from ._metrics import Metrics
 from ._notify import Notifier
 from ._record import RunRecord
 from ._routes import routes as _routes
-from ._runner import OnReconciled, Runner
+from ._runner import OnReconciled, Runner, Ticket
 from ._view import STATE_KEY, PluginView
 from .alerts import DRAIN_TIMEOUT, Alerter
 from .replicas import Replicas, Trigger
@@ -96,6 +109,14 @@ class ReconcilePlugin:
                 runner.observers.append(self.alerter.observe)
             if self.notifier is not None:
                 runner.observers.append(self.notifier.observe)
+        self.debouncers: dict[str, Debouncer] = {
+            name: Debouncer(
+                runner.config.commit_quiet_period,
+                runner.config.commit_max_wait,
+                functools.partial(self._debounced, runner),
+            )
+            for name, runner in self.runners.items()
+        }
         self.deliveries = DeliveryCache(ttl=config.delivery_ttl)
         self.store: AuditStore | None = None
         if config.database_url:
@@ -202,6 +223,78 @@ class ReconcilePlugin:
                 return await runner.wait_for(run_id)
         return None
 
+    # --- the write path -----------------------------------------------------------
+
+    def _named(self, repo: str | None) -> Runner:
+        runner = self.runner(repo)
+        if runner is None:
+            raise LookupError(
+                f"no repository {repo!r} (configured: {', '.join(sorted(self.runners))})"
+            )
+        return runner
+
+    def commit(
+        self,
+        repo: str | None = None,
+        message: str | None = None,
+        *,
+        paths: Iterable[str] | None = None,
+        author: Identity | str | None = None,
+        co_authors: Iterable[Identity | str] = (),
+        trailers: Iterable[Trailer | str] = (),
+    ) -> Ticket:
+        """Commit the working tree of ``repo`` now (``message`` None: the policy's
+        generator or template writes it), then reconcile, through its runner: the
+        ticket of the run that covers it. Identities may be ``"Name <email>"``,
+        trailers ``"Key: value"``. Raises ``LookupError`` for an unknown repository
+        and ``reconcile.InvalidSpecError`` for a malformed request."""
+        request = CommitRequest(
+            message=message,
+            paths=None if paths is None else tuple(paths),
+            author=_identity(author),
+            co_authors=tuple(i for i in map(_identity, co_authors) if i is not None),
+            trailers=tuple(parse_trailer(t) if isinstance(t, str) else t for t in trailers),
+            trigger="commit",
+        )
+        return self._named(repo).commit(request)
+
+    def notify_changed(self, repo: str | None = None, *, source: str = "notify") -> None:
+        """The application saved something in ``repo``: commit it once the writes
+        pause (``commit_quiet_period``), or at most ``commit_max_wait`` after the
+        first. Cheap; call it on the event loop's thread after every save."""
+        self.debouncers[self._named(repo).name].notify(source)
+
+    async def settled(self, repo: str | None = None) -> None:
+        """Wait until ``repo``'s writes are committed and its runs are done: no burst of
+        notifications under way, no run running or queued (an application's tests,
+        or a graceful stop, wait on this)."""
+        runner = self._named(repo)
+        debouncer = self.debouncers[runner.name]
+        while True:
+            if not debouncer.idle:
+                await debouncer.fired()
+            elif (ticket := runner.pending or runner.current) is not None:
+                await ticket.wait()
+            else:
+                return
+
+    def _debounced(self, runner: Runner, sources: tuple[str, ...]) -> None:
+        """The end of a burst of notifications: one commit run (none while the
+        repository is disabled or shutting down)."""
+        if runner.enabled and not runner.closed:
+            trigger = sources[0] if sources else "notify"
+            runner.commit(CommitRequest(trigger=trigger), kind=trigger)
+
+    async def _watch(self, runner: Runner) -> None:
+        # watchfiles (and its thread) load only when a repository is watched.
+        from ._watch import watch  # noqa: PLC0415
+
+        debouncer = self.debouncers[runner.name]
+        try:
+            await watch(runner.spec.resolved_path, functools.partial(debouncer.notify, "watch"))
+        except Exception:
+            logger.exception("the watcher of %s stopped", runner.name)
+
     def admin_allowed(self, authorization: str | None) -> bool | None:
         """None when no admin token is configured, else whether the header carries it."""
         token = self.config.admin_token
@@ -255,18 +348,25 @@ class ReconcilePlugin:
                 await group.start(self.notifier.run)
             for runner in self.runners.values():
                 group.start_soon(runner.serve)
+                group.start_soon(self.debouncers[runner.name].serve)
             try:
                 failure = await self._boot()
                 if failure is None:
-                    for runner in self.runners.values():
-                        if runner.config.poll_interval > 0:
-                            group.start_soon(self._poll, runner)
+                    self._start_timers(group)
                     yield self
             finally:
                 await self._shutdown()
                 group.cancel_scope.cancel()
         if failure is not None:
             raise BootFailed(failure)
+
+    def _start_timers(self, group: anyio.abc.TaskGroup) -> None:
+        """After the boot: the polls, and the watchers of watched repositories."""
+        for runner in self.runners.values():
+            if runner.config.poll_interval > 0:
+                group.start_soon(self._poll, runner)
+            if runner.config.watch:
+                group.start_soon(self._watch, runner)
 
     async def _boot(self) -> str | None:
         """Reconcile every repository once; the failure to stop on, if the policy says so."""
@@ -313,8 +413,21 @@ class ReconcilePlugin:
             if runner.enabled and not runner.closed:
                 runner.trigger("poll")
 
+    async def _flush_writes(self) -> None:
+        """Commit the writes of bursts still under way (a save the application made just
+        before it stopped is not left for a next start that may not notify)."""
+        tickets = [
+            runner.commit(CommitRequest(trigger="shutdown"), kind="shutdown")
+            for name, runner in self.runners.items()
+            if not self.debouncers[name].idle and runner.enabled and not runner.closed
+        ]
+        for ticket in tickets:
+            await ticket.wait()
+
     async def _shutdown(self) -> None:
         with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self.config.shutdown_timeout):
+                await self._flush_writes()
             for runner in self.runners.values():
                 runner.close()
             with anyio.move_on_after(self.config.shutdown_timeout):
@@ -342,6 +455,10 @@ class ReconcilePlugin:
     def mount(self, prefix: str = "/reconcile") -> Mount:
         """The routes as one ``Mount`` at ``prefix``."""
         return Mount(prefix, routes=self.routes())
+
+
+def _identity(value: Identity | str | None) -> Identity | None:
+    return Identity.parse(value) if isinstance(value, str) else value
 
 
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""HTTP routes of the plugin: health, readiness, status, history, triggers, webhooks.
+"""HTTP routes of the plugin: health, readiness, status, history, triggers, commits,
+webhooks.
 
 Plain endpoints: each finds the plugin in the app's lifespan state
 (:func:`plugin._view.plugin_of`), so one list of routes serves any app the plugin's
@@ -7,17 +8,23 @@ lifespan runs, mounted under any prefix.
 
 from __future__ import annotations
 
+import json
+
 import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ._commits import CommitQuery, commit_request, statistics
 from ._history import HistoryQuery, page
 from ._intake import intake
-from ._runner import Runner
+from ._runner import Runner, Ticket
 from ._view import PluginView, plugin_of
 
 __all__ = [
+    "commit",
+    "commit_statistics",
+    "commits",
     "disable",
     "enable",
     "health",
@@ -109,10 +116,65 @@ async def trigger(request: Request) -> Response:
         return _error(503, "shutting down")
     ticket = runner.trigger("manual")
     await plugin.publish(runner.name, None, ticket.run_id, "manual")
+    return await _answer(request, runner, ticket)
+
+
+async def _answer(request: Request, runner: Runner, ticket: Ticket) -> Response:
     if request.query_params.get("wait", "").lower() in ("1", "true", "yes"):
         record = await ticket.wait()
         return JSONResponse(record.to_dict(), status_code=200)
     return JSONResponse({"run_id": ticket.run_id, "repo": runner.name}, status_code=202)
+
+
+async def commit(request: Request) -> Response:
+    """Admin: commit the working tree now, then reconcile; the answers of ``/trigger``.
+    An optional JSON body gives the message, paths, author, co-authors and trailers."""
+    plugin = plugin_of(request)
+    runner = _admin_runner(plugin, request)
+    if isinstance(runner, Response):
+        return runner
+    if runner.closed:
+        return _error(503, "shutting down")
+    raw = await request.body()
+    try:
+        wanted = commit_request(json.loads(raw) if raw.strip() else None)
+    except ValueError as exc:  # json.JSONDecodeError is one
+        return _error(400, f"bad commit request: {exc}")
+    return await _answer(request, runner, runner.commit(wanted, kind="http"))
+
+
+async def commits(request: Request) -> Response:
+    """The commits runs made, newest first (``?repo=&since=&limit=``)."""
+    plugin = plugin_of(request)
+    try:
+        query = CommitQuery.parse(request.query_params)
+    except ValueError:
+        return _error(400, "limit is a number; since is an ISO 8601 time")
+    store = plugin.store
+    if store is None:
+        found = query.select(plugin.history)
+    else:
+        found = await anyio.to_thread.run_sync(
+            lambda: store.commits(query.repo, query.since, query.limit)
+        )
+    return JSONResponse({"commits": [c.to_dict() for c in found]})
+
+
+async def commit_statistics(request: Request) -> Response:
+    """Commits per repository, author, day and message source (``?repo=&since=``)."""
+    plugin = plugin_of(request)
+    try:
+        query = CommitQuery.parse(request.query_params)
+    except ValueError:
+        return _error(400, "since is an ISO 8601 time")
+    store = plugin.store
+    if store is None:
+        everything = CommitQuery(query.repo, query.since, len(plugin.history) or 1)
+        return JSONResponse(statistics(everything.select(plugin.history)))
+    counts = await anyio.to_thread.run_sync(
+        lambda: store.commit_statistics(query.repo, query.since)
+    )
+    return JSONResponse(counts)
 
 
 async def enable(request: Request) -> Response:
@@ -144,6 +206,9 @@ def routes() -> list[BaseRoute]:
         Route("/history", history, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/trigger", trigger, methods=["POST"]),
+        Route("/commit", commit, methods=["POST"]),
+        Route("/commits", commits, methods=["GET"]),
+        Route("/commits/statistics", commit_statistics, methods=["GET"]),
         Route("/enable", enable, methods=["POST"]),
         Route("/disable", disable, methods=["POST"]),
         Route("/webhooks/{provider}", webhook, methods=["POST"]),

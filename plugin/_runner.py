@@ -1,7 +1,10 @@
 """One runner per repository: every trigger goes through it, one run at a time.
 
 A trigger that arrives while a run is going joins the single queued follow-up
-(created if there is none), so a burst of any size costs at most two runs. The
+(created if there is none), so a burst of any size costs at most two runs. A
+commit request joins it the same way: the follow-up commits once, with every
+request's message and attribution (``CommitRequest.merged``), since the tree it
+commits holds every write that came before it. The
 reconcile runs in a worker thread under the repository's ``RepoLock`` (which also
 keeps other processes out), and the host's ``on_reconciled`` callback runs under
 that same lock when the local commit changed, and so does the repository's
@@ -29,6 +32,7 @@ import anyio.to_thread
 from reconcile import (
     BadInputError,
     CancelToken,
+    CommitRequest,
     RepoInfo,
     RepoLock,
     RepoLockTimeout,
@@ -69,6 +73,7 @@ class Ticket:
 
     record: RunRecord
     done: anyio.Event = field(default_factory=anyio.Event)
+    commit: CommitRequest | None = None  # what the run commits first (None: nothing)
 
     @property
     def run_id(self) -> str:
@@ -163,9 +168,10 @@ class Runner:
 
     # --- triggering -----------------------------------------------------------------
 
-    def trigger(self, kind: str) -> Ticket:
-        """Ask for a run. Returns the ticket of the run that will cover this trigger:
-        the queued follow-up when there is one, else a new one."""
+    def trigger(self, kind: str, commit: CommitRequest | None = None) -> Ticket:
+        """Ask for a run (one that commits first, with ``commit``). Returns the ticket
+        of the run that will cover this trigger: the queued follow-up when there is
+        one, else a new one; a commit request joins the follow-up's."""
         if self._closed:
             closed = Ticket(
                 RunRecord(
@@ -192,8 +198,16 @@ class Runner:
                 )
             )
             self._wake.set()
-        self.pending.record.triggers.append(kind)
-        return self.pending
+        pending = self.pending
+        pending.record.triggers.append(kind)
+        if commit is not None:
+            pending.commit = commit if pending.commit is None else pending.commit.merged(commit)
+        return pending
+
+    def commit(self, request: CommitRequest, kind: str = "commit") -> Ticket:
+        """Ask for a run that commits the working tree as ``request`` asks, then
+        reconciles; the ticket of the run that covers it."""
+        return self.trigger(kind, request)
 
     def _remember(self, ticket: Ticket) -> Ticket:
         self.tickets[ticket.run_id] = ticket
@@ -240,7 +254,7 @@ class Runner:
             # Shutdown may abandon the thread after its bound; it then lets go of the
             # repository's lock itself when it finishes.
             await anyio.to_thread.run_sync(
-                self._reconcile_locked, record, handoff, abandon_on_cancel=True
+                self._reconcile_locked, record, handoff, ticket.commit, abandon_on_cancel=True
             )
             held = handoff.take()
             try:
@@ -272,7 +286,9 @@ class Runner:
             except Exception:
                 logger.exception("an observer of %s failed", self.name)
 
-    def _reconcile_locked(self, record: RunRecord, handoff: _Handoff) -> None:
+    def _reconcile_locked(
+        self, record: RunRecord, handoff: _Handoff, commit: CommitRequest | None
+    ) -> None:
         """In a worker thread: take the repository's locks and reconcile; the locks
         are handed over to the caller, which lets go after the host's callback ran."""
         waited = time.monotonic()
@@ -295,7 +311,7 @@ class Runner:
             record.lock_wait_seconds = time.monotonic() - waited
         try:
             record.result = reconcile(
-                self.spec, cancel=self.cancel, lock=False, guard=self.shared_lock
+                self.spec, commit=commit, cancel=self.cancel, lock=False, guard=self.shared_lock
             )
         except BadInputError as exc:
             record.error = str(exc)

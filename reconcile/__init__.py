@@ -18,6 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._clone import Provision, Provisioned, ensure_clone
+    from ._commit import (
+        DEFAULT_EXCLUDE,
+        DEFAULT_TEMPLATE,
+        CommitInfo,
+        CommitPolicy,
+        CommitRequest,
+        CommitSigner,
+        FileChange,
+        MessageContext,
+        MessageGenerator,
+        Trailer,
+        parse_trailer,
+    )
     from ._control import CancelToken, Progress
     from ._diagram import state_diagram
     from ._engine import (
@@ -47,7 +60,7 @@ if TYPE_CHECKING:
         UnknownBranchError,
         UnknownRemoteError,
     )
-    from ._git import scan_host_key
+    from ._git import IgnoreRules, scan_host_key
     from ._github_app import GitHubApp
     from ._guard import RunGuard
     from ._hostkeys import (
@@ -58,11 +71,12 @@ if TYPE_CHECKING:
         default_known_hosts,
         known_hosts_line,
     )
+    from ._identity import Identity
     from ._lock import RepoLock
     from ._logging import configure_logging
     from ._redact import redact_text, redact_url
     from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
-    from ._spec import Credentials, HTTPAuth, Identity, RepoSpec, Retry, SSHKey
+    from ._spec import Credentials, HTTPAuth, RepoSpec, Retry, SSHKey
 
 __version__ = "0.1.0"
 
@@ -71,6 +85,8 @@ logging.getLogger("reconcile").addHandler(logging.NullHandler())
 
 # Each public name, and the module that defines it.
 _WHERE = {
+    "DEFAULT_EXCLUDE": "_commit",
+    "DEFAULT_TEMPLATE": "_commit",
     "AuthenticationError": "_errors",
     "BadInputError": "_errors",
     "CancelledError": "_errors",
@@ -79,11 +95,16 @@ _WHERE = {
     "check_host_key": "_hostkeys",
     "CheckoutBlockedError": "_errors",
     "commit_reachable": "_engine",
+    "CommitInfo": "_commit",
+    "CommitPolicy": "_commit",
+    "CommitRequest": "_commit",
+    "CommitSigner": "_commit",
     "configure_logging": "_logging",
     "Credentials": "_spec",
     "default_known_hosts": "_hostkeys",
     "DubiousOwnershipError": "_errors",
     "ensure_clone": "_clone",
+    "FileChange": "_commit",
     "git_directory": "_engine",
     "GitError": "_errors",
     "GitHubApp": "_github_app",
@@ -91,15 +112,19 @@ _WHERE = {
     "HostKeyError": "_errors",
     "HostKeyVerdict": "_hostkeys",
     "HTTPAuth": "_spec",
-    "Identity": "_spec",
+    "Identity": "_identity",
+    "IgnoreRules": "_git",
     "inspect_repo": "_engine",
     "InvalidSpecError": "_errors",
     "known_hosts_line": "_hostkeys",
     "LockLostError": "_errors",
+    "MessageContext": "_commit",
+    "MessageGenerator": "_commit",
     "NetworkError": "_errors",
     "NetworkOperation": "_result",
     "NotARepositoryError": "_errors",
     "Outcome": "_result",
+    "parse_trailer": "_commit",
     "PathInUseError": "_errors",
     "Progress": "_control",
     "Provision": "_clone",
@@ -122,18 +147,26 @@ _WHERE = {
     "scan_host_key": "_git",
     "SSHKey": "_spec",
     "state_diagram": "_diagram",
+    "Trailer": "_commit",
     "UnknownBranchError": "_errors",
     "UnknownRemoteError": "_errors",
 }
 
 __all__ = [
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_TEMPLATE",
     "AuthenticationError",
     "BadInputError",
     "CancelToken",
     "CancelledError",
     "CheckoutBlockedError",
+    "CommitInfo",
+    "CommitPolicy",
+    "CommitRequest",
+    "CommitSigner",
     "Credentials",
     "DubiousOwnershipError",
+    "FileChange",
     "GitError",
     "GitHubApp",
     "HTTPAuth",
@@ -141,8 +174,11 @@ __all__ = [
     "HostKeyError",
     "HostKeyVerdict",
     "Identity",
+    "IgnoreRules",
     "InvalidSpecError",
     "LockLostError",
+    "MessageContext",
+    "MessageGenerator",
     "NetworkError",
     "NetworkOperation",
     "NotARepositoryError",
@@ -163,6 +199,7 @@ __all__ = [
     "Retry",
     "RunGuard",
     "SSHKey",
+    "Trailer",
     "UnknownBranchError",
     "UnknownRemoteError",
     "__version__",
@@ -175,6 +212,7 @@ __all__ = [
     "git_directory",
     "inspect_repo",
     "known_hosts_line",
+    "parse_trailer",
     "push_with_lease",
     "reconcile",
     "redact_text",

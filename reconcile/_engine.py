@@ -17,6 +17,7 @@ from typing import Any
 
 from transitions import Machine
 
+from ._commit import CommitInfo, CommitRequest
 from ._control import CancelToken, ProgressCallback
 from ._errors import (
     BadInputError,
@@ -35,6 +36,7 @@ from ._reasons import reason
 from ._redact import redact_url
 from ._result import Outcome, PushResult, Result
 from ._spec import RepoSpec
+from ._squash import relocated
 from ._steps import Steps, unwritable
 from ._target import open_target
 from ._transfers import Transfers
@@ -58,6 +60,7 @@ _UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 def reconcile(
     spec: RepoSpec,
     *,
+    commit: CommitRequest | None = None,
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
     lock: bool = True,
@@ -67,7 +70,9 @@ def reconcile(
 
     Raises ``NotARepositoryError``, ``UnknownRemoteError``, ``UnknownBranchError``
     or ``InvalidSpecError`` (all ``BadInputError``) before touching anything; every
-    other problem ends in an outcome of the returned ``Result``. ``cancel`` stops
+    other problem ends in an outcome of the returned ``Result``. With ``commit``, the
+    run first commits the working tree as the request asks (``Result.commit``), under
+    the same lock, then reconciles. ``cancel`` stops
     the run's network operations; ``progress`` is told how transfers advance, a
     few times a second at most. The run holds the repository's ``RepoLock`` (one
     reconcile at a time, across processes), waiting up to ``spec.lock_timeout``;
@@ -85,7 +90,9 @@ def reconcile(
             remote=spec.remote,
             max_rounds=spec.max_rounds,
             local=target.original,
+            commit_wanted=commit is not None,
         ),
+        commit,
         Guard(guard),
     )
     held = RepoLock(target.repo.gitdir, spec.lock_timeout, cancel) if lock else None
@@ -147,6 +154,9 @@ def _drive(steps: Steps) -> None:
 def _result(steps: Steps, outcome: Outcome, seconds: float) -> Result:
     target, facts = steps.target, steps.facts
     new = target.repo.branch_tip(target.branch) if target.branch else None
+    said = reason(outcome, facts)
+    if facts.commit_note and outcome is not Outcome.BLOCKED:
+        said = f"{facts.commit_note}; {said}"
     return Result(
         repo=str(target.path),
         remote=target.spec.remote,
@@ -159,12 +169,26 @@ def _result(steps: Steps, outcome: Outcome, seconds: float) -> Result:
         behind=facts.behind,
         conflict_branch=facts.conflict_branch,
         push=facts.push,
-        reason=reason(outcome, facts),
+        reason=said,
         duration_ms=seconds * 1000.0,
         conflict_paths=facts.conflict_paths,
         escaped_commits=facts.escaped_commits if outcome is Outcome.CONFLICT_ESCAPED else (),
         operations=tuple(steps.transfers.operations),
+        commit=_final_commit(steps, new),
+        skipped_paths=facts.skipped_paths,
     )
+
+
+def _final_commit(steps: Steps, new: str | None) -> CommitInfo | None:
+    """The run's commit as it is after the run: a rebase gave it a new id; an escape
+    left it on the conflict branch."""
+    facts = steps.facts
+    info = facts.commit
+    if info is None:
+        return None
+    depth = facts.ahead + facts.replayed + 1
+    found = relocated(steps.target, info, new, depth)
+    return info if found is None or found == info.sha else replace(info, sha=found)
 
 
 def _log(result: Result) -> None:
@@ -177,6 +201,7 @@ def _log(result: Result) -> None:
         "remote_commit": result.remote_commit,
         "conflict_branch": result.conflict_branch,
         "push_status": result.push.status.value,
+        "commit": None if result.commit is None else result.commit.sha,
         "duration_ms": round(result.duration_ms, 1),
     }
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)

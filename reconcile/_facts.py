@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ._commit import CommitInfo
 from ._result import REMOTE_MOVED, PushResult, PushStatus
 
 __all__ = ["Conditions", "Facts"]
@@ -47,12 +48,25 @@ class Facts:
     escaped_commits: tuple[str, ...] = ()  # the commits put on it
     escape_note: str = ""  # why the local branch was left where it is after an escape
     lock_lost: str | None = None  # why the run stopped before writing: its guard's lock is gone
+    commit_wanted: bool = False  # the run was asked to commit the working tree first
+    commit_refusal: str | None = None  # why the working tree could not be committed
+    commit: CommitInfo | None = None  # the commit the run made
+    skipped_paths: tuple[str, ...] = ()  # changes the exclude globs left out of it
+    commit_note: str = ""  # what the committing step did, for the reason
 
     # --- the table's conditions --------------------------------------------------
 
     def local_unsafe(self) -> bool:
         """Something makes touching the repository unsafe (a writer, an operation)."""
         return self.unsafe is not None
+
+    def commit_requested(self) -> bool:
+        """The run was asked to commit the working tree before reconciling."""
+        return self.commit_wanted
+
+    def commit_refused(self) -> bool:
+        """The working tree could not be committed safely (nothing was written)."""
+        return self.commit_refusal is not None
 
     def fetch_error(self) -> bool:
         return self.fetch_failure is not None
@@ -108,6 +122,12 @@ class Conditions:
 
     def local_unsafe(self) -> bool:
         return self.facts.local_unsafe()
+
+    def commit_requested(self) -> bool:
+        return self.facts.commit_requested()
+
+    def commit_refused(self) -> bool:
+        return self.facts.commit_refused()
 
     def fetch_error(self) -> bool:
         return self.facts.fetch_error()

@@ -37,6 +37,7 @@ INITIAL = "start"
 # Steps: each does one piece of work on entry, in the model method it names.
 STEPS: list[dict[str, str]] = [
     {"name": "inspecting", "on_enter": "inspect"},
+    {"name": "committing", "on_enter": "commit"},
     {"name": "fetching", "on_enter": "fetch"},
     {"name": "fast_forwarding", "on_enter": "fast_forward"},
     {"name": "rebasing", "on_enter": "rebase"},
@@ -62,7 +63,10 @@ STATES = [INITIAL, *(step["name"] for step in STEPS), *TERMINAL]
 TRANSITIONS: list[tuple[str, str, str, list[str]]] = [
     ("begin", "start", "inspecting", []),
     ("inspected", "inspecting", "blocked", ["local_unsafe"]),
+    ("inspected", "inspecting", "committing", ["commit_requested"]),
     ("inspected", "inspecting", "fetching", []),
+    ("committed", "committing", "blocked", ["commit_refused"]),
+    ("committed", "committing", "fetching", []),
     ("fetched", "fetching", "fetch_failed", ["fetch_error"]),
     ("fetched", "fetching", "in_sync", ["same_commit"]),
     ("fetched", "fetching", "blocked", ["remote_branch_deleted"]),

@@ -72,7 +72,7 @@ def _fetch_failed(facts: Facts) -> str:
 
 
 def _blocked(facts: Facts) -> str:
-    text = facts.unsafe or facts.move_error or _deleted(facts) or "blocked"
+    text = facts.unsafe or facts.commit_refusal or facts.move_error or _deleted(facts) or "blocked"
     if facts.conflict_branch:
         text += f" (local commits are on {facts.conflict_branch})"
     return text

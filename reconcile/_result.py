@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._commit import CommitInfo
+
 __all__ = ["NetworkOperation", "Outcome", "PushResult", "PushStatus", "Result"]
 
 
@@ -112,7 +114,10 @@ class NetworkOperation:
 
 @dataclass(frozen=True)
 class Result:
-    """The result of one run. Commits are full hex ids, or None where there is none."""
+    """The result of one run. Commits are full hex ids, or None where there is none.
+    ``commit`` is the commit a run asked to commit made (None when there was nothing
+    to commit, or the run was not asked to), and ``skipped_paths`` the changes the
+    commit left out because they match ``exclude``."""
 
     repo: str
     remote: str
@@ -130,6 +135,8 @@ class Result:
     conflict_paths: tuple[str, ...] = ()
     escaped_commits: tuple[str, ...] = ()
     operations: tuple[NetworkOperation, ...] = ()
+    commit: CommitInfo | None = None  # the commit a commit run made (None: none)
+    skipped_paths: tuple[str, ...] = ()  # changes the exclude globs left out of it
 
     @property
     def ok(self) -> bool:
@@ -164,4 +171,6 @@ class Result:
             "conflict_paths": list(self.conflict_paths),
             "escaped_commits": list(self.escaped_commits),
             "operations": [op.to_dict() for op in self.operations],
+            "commit": None if self.commit is None else self.commit.to_dict(),
+            "skipped_paths": list(self.skipped_paths),
         }

@@ -7,19 +7,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._commit import CommitPolicy
 from ._errors import InvalidSpecError
 from ._github_app import GitHubApp
 from ._hostkeys import check_fingerprint
+from ._identity import Identity
 
 __all__ = ["Credentials", "HTTPAuth", "Identity", "RepoSpec", "Retry", "SSHKey"]
-
-
-@dataclass(frozen=True)
-class Identity:
-    """A name and e-mail address, used as committer of replayed commits."""
-
-    name: str
-    email: str
 
 
 @dataclass(frozen=True)
@@ -140,6 +134,8 @@ class RepoSpec:
     repository (in this process or another) to finish. ``trust`` opens the
     repository even when another user owns it (git's ``safe.directory``, for this
     path alone); without it such a repository raises ``DubiousOwnershipError``.
+    ``commit_policy`` says how a run asked to commit (``reconcile(spec, commit=...)``)
+    makes and guards its commit.
     """
 
     path: Path | str
@@ -157,6 +153,7 @@ class RepoSpec:
     lock_timeout: float = 300.0
     trust: bool = False
     deadline: float = 60.0
+    commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
 
     def __post_init__(self) -> None:
         for name in ("timeout", "deadline"):

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from ._commit import CommitRequest
+from ._committing import commit_worktree
 from ._errors import CheckoutBlockedError, GitError, LockLostError, RefMovedError
 from ._escape import escape_commits
 from ._facts import Conditions, Facts
@@ -38,6 +40,7 @@ from ._git import (
 )
 from ._guard import Guard
 from ._result import LOCK_LOST, PushResult, PushStatus
+from ._squash import squash_unpushed, squashed_commit
 from ._target import Target
 from ._transfers import Transfers
 
@@ -52,11 +55,18 @@ class Steps(Conditions):
     state: str  # set by the machine
     trigger: Callable[[str], bool]  # bound by the machine
 
-    def __init__(self, target: Target, facts: Facts, guard: Guard | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        facts: Facts,
+        request: CommitRequest | None = None,
+        guard: Guard | None = None,
+    ) -> None:
         self.target = target
         self.guard = guard if guard is not None else Guard()
         self.transfers = Transfers(target, self.guard)
         self.facts = facts
+        self.request = request
 
     # --- inspecting -------------------------------------------------------------------
 
@@ -126,6 +136,27 @@ class Steps(Conditions):
         if resumed.moved:
             self.facts = replace(self.facts, local=repo.branch_tip(self.target.branch))
         return resumed.blocked
+
+    # --- committing -------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Stage and commit the working tree, as the run's commit request asks."""
+        assert self.request is not None
+        if self.facts.lock_lost is None:
+            lost = self.guard.why("committing")
+            self.facts = replace(self.facts, lock_lost=lost)
+        if self.facts.lock_lost is not None:  # nothing is written: the fetch ends the run
+            return
+        done = commit_worktree(self.target, self.request, self.facts.local)
+        local = done.info.sha if done.info is not None else self.facts.local
+        self.facts = replace(
+            self.facts,
+            local=local,
+            commit=done.info,
+            skipped_paths=done.skipped,
+            commit_refusal=done.refusal,
+            commit_note=done.note,
+        )
 
     # --- fetching ---------------------------------------------------------------------
 
@@ -209,22 +240,40 @@ class Steps(Conditions):
     # --- pushing ----------------------------------------------------------------------
 
     def push(self) -> None:
-        """Push the local branch under a lease on the tip the fetch saw."""
-        facts = self.facts
-        if facts.local == facts.remote_tip or facts.local is None:
-            push = replace(facts.push, status=PushStatus.SKIPPED, error=None, reason=None)
-        elif not self.target.spec.push:
-            push = replace(facts.push, status=PushStatus.SKIPPED, error="pushing is turned off")
-        else:
-            try:
+        """Push the local branch under a lease on the tip the fetch saw (squashing this
+        tool's own unpushed commits first, when the policy asks)."""
+        try:
+            self._squash()
+            facts = self.facts
+            if facts.local == facts.remote_tip or facts.local is None:
+                push = replace(facts.push, status=PushStatus.SKIPPED, error=None, reason=None)
+            elif not self.target.spec.push:
+                push = replace(facts.push, status=PushStatus.SKIPPED, error="pushing is turned off")
+            else:
                 attempt = self.transfers.push({self.target.refname: facts.remote_tip})
-            except LockLostError as exc:
-                # Not pushed: the engine ends the run blocked, with this reason.
-                failed = PushResult(PushStatus.FAILED, facts.push.attempts, str(exc), LOCK_LOST)
-                self.facts = replace(facts, push=failed, lock_lost=str(exc))
-                raise
-            push = attempt.result(facts.push, facts.round)
+                push = attempt.result(facts.push, facts.round)
+        except LockLostError as exc:
+            # Not pushed: the engine ends the run blocked, with this reason.
+            attempts = self.facts.push.attempts
+            failed = PushResult(PushStatus.FAILED, attempts, str(exc), LOCK_LOST)
+            self.facts = replace(self.facts, push=failed, lock_lost=str(exc))
+            raise
         self.facts = replace(facts, push=push)
+
+    def _squash(self) -> None:
+        facts, spec = self.facts, self.target.spec
+        if not (spec.commit_policy.squash_unpushed and spec.push) or facts.local is None:
+            return
+        self.guard.check(f"squashing the unpushed commits of {self.target.branch}")
+        squashed = squash_unpushed(self.target, facts.local, facts.remote_tip)
+        if squashed is None:
+            return
+        commit = facts.commit
+        if commit is None or commit.sha in squashed.replaced:
+            commit = squashed_commit(self.target, squashed, commit)
+        self.facts = replace(
+            facts, local=squashed.sha, ahead=facts.ahead - squashed.count + 1, commit=commit
+        )
 
     # --- escaping ---------------------------------------------------------------------
 

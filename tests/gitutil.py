@@ -15,9 +15,12 @@ from reconcile import RepoSpec, SSHKey
 AUTHOR = pygit2.Signature("Remote Writer", "remote@example.invalid", 1_700_000_000, 0)
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> str:
-    """Run the git command line in ``cwd`` and return its stdout."""
-    done = subprocess.run(["git", *args], cwd=cwd, check=False, capture_output=True, text=True)
+def git(cwd: Path, *args: str, check: bool = True, input: str | None = None) -> str:
+    """Run the git command line in ``cwd`` (with ``input`` on its stdin) and return
+    its stdout."""
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, check=False, capture_output=True, text=True, input=input
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed in {cwd}: {done.stderr}")
     return done.stdout.strip()

@@ -80,6 +80,18 @@ PUBLIC = {
     "ensure_clone",
     "LockLostError",
     "RunGuard",
+    "CommitInfo",
+    "CommitPolicy",
+    "CommitRequest",
+    "CommitSigner",
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_TEMPLATE",
+    "FileChange",
+    "MessageContext",
+    "MessageGenerator",
+    "parse_trailer",
+    "IgnoreRules",
+    "Trailer",
 }
 
 

@@ -70,11 +70,12 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     assert error.problems == (
         "history_size: must be at least 1, not 0",
         "repos[0].timeout: expected a number, got 'x'",
-        "repos[1].tmeout: unknown key (known: bare, bearer, branch, deadline, exec_hook, "
-        "exec_hook_timeout, fingerprints, github_app, http_user, identity, known_hosts, name, "
-        "notify_retries, notify_secret_env, notify_secret_file, notify_timeout, notify_url, "
-        "path, poll_interval, poll_jitter, remote, retries, ssh_key, timeout, token_file, "
-        "trust, url)",
+        "repos[1].tmeout: unknown key (known: bare, bearer, branch, commit, commit_max_wait, "
+        "commit_quiet_period, deadline, exec_hook, exec_hook_timeout, fingerprints, "
+        "github_app, http_user, identity, known_hosts, name, notify_retries, "
+        "notify_secret_env, notify_secret_file, notify_timeout, notify_url, path, "
+        "poll_interval, poll_jitter, remote, retries, ssh_key, timeout, token_file, trust, "
+        "url, watch)",
         "repos[2].branch: 'refs/heads/main': give a short branch name such as 'main', "
         "not a full ref",
         "repos[2].poll_interval: must be >= 0 seconds, not -1.0",
@@ -135,9 +136,9 @@ def test_one_problem_is_one_line_after_the_file_name(tmp_path: Path) -> None:
         # unknown and missing keys
         (
             "colour = 1\n" + REPO,
-            "colour: unknown key (known: admin_token_env, alerts, "
-            "auto_upgrade, boot_policy, database_url, database_url_env, history_size, identity, "
-            "repos, retention_days, shutdown_timeout, webhooks)",
+            "colour: unknown key (known: admin_token_env, alerts, auto_upgrade, boot_policy, "
+            "commit, database_url, database_url_env, history_size, identity, repos, "
+            "retention_days, shutdown_timeout, webhooks)",
         ),
         (
             REPO + "[webhooks.github]\nsecret = 'x'\n",

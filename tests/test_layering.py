@@ -14,7 +14,16 @@ PACKAGES = ("reconcile", "plugin", "webhooks", "migrations")
 
 # Third-party (and sibling) packages each package may import.
 ALLOWED = {
-    "reconcile": {"pygit2", "cffi", "transitions", "httpx", "tenacity", "jwt", "reconcile"},
+    "reconcile": {
+        "pygit2",
+        "cffi",
+        "transitions",
+        "httpx",
+        "tenacity",
+        "detect_secrets",
+        "jwt",
+        "reconcile",
+    },
     "webhooks": {"webhooks"},
     "migrations": {"alembic", "sqlalchemy", "sqlmodel", "migrations"},
     "plugin": {
@@ -34,6 +43,7 @@ ALLOWED = {
         "rich",
         "pydantic",
         "psycopg",
+        "watchfiles",
     },
 }
 FORBIDDEN_IN_RECONCILE = {"starlette", "anyio", "sqlmodel", "plugin", "webhooks", "fastapi"}

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from reconcile import GitError, PushResult, PushStatus
+from reconcile import CommitInfo, GitError, Identity, PushResult, PushStatus
 from reconcile._engine import _drive
 from reconcile._facts import Conditions, Facts
 from reconcile._machine import NEXT, STEPS, TERMINAL, TRANSITIONS, build_machine
@@ -25,6 +25,8 @@ STEP_OF = {step["name"]: step["on_enter"] for step in STEPS}
 RACED = PushResult(PushStatus.REJECTED, 1, "the remote moved during the run", "non-fast-forward")
 PROTECTED = PushResult(PushStatus.REJECTED, 1, "protected branch", "protected-branch")
 LANDED = PushResult(PushStatus.OK, 1)
+ME = Identity("App", "app@example.invalid")
+COMMITTED = CommitInfo(B, ("data.txt",), "Update 1 file(s): data.txt\n", "template", ME, ME)
 
 
 def known(**found: Any) -> Facts:
@@ -60,6 +62,9 @@ class FakeSteps(Conditions):
     def inspect(self) -> None:
         self._step("inspect")
 
+    def commit(self) -> None:
+        self._step("commit")
+
     def fetch(self) -> None:
         self._step("fetch")
 
@@ -86,7 +91,38 @@ CASES = [
         known(unsafe="another process is writing the repository"),
         id="unsafe",
     ),
+    pytest.param(
+        "inspected",
+        "inspecting",
+        "blocked",
+        known(unsafe="a merge is in progress", commit_wanted=True),
+        id="unsafe-before-a-commit",
+    ),
+    pytest.param(
+        "inspected", "inspecting", "committing", known(commit_wanted=True), id="commit-asked"
+    ),
     pytest.param("inspected", "inspecting", "fetching", known(), id="safe"),
+    pytest.param(
+        "committed",
+        "committing",
+        "blocked",
+        known(commit_wanted=True, commit_refusal="secret.txt line 1 holds a Private Key"),
+        id="commit-refused",
+    ),
+    pytest.param(
+        "committed",
+        "committing",
+        "fetching",
+        known(commit_wanted=True, local=B, commit=COMMITTED),
+        id="committed",
+    ),
+    pytest.param(
+        "committed",
+        "committing",
+        "fetching",
+        known(commit_wanted=True, local=A, commit_note="nothing to commit"),
+        id="nothing-to-commit",
+    ),
     pytest.param(
         "fetched",
         "fetching",
@@ -306,6 +342,35 @@ def test_a_run_goes_through_the_steps_the_rows_pick() -> None:
     assert model.state == "rebased"
 
 
+def test_a_commit_run_commits_after_inspecting_and_before_fetching() -> None:
+    """Asked to commit, a run inspects, commits, then fetches and pushes the new
+    commit; the same run not asked to commit never enters the committing step."""
+    finds: dict[str, Callable[[Facts], Facts]] = {
+        "commit": lambda f: replace(f, local=B, commit=COMMITTED),
+        "fetch": lambda f: replace(f, round=1, remote_tip=A, base=A, ahead=1),
+        "push": lambda f: replace(f, push=LANDED),
+    }
+    asked = FakeSteps(known(local=A, commit_wanted=True), finds=finds)
+    _drive(cast(Steps, asked))
+    assert asked.ran == ["inspect", "commit", "fetch", "push"]
+    assert asked.state == "pushed_ahead"
+    plain = FakeSteps(known(local=A), finds={"fetch": lambda f: replace(f, round=1, remote_tip=A)})
+    _drive(cast(Steps, plain))
+    assert plain.ran == ["inspect", "fetch"]
+    assert plain.state == "in_sync"
+
+
+def test_a_refused_commit_fetches_nothing() -> None:
+    """A commit the step refuses ends the run blocked before the remote is read."""
+    finds: dict[str, Callable[[Facts], Facts]] = {
+        "commit": lambda f: replace(f, commit_refusal="the pre-commit hook failed"),
+    }
+    model = FakeSteps(known(local=A, commit_wanted=True), finds=finds)
+    _drive(cast(Steps, model))
+    assert model.ran == ["inspect", "commit"]
+    assert model.state == "blocked"
+
+
 def test_a_raced_push_fetches_again_until_no_rounds_are_left() -> None:
     """A push the remote keeps racing fetches again, up to max_rounds, then ends
     pushed-ahead with the push refused."""
@@ -327,6 +392,7 @@ def test_a_step_that_meets_an_unexpected_error_ends_blocked(failing: str) -> Non
     states = {step["on_enter"]: step["name"] for step in STEPS}
     facts = {
         "inspect": known(),
+        "commit": known(commit_wanted=True),
         "fetch": known(),
         "fast_forward": known(local=A, remote_tip=B, base=A, behind=1),
         "rebase": known(local=A, remote_tip=B, base=C, ahead=1, behind=1),

@@ -269,9 +269,10 @@ EXPECTED = {
     "git_reconcile_webhook_deliveries": "counter",
     "git_reconcile_lock_wait_seconds": "histogram",
     "git_reconcile_network_operations": "counter",
+    "git_reconcile_commits": "counter",
 }
 GAUGE_UNITS = ("_seconds", "_commits", "_failures")
-LABELS = {"repo", "outcome", "status", "provider", "result", "kind", "le"}
+LABELS = {"repo", "outcome", "status", "provider", "result", "kind", "le", "message_source"}
 
 
 def test_metric_names_follow_the_prometheus_conventions(path_world: World) -> None:

@@ -174,7 +174,7 @@ def test_test_file_examples_pass_as_pasted(tmp_path: Path) -> None:
     """The README's example test files, written out as they stand, pass under pytest,
     and the unittest one under unittest alone too."""
     files = _test_files()
-    assert sorted(files) == ["test_app.py", "test_app_unittest.py"]
+    assert sorted(files) == ["test_app.py", "test_app_unittest.py", "test_writes.py"]
     for name, text in files.items():
         (tmp_path / name).write_text(text)
 
@@ -190,7 +190,7 @@ def test_test_file_examples_pass_as_pasted(tmp_path: Path) -> None:
 
     tests = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", *sorted(files))
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert re.search(r"\b5 passed\b", tests.stdout), tests.stdout
+    assert re.search(r"\b7 passed\b", tests.stdout), tests.stdout
     unit = run("-m", "unittest", "test_app_unittest")
     assert unit.returncode == 0, unit.stderr
     assert "Ran 1 test" in unit.stderr
@@ -219,7 +219,8 @@ def test_toml_example_loads(tmp_path: Path) -> None:
 def test_documented_commands_parse() -> None:
     """Every subcommand and flag in the README's usage block is known to the parser."""
     helptext = ""
-    for command in ("", "run", "clone", "known-hosts", "serve", "db", "history", "diagram", "demo"):
+    commands = ("", "run", "commit", "clone", "known-hosts", "serve", "db", "history")
+    for command in (*commands, "diagram", "demo"):
         done = subprocess.run(
             [sys.executable, "-m", "plugin", *filter(None, [command]), "--help"],
             capture_output=True,

@@ -1,5 +1,5 @@
-"""The audit store: every run (with its git operations) and every webhook delivery,
-in SQLite or PostgreSQL.
+"""The audit store: every run (with its git operations and the commit it made) and
+every webhook delivery, in SQLite or PostgreSQL.
 
 >>> with AuditStore("sqlite:////var/lib/git-reconcile/audit.db") as store:  # doctest: +SKIP
 ...     store.upgrade()
@@ -19,6 +19,7 @@ from ._schema import (
     AuditModel,
     GitOperation,
     ReconcileRun,
+    RepoCommit,
     UTCDateTime,
     WebhookDelivery,
     migrations_directory,
@@ -33,6 +34,7 @@ __all__ = [
     "DuplicateRunError",
     "GitOperation",
     "ReconcileRun",
+    "RepoCommit",
     "UTCDateTime",
     "WebhookDelivery",
     "migrations_directory",

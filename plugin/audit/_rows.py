@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconcile import (
+    CommitInfo,
+    Identity,
     NetworkOperation,
     Outcome,
     PushResult,
@@ -21,10 +23,20 @@ from reconcile import (
     redact_url,
 )
 
+from .._commits import CommitEntry
 from .._record import RunRecord
-from ._schema import GitOperation, ReconcileRun
+from ._schema import GitOperation, ReconcileRun, RepoCommit
 
-__all__ = ["aware", "clean", "operation_rows", "run_record", "run_row", "utc"]
+__all__ = [
+    "aware",
+    "clean",
+    "commit_entry",
+    "commit_row",
+    "operation_rows",
+    "run_record",
+    "run_row",
+    "utc",
+]
 
 _TEXT_LIMIT = 16_384  # characters kept of a free-text column (an error, a reason)
 
@@ -105,7 +117,35 @@ def _result_columns(result: Result | None) -> dict[str, Any]:
         "reconcile_ms": result.duration_ms,
         "conflict_paths": list(result.conflict_paths),
         "escaped_commits": list(result.escaped_commits),
+        "skipped_paths": list(result.skipped_paths),
     }
+
+
+def commit_row(run_pk: int, record: RunRecord) -> RepoCommit | None:
+    """The row of the commit a run made, if it made one."""
+    result = record.result
+    if result is None or result.commit is None:
+        return None
+    commit = result.commit
+    finished = record.finished_at or record.started_at or record.queued_at
+    return RepoCommit(
+        run_pk=run_pk,
+        run_id=record.run_id,
+        repo=record.repo,
+        branch=result.branch,
+        sha=commit.sha,
+        paths_count=len(commit.paths),
+        paths=list(commit.paths),
+        message=clean(commit.message),
+        message_source=commit.message_source,
+        author_name=commit.author.name,
+        author_email=commit.author.email,
+        committer_name=commit.committer.name,
+        committer_email=commit.committer.email,
+        signed=commit.signed,
+        squashed=commit.squashed,
+        created_at=datetime.fromtimestamp(finished, UTC),
+    )
 
 
 def operation_rows(run_pk: int, operations: Iterable[NetworkOperation]) -> list[GitOperation]:
@@ -134,8 +174,42 @@ def operation_rows(run_pk: int, operations: Iterable[NetworkOperation]) -> list[
 # --- out of rows -----------------------------------------------------------------------
 
 
-def run_record(row: ReconcileRun, operations: Sequence[GitOperation]) -> RunRecord:
-    """The run a row (and its operations' rows) stores."""
+def _commit_info(row: RepoCommit) -> CommitInfo:
+    return CommitInfo(
+        sha=row.sha,
+        paths=tuple(row.paths or ()),
+        message=row.message or "",
+        message_source=row.message_source,
+        author=Identity(row.author_name, row.author_email),
+        committer=Identity(row.committer_name, row.committer_email),
+        signed=row.signed,
+        squashed=row.squashed,
+    )
+
+
+def commit_entry(row: RepoCommit) -> CommitEntry:
+    """The listed form of a commit's row."""
+    info = _commit_info(row)
+    return CommitEntry(
+        sha=row.sha,
+        repo=row.repo,
+        run_id=row.run_id,
+        branch=row.branch or "",
+        paths=info.paths,
+        message=info.message,
+        message_source=info.message_source,
+        author=str(info.author),
+        committer=str(info.committer),
+        signed=info.signed,
+        squashed=info.squashed,
+        created_at=row.created_at.timestamp(),
+    )
+
+
+def run_record(
+    row: ReconcileRun, operations: Sequence[GitOperation], commit: RepoCommit | None = None
+) -> RunRecord:
+    """The run a row (and its operations' rows, and its commit's) stores."""
     return RunRecord(
         run_id=row.run_id,
         repo=row.repo,
@@ -143,7 +217,7 @@ def run_record(row: ReconcileRun, operations: Sequence[GitOperation]) -> RunReco
         queued_at=_epoch(row.queued_at) or _epoch(row.finished_at) or 0.0,
         started_at=_epoch(row.started_at),
         finished_at=_epoch(row.finished_at),
-        result=_result(row, operations),
+        result=_result(row, operations, commit),
         error=row.error,
         callback_error=row.callback_error,
         lock_wait_seconds=(row.lock_wait_ms or 0.0) / 1000.0,
@@ -151,7 +225,9 @@ def run_record(row: ReconcileRun, operations: Sequence[GitOperation]) -> RunReco
     )
 
 
-def _result(row: ReconcileRun, operations: Sequence[GitOperation]) -> Result | None:
+def _result(
+    row: ReconcileRun, operations: Sequence[GitOperation], commit: RepoCommit | None
+) -> Result | None:
     if row.outcome is None:
         return None
     return Result(
@@ -176,6 +252,8 @@ def _result(row: ReconcileRun, operations: Sequence[GitOperation]) -> Result | N
         conflict_paths=tuple(row.conflict_paths or ()),
         escaped_commits=tuple(row.escaped_commits or ()),
         operations=tuple(_operation(op) for op in operations),
+        commit=None if commit is None else _commit_info(commit),
+        skipped_paths=tuple(row.skipped_paths or ()),
     )
 
 

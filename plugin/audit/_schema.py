@@ -35,6 +35,7 @@ try:
         AuditModel,
         GitOperation,
         ReconcileRun,
+        RepoCommit,
         UTCDateTime,
         WebhookDelivery,
     )
@@ -47,6 +48,7 @@ __all__ = [
     "AuditModel",
     "GitOperation",
     "ReconcileRun",
+    "RepoCommit",
     "UTCDateTime",
     "WebhookDelivery",
     "alembic_config",

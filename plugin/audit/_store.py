@@ -40,10 +40,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from .._commits import CommitEntry
 from .._errors import DuplicateRunError
 from .._record import HISTORY_PAGE, RunRecord
-from ._rows import aware, operation_rows, run_record, run_row
-from ._schema import GitOperation, ReconcileRun, WebhookDelivery, alembic_config
+from ._commit_queries import commit_statistics, commits_of, list_commits
+from ._rows import aware, commit_row, operation_rows, run_record, run_row
+from ._schema import GitOperation, ReconcileRun, RepoCommit, WebhookDelivery, alembic_config
 from ._sqlite import sqlite_engine
 
 __all__ = ["AuditStore"]
@@ -105,8 +107,9 @@ class AuditStore:
             yield session
 
     def record_run(self, record: RunRecord) -> int:
-        """Store a finished run and its git operations, in one transaction. Returns the
-        run's row id. Raises :class:`DuplicateRunError` when its run_id is stored."""
+        """Store a finished run, its git operations and the commit it made, in one
+        transaction. Returns the run's row id. Raises :class:`DuplicateRunError` when
+        its run_id is stored."""
         run = run_row(record)
         operations = () if record.result is None else record.result.operations
         try:
@@ -115,6 +118,9 @@ class AuditStore:
                 session.flush()
                 assert run.id is not None
                 session.add_all(operation_rows(run.id, operations))
+                commit = commit_row(run.id, record)
+                if commit is not None:
+                    session.add(commit)
                 session.commit()
         except IntegrityError as exc:
             if self._run_pk(record.run_id) is not None:
@@ -167,8 +173,10 @@ class AuditStore:
                 .limit(limit)
             )
             rows = list(session.exec(query))
-            operations = _operations_of(session, [r.id for r in rows if r.id is not None])
-        return [run_record(r, operations.get(r.id or 0, [])) for r in rows]
+            pks = [r.id for r in rows if r.id is not None]
+            operations = _operations_of(session, pks)
+            commits = commits_of(session, pks)
+        return [run_record(r, operations.get(r.id or 0, []), commits.get(r.id or 0)) for r in rows]
 
     def history(
         self,
@@ -188,6 +196,22 @@ class AuditStore:
             query = query.where(col(ReconcileRun.repo) == repo)
         with self._session() as session:
             return int(session.exec(query).one())
+
+    # --- commits ----------------------------------------------------------------------
+
+    def commits(
+        self, repo: str | None = None, since: datetime | None = None, limit: int = 50
+    ) -> list[CommitEntry]:
+        """The commits runs made, newest first."""
+        with self._session() as session:
+            return list_commits(session, repo, since, limit)
+
+    def commit_statistics(
+        self, repo: str | None = None, since: datetime | None = None
+    ) -> dict[str, Any]:
+        """How many commits per repository, author, day (UTC) and message source."""
+        with self._session() as session:
+            return commit_statistics(session, self.dialect, repo, since)
 
     # --- webhook deliveries -----------------------------------------------------------
 
@@ -314,9 +338,9 @@ class AuditStore:
     # --- retention --------------------------------------------------------------------
 
     def prune(self, older_than: datetime) -> int:
-        """Delete the runs that finished before ``older_than`` (with their operations)
-        and the deliveries received before it. Returns how many rows went, operations
-        included."""
+        """Delete the runs that finished before ``older_than`` (with their operations and
+        commits) and the deliveries received before it. Returns how many rows went,
+        operations and commits included."""
         cutoff = aware(older_than, "older_than")
         old_runs = select(ReconcileRun.id).where(col(ReconcileRun.finished_at) < cutoff)
         with self._session() as session:
@@ -324,6 +348,9 @@ class AuditStore:
             # PostgreSQL, ON DELETE CASCADE also catches a run recorded meanwhile.
             gone = session.exec(
                 delete(GitOperation).where(col(GitOperation.run_pk).in_(old_runs))
+            ).rowcount
+            gone += session.exec(
+                delete(RepoCommit).where(col(RepoCommit.run_pk).in_(old_runs))
             ).rowcount
             gone += session.exec(
                 delete(ReconcileRun).where(col(ReconcileRun.finished_at) < cutoff)

@@ -76,6 +76,11 @@ MEANINGS: dict[str, dict[ExitCode, str]] = {
         ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT): the network operation was "
         "cancelled, and one line says what the run had changed",
     },
+    "commit": {
+        ExitCode.OK: "committed (or nothing to commit) and reconciled, push ok or not needed",
+        ExitCode.BLOCKED: "blocked: the commit was refused (a hook failed, a secret, an "
+        "unsafe state) or local state makes a change unsafe; nothing changed",
+    },
     "known-hosts": {
         ExitCode.FAILED: "add refused to record the key, or an unexpected error",
         ExitCode.FETCH_FAILED: "the host could not be reached",
@@ -96,6 +101,7 @@ MEANINGS: dict[str, dict[ExitCode, str]] = {
 #: The subcommands, in the order ``git-reconcile --help`` lists them.
 COMMAND_NAMES: Final = (
     "run",
+    "commit",
     "clone",
     "known-hosts",
     "diagram",
@@ -110,13 +116,13 @@ RETURNED_BY: dict[ExitCode, tuple[str, ...]] = {
     ExitCode.OK: COMMAND_NAMES,
     ExitCode.FAILED: COMMAND_NAMES,
     ExitCode.BAD_INPUT: COMMAND_NAMES,
-    ExitCode.CONFLICT: ("run",),
-    ExitCode.FETCH_FAILED: ("run", "clone", "known-hosts", "serve"),
-    ExitCode.PUSH_NOT_LANDED: ("run",),
-    ExitCode.BLOCKED: ("run",),
+    ExitCode.CONFLICT: ("run", "commit"),
+    ExitCode.FETCH_FAILED: ("run", "commit", "clone", "known-hosts", "serve"),
+    ExitCode.PUSH_NOT_LANDED: ("run", "commit"),
+    ExitCode.BLOCKED: ("run", "commit"),
     ExitCode.UNAVAILABLE: ("serve", "db", "history"),
     ExitCode.INTERRUPTED: COMMAND_NAMES,
-    ExitCode.TERMINATED: ("run",),
+    ExitCode.TERMINATED: ("run", "commit"),
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from ._clone import COMMAND as CLONE
 from ._command import Command
+from ._commit import COMMAND as COMMIT
 from ._db import COMMAND as DB
 from ._demo import COMMAND as DEMO
 from ._diagram import COMMAND as DIAGRAM
@@ -35,7 +36,7 @@ PROG = "git-reconcile"
 # In the order `git-reconcile --help` lists them.
 COMMANDS: dict[str, Command] = {
     command.name: command
-    for command in (RUN, CLONE, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, DB, HISTORY)
+    for command in (RUN, COMMIT, CLONE, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, DB, HISTORY)
 }
 
 

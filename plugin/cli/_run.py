@@ -17,10 +17,12 @@ from ._exit import ExitCode, HelpFormatter, epilog, exit_code
 from ._signals import Interruptible
 
 if TYPE_CHECKING:
-    from plugin.audit import AuditStore
-    from reconcile import CancelToken, HTTPAuth, RepoSpec, Result, SSHKey
+    from collections.abc import Callable
 
-__all__ = ["COMMAND", "add_arguments", "interrupted", "run", "summary"]
+    from plugin.audit import AuditStore
+    from reconcile import CancelToken, CommitRequest, HTTPAuth, RepoSpec, Result, SSHKey
+
+__all__ = ["COMMAND", "add_arguments", "interrupted", "reconcile_now", "run", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +126,16 @@ def _credential_arguments(parser: argparse.ArgumentParser, *, http_user: str) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    return reconcile_now(args)
+
+
+def reconcile_now(
+    args: argparse.Namespace,
+    commit: CommitRequest | None = None,
+    summarize: Callable[[Result], str] | None = None,
+) -> int:
+    """Run ``run``'s flags (committing first, with ``commit``: ``git-reconcile
+    commit``), print the result (``summarize``: its summary) and return the exit code."""
     spec = _spec(args)
     if args.verbose or args.log_format:
         from reconcile import configure_logging
@@ -132,14 +144,14 @@ def run(args: argparse.Namespace) -> int:
     audit = _audit_store(args)
     started = time.time()
     runner = Interruptible()
-    result = runner.run(lambda cancel: _reconcile(spec, args, cancel))
+    result = runner.run(lambda cancel: _reconcile(spec, args, cancel, commit))
     if audit is not None:
         _record(audit, result, started)
     if args.json:
         print(json.dumps(result.to_dict()))
     if runner.received is None:
         if not args.json:
-            print(summary(result))
+            print((summarize or summary)(result))
         return exit_code(result)
     # Stopped by a signal: one line says what the run had done (the JSON, if asked
     # for, says it in full).
@@ -147,15 +159,17 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.TERMINATED if runner.received == signal.SIGTERM else ExitCode.INTERRUPTED
 
 
-def _reconcile(spec: RepoSpec, args: argparse.Namespace, cancel: CancelToken) -> Result:
+def _reconcile(
+    spec: RepoSpec, args: argparse.Namespace, cancel: CancelToken, commit: CommitRequest | None
+) -> Result:
     from reconcile import reconcile
 
     if args.json or not sys.stdout.isatty():
-        return reconcile(spec, cancel=cancel)
+        return reconcile(spec, commit=commit, cancel=cancel)
     from ._progress import ProgressBar
 
     with ProgressBar() as bar:
-        return reconcile(spec, cancel=cancel, progress=bar.update)
+        return reconcile(spec, commit=commit, cancel=cancel, progress=bar.update)
 
 
 def interrupted(result: Result) -> str:

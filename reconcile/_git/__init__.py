@@ -11,6 +11,13 @@
   (modes merged apart from contents), ``_renames`` (file renames as git finds them),
   ``_dir_renames`` (files added into a directory the other side renamed) and
   ``_file_dir`` (file/directory conflicts; no file of a local commit dropped).
+- ``_stage``: staging a commit from the working tree under the index's lock
+  (snapshots of each file, the new index and the commit's tree).
+- ``_entries``: index entries with their stat data, past pygit2's ``IndexEntry``.
+- ``_commit``: writing a commit (signed, when asked) and moving the branch to it.
+- ``_hooks``: the repository's ``pre-commit`` and ``commit-msg`` hooks, run as git
+  runs them.
+- ``_ignore``: which paths git ignores (``IgnoreRules``), for watchers.
 - ``_remote``: fetch, push and the remote's heads, one network session each
   (``GitRemote``); reading a server's SSH host key.
 - ``_session``: what one network session answers libgit2: credentials, the
@@ -32,6 +39,16 @@
 from __future__ import annotations
 
 from ._clone import Cloned, clone_into, set_remote_url
+from ._commit import (
+    StoredCommit,
+    configured_identity,
+    contains,
+    read_commit,
+    update_branch,
+    write_commit,
+)
+from ._hooks import HookFailure, hook_path, hooks_dir, run_hook
+from ._ignore import IgnoreRules
 from ._move import Blockers, blocking_paths, create_ref, delete_ref, move_branch
 from ._note import JOURNAL
 from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
@@ -39,6 +56,7 @@ from ._replay import Replay, replay
 from ._repo import GitRepo
 from ._resume import Resumed, finish_interrupted_move
 from ._session import NetOptions
+from ._stage import IndexBusy, Pending, Snapshot, Staging
 from ._stale_locks import Locks, clear_stale_locks, local_repository
 
 __all__ = [
@@ -47,21 +65,36 @@ __all__ = [
     "Cloned",
     "GitRemote",
     "GitRepo",
+    "HookFailure",
+    "IgnoreRules",
+    "IndexBusy",
     "Locks",
     "NetOptions",
+    "Pending",
     "PushOutcome",
     "RemoteState",
     "Replay",
     "Resumed",
+    "Snapshot",
+    "Staging",
+    "StoredCommit",
     "blocking_paths",
     "clear_stale_locks",
     "clone_into",
+    "configured_identity",
+    "contains",
     "create_ref",
     "delete_ref",
     "finish_interrupted_move",
+    "hook_path",
+    "hooks_dir",
     "local_repository",
     "move_branch",
+    "read_commit",
     "replay",
+    "run_hook",
     "scan_host_key",
     "set_remote_url",
+    "update_branch",
+    "write_commit",
 ]
