@@ -12,6 +12,11 @@ does not offer.
 Also here: the full layout of ``git_cert_hostkey`` (pygit2 passes None to Python
 certificate callbacks, so the host key is read through a cast), and libgit2's
 timeouts, which are process-wide settings.
+
+Nothing here is parsed at import: pygit2's compiled cffi module already declares
+what the calls need, and the one struct it does not declare in full is read with
+ctypes (a ``cffi.FFI().cdef`` would load pycparser and parse C at every start,
+about 50 ms of a command-line run).
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import cffi
 import pygit2
 from pygit2.callbacks import git_fetch_options, git_push_options, git_remote_callbacks
 from pygit2.errors import check_error
@@ -121,31 +125,29 @@ def transfer_stats(remote: pygit2.Remote) -> tuple[int, int]:
 #
 # The raw host key libgit2 passes to the certificate callback. pygit2 declares only
 # the head of this struct (and passes None to Python callbacks), so the full layout
-# of libgit2 1.9's git_cert_hostkey is declared here and read through a cast.
-_CERT_FFI = cffi.FFI()
-_CERT_FFI.cdef(
-    """
-    typedef struct { int cert_type; } rc_cert;
-    typedef struct {
-        rc_cert parent;
-        int type;
-        unsigned char hash_md5[16];
-        unsigned char hash_sha1[20];
-        unsigned char hash_sha256[32];
-        int raw_type;
-        const char *hostkey;
-        size_t hostkey_len;
-    } rc_cert_hostkey;
-    """
-)
+# of libgit2 1.9's git_cert_hostkey is declared here, with ctypes (which lays it out
+# by the platform's C rules, as the compiler did), and read in place.
+
+
+class _CertHostkey(ctypes.Structure):
+    _fields_ = (
+        ("cert_type", ctypes.c_int),  # git_cert parent
+        ("type", ctypes.c_int),  # git_cert_ssh_t: which of the fields below are set
+        ("hash_md5", ctypes.c_ubyte * 16),
+        ("hash_sha1", ctypes.c_ubyte * 20),
+        ("hash_sha256", ctypes.c_ubyte * 32),
+        ("raw_type", ctypes.c_int),  # git_cert_ssh_raw_type_t
+        ("hostkey", ctypes.c_void_p),
+        ("hostkey_len", ctypes.c_size_t),
+    )
 
 
 def _raw_host_key(address: int) -> bytes | None:
     """The SSH host key blob of a ``git_cert_hostkey``, or None when libssh2 gave none."""
-    hostkey = _CERT_FFI.cast("rc_cert_hostkey *", address)
-    if not hostkey.type & _GIT_CERT_SSH_RAW or not hostkey.hostkey_len:
+    hostkey = _CertHostkey.from_address(address)
+    if not hostkey.type & _GIT_CERT_SSH_RAW or not hostkey.hostkey_len or not hostkey.hostkey:
         return None
-    return bytes(_CERT_FFI.buffer(hostkey.hostkey, hostkey.hostkey_len))
+    return ctypes.string_at(hostkey.hostkey, hostkey.hostkey_len)
 
 
 # --- the calls -----------------------------------------------------------------------
@@ -184,7 +186,7 @@ class Callbacks(pygit2.RemoteCallbacks):
         try:
             address = int(ffi.cast("uintptr_t", cert))
             name = ffi.string(host).decode("utf-8", "replace") if host else None
-            if _CERT_FFI.cast("rc_cert *", address).cert_type == C.GIT_CERT_HOSTKEY_LIBSSH2:
+            if cert.cert_type == C.GIT_CERT_HOSTKEY_LIBSSH2:
                 trusted = self.ssh_host_key_ok(_raw_host_key(address), name)
             else:
                 trusted = self.tls_certificate_ok(bool(valid), name)
