@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["add_database_options", "database_url", "default_data_dir", "shown"]
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
     from plugin._config import ENV_DATABASE_URL
 
     parser.add_argument(
@@ -25,6 +30,8 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
     """``$XDG_DATA_HOME/git-reconcile``, or ``~/.local/share/git-reconcile``."""
+    from pathlib import Path
+
     base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "git-reconcile"
 
@@ -34,6 +41,8 @@ def database_url(
 ) -> str:
     """The audit store's URL: --database-url, RECONCILE_DATABASE_URL, the config file's,
     else a SQLite file in the data directory."""
+    from pathlib import Path
+
     from plugin._config import ENV_DATABASE_URL
 
     explicit = getattr(args, "database_url", None)

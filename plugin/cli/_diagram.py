@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._command import Command
 from ._exit import ExitCode
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["BEGIN", "COMMAND", "END", "add_arguments", "readme_with_diagram", "run", "write_readme"]
 
@@ -20,6 +23,8 @@ END = "<!-- state-diagram:end -->"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--write",

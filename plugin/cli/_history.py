@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ._command import Command
@@ -29,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from plugin.audit import AuditStore
 
     with AuditStore(database_url(args, os.environ)) as store:
@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
     """One run's line of the table."""
+    from datetime import UTC, datetime
+
     result = row.get("result") or {}
     finished = row.get("finished_at")
     when = (

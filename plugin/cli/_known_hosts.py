@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import urlsplit
 
 from ._command import Command
 from ._exit import ExitCode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from reconcile import HostKey
 
 __all__ = ["COMMAND", "add_arguments", "run"]
@@ -26,6 +26,8 @@ class _Server(NamedTuple):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
     parser.description = (
         "Connect to an SSH server only as far as its host key (no login), show "
         "the key's fingerprint, and record it in a known_hosts file when it matches "
@@ -130,6 +132,8 @@ COMMAND = Command(
 def parse_target(target: str) -> tuple[str, int | None, str]:
     """(host, port, ssh URL) from ``ssh://[user@]host[:port][/path]``, ``user@host:path``
     or ``host[:port]``. Raises ``InvalidSpecError`` for anything else."""
+    from urllib.parse import urlsplit
+
     from reconcile import InvalidSpecError
 
     port: int | None = None

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._command import Command
@@ -73,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _credential_arguments(parser: argparse.ArgumentParser, *, http_user: str) -> None:
+    from pathlib import Path
+
     parser.add_argument("--ssh-key", type=Path, help="SSH private key file (ed25519 or ECDSA)")
     parser.add_argument(
         "--known-hosts",
@@ -104,6 +104,8 @@ def _credential_arguments(parser: argparse.ArgumentParser, *, http_user: str) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from reconcile import reconcile
 
     if args.verbose:

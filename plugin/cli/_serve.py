@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
-import tempfile
 from collections.abc import Mapping
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._command import Command
@@ -29,6 +25,8 @@ PORT = 8000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
     from plugin._config import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET, RepoConfig
 
     parser.description = (
@@ -132,6 +130,8 @@ def check_repositories(config: PluginConfig) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import uvicorn
 
     from plugin import ConfigError
@@ -160,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve_a_demo(args: argparse.Namespace, environ: dict[str, str]) -> None:
     """Point ``args`` at a throwaway demo repository, with fresh secrets, and say so."""
+    import secrets
+    import tempfile
+    from pathlib import Path
+
     from plugin._config import ENV_ADMIN_TOKEN, ENV_WEBHOOK_SECRET
 
     from ._demo import make_demo_clone
