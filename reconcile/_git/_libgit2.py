@@ -9,7 +9,8 @@ statistics by a poller a few times a second instead (``transfer_stats``), and
 cancellation goes through ``git_remote_stop`` (``remote_stopper``), which pygit2
 does not offer.
 
-Also here: the full layout of ``git_cert_hostkey`` (pygit2 passes None to Python
+The first ``Callbacks`` also sets TCP_NODELAY on libgit2's sockets (``_nodelay``
+says how and why). Also here: the full layout of ``git_cert_hostkey`` (pygit2 passes None to Python
 certificate callbacks, so the host key is read through a cast), and libgit2's
 timeouts, which are process-wide settings.
 
@@ -23,18 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
-import glob
-import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pygit2
+from pygit2 import _libgit2 as _libgit2_module
 from pygit2.callbacks import git_fetch_options, git_push_options, git_remote_callbacks
 from pygit2.errors import check_error
 from pygit2.ffi import C, ffi
 from pygit2.utils import StrArray
+
+from ._nodelay import install as install_nodelay
 
 __all__ = ["TIMEOUTS", "Callbacks", "remote_stopper", "transfer_stats"]
 
@@ -79,23 +80,19 @@ TIMEOUTS = _Timeouts()
 
 
 def _load_remote_stop() -> Callable[[int], int] | None:
-    """``git_remote_stop`` from the libgit2 pygit2 uses (it is not in pygit2's API)."""
-    candidates = sorted(
-        glob.glob(os.path.join(os.path.dirname(pygit2.__file__) + ".libs", "libgit2*.so*"))
-    )
-    found = ctypes.util.find_library("git2")
-    if found:
-        candidates.append(found)
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(path)
-            stop = lib.git_remote_stop
-        except (OSError, AttributeError):
-            continue
-        stop.argtypes = [ctypes.c_void_p]
-        stop.restype = ctypes.c_int
-        return stop  # type: ignore[no-any-return,unused-ignore]
-    return None
+    """``git_remote_stop`` from the libgit2 pygit2 uses (it is not in pygit2's API).
+
+    Looked up through pygit2's own compiled module, which links that libgit2 (the
+    wheel's bundled copy, or a system one): a symbol lookup on a loaded library also
+    searches the libraries it needs, and the file is mapped already, so this costs
+    no search of the file system and starts no process."""
+    try:
+        stop = ctypes.CDLL(_libgit2_module.__file__).git_remote_stop
+    except (OSError, AttributeError):
+        return None
+    stop.argtypes = [ctypes.c_void_p]
+    stop.restype = ctypes.c_int
+    return stop  # type: ignore[no-any-return,unused-ignore]
 
 
 _REMOTE_STOP = _load_remote_stop()
@@ -163,6 +160,7 @@ class Callbacks(pygit2.RemoteCallbacks):
 
     def __init__(self) -> None:
         super().__init__()
+        install_nodelay()  # once per process, before the first connection; never raises
         self._cert_cb = ffi.callback(
             "int(git_cert *, int, const char *, void *)", self._certificate_check
         )
