@@ -32,6 +32,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     func,
+    insert,
     or_,
     text,
     update,
@@ -46,7 +47,7 @@ from ._rows import aware, operation_rows, run_record, run_row
 from ._schema import GitOperation, ReconcileRun, WebhookDelivery, alembic_config
 from ._sqlite import sqlite_engine
 
-__all__ = ["AuditStore"]
+__all__ = ["AuditStore", "DeliveryRow"]
 
 _LOCK_KEY = 0x6769_7472_6563_6F6E  # PostgreSQL advisory lock held while migrating ("gitrecon")
 
@@ -223,6 +224,71 @@ class AuditStore:
         )
         return self._insert_delivery(row, since) is not None
 
+    def record_deliveries(self, deliveries: Sequence[DeliveryRow], since: datetime) -> list[bool]:
+        """Store verified deliveries, in one transaction: for each, what
+        :meth:`record_delivery` with ``verified=True`` and ``since`` would answer (False:
+        a delivery with its id is stored already, or comes earlier in ``deliveries``).
+
+        One transaction and one commit for them all is what lets a webhook intake keep
+        up under load. Should another writer store one of these ids meanwhile, the
+        transaction is undone and each delivery is recorded on its own instead.
+        """
+        since = aware(since, "since")
+        now = _now()
+        try:
+            with self._session() as session:
+                stored = self._stored_at(session, deliveries)
+                answers, new, old = _triage(deliveries, stored, since)
+                if new:
+                    session.exec(insert(WebhookDelivery), params=[_values(d, now) for d in new])
+                taken = all(self._taken_over(session, d, since, now) for d in old)
+                if taken:
+                    session.commit()
+                    return answers
+                session.rollback()
+        except IntegrityError:
+            pass
+        return [self._record_one(delivery, since) for delivery in deliveries]
+
+    def _record_one(self, delivery: DeliveryRow, since: datetime) -> bool:
+        provider, delivery_id, repo, event, ref, result = delivery
+        return self.record_delivery(
+            provider, delivery_id, repo, event, ref, True, result, since=since
+        )
+
+    def _stored_at(
+        self, session: Session, deliveries: Sequence[DeliveryRow]
+    ) -> dict[tuple[str, str], datetime]:
+        """When each verified delivery of these ids (by provider) was received."""
+        ids = sorted({d[1] for d in deliveries if d[1]})
+        if not ids:
+            return {}
+        query = select(
+            WebhookDelivery.provider, WebhookDelivery.delivery_id, WebhookDelivery.received_at
+        ).where(col(WebhookDelivery.verified).is_(True), col(WebhookDelivery.delivery_id).in_(ids))
+        return {
+            (provider, delivery_id): aware(received, "received_at")
+            for provider, delivery_id, received in session.exec(query)
+            if delivery_id is not None
+        }
+
+    def _taken_over(
+        self, session: Session, delivery: DeliveryRow, since: datetime, now: datetime
+    ) -> bool:
+        """Take over the claim of ``delivery``'s id, older than ``since``, in ``session``."""
+        provider, delivery_id, repo, event, ref, result = delivery
+        take_over = (
+            update(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.provider) == provider,
+                col(WebhookDelivery.delivery_id) == delivery_id,
+                col(WebhookDelivery.verified).is_(True),
+                col(WebhookDelivery.received_at) < since,
+            )
+            .values(repo=repo, event=event, ref=ref, result=result, received_at=now)
+        )
+        return bool(session.exec(take_over).rowcount == 1)
+
     def claim_delivery(
         self, provider: str, delivery_id: str, event: str | None, ref: str | None, since: datetime
     ) -> int | None:
@@ -369,6 +435,50 @@ def _operations_of(session: Session, run_pks: Sequence[int]) -> dict[int, list[G
         for op in session.exec(query):
             found.setdefault(op.run_pk, []).append(op)
     return found
+
+
+#: One verified delivery to record: provider, delivery id, repo, event, ref, result.
+DeliveryRow = tuple[str, str | None, str | None, str | None, str | None, str]
+
+
+def _triage(
+    deliveries: Sequence[DeliveryRow],
+    stored: dict[tuple[str, str], datetime],
+    since: datetime,
+) -> tuple[list[bool], list[DeliveryRow], list[DeliveryRow]]:
+    """Each delivery's answer, and which to insert and which take over an old claim."""
+    answers: list[bool] = []
+    new: list[DeliveryRow] = []
+    old: list[DeliveryRow] = []
+    seen: set[tuple[str, str]] = set()
+    for delivery in deliveries:
+        provider, delivery_id = delivery[0], delivery[1]
+        if not delivery_id:
+            answers.append(True)
+            new.append(delivery)
+            continue
+        key = (provider, delivery_id)
+        first = key not in seen
+        seen.add(key)
+        received = stored.get(key)
+        answers.append(first and (received is None or received < since))
+        if answers[-1]:
+            (new if received is None else old).append(delivery)
+    return answers, new, old
+
+
+def _values(delivery: DeliveryRow, now: datetime) -> dict[str, Any]:
+    provider, delivery_id, repo, event, ref, result = delivery
+    return {
+        "provider": provider,
+        "delivery_id": delivery_id or None,
+        "repo": repo,
+        "event": event,
+        "ref": ref,
+        "verified": True,
+        "result": result,
+        "received_at": now,
+    }
 
 
 def _now() -> datetime:

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
     from plugin import PluginConfig
 
-__all__ = ["COMMAND", "add_arguments", "build_app", "check_repositories", "config_from_args", "run"]
+__all__ = [
+    "COMMAND",
+    "add_arguments",
+    "build_app",
+    "check_repositories",
+    "config_from_args",
+    "run",
+    "serve_app",
+]
 
 HOST = "127.0.0.1"
 PORT = 8000
@@ -132,8 +140,6 @@ def check_repositories(config: PluginConfig) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    import uvicorn
-
     from plugin import ConfigError
     from reconcile import configure_logging
 
@@ -148,14 +154,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"git-reconcile: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     configure_logging(args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn"))
-    uvicorn.run(
-        build_app(config),
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        log_level=args.log_level.lower(),
-    )
+    serve_app(build_app(config), host=args.host, port=args.port, log_level=args.log_level.lower())
     return ExitCode.OK
+
+
+def serve_app(app: Starlette, *, host: str, port: int, log_level: str) -> None:
+    """Serve ``app`` under uvicorn until it is stopped, with the logging already set up
+    (``configure_logging``) rather than uvicorn's own."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level)
 
 
 def _serve_a_demo(args: argparse.Namespace, environ: dict[str, str]) -> None:
