@@ -284,7 +284,7 @@ def latency(world: World, requests: int) -> list[str]:
     return lines
 
 
-def load(world: World, seconds: float, rounds: int) -> list[str]:  # noqa: C901  (one row each)
+def load(world: World, seconds: float, rounds: int) -> list[str]:
     """The three load rows, interleaved; every delivery checked in the audit store."""
     serve_port, bare_port = _free_port(), _free_port()
     bare = [sys.executable, str(HERE / "bare_app.py"), str(bare_port), world.tip]
