@@ -44,7 +44,6 @@ import atexit
 import ctypes
 import logging
 import os
-import platform
 import socket
 import struct
 import sys
@@ -127,7 +126,7 @@ def _libc_name() -> str:
 
 
 def _install() -> None:
-    machine = platform.machine()
+    machine = os.uname().machine
     why = refusal(os.environ, sys.platform, machine, _libc_name())
     if why is not None:
         raise RuntimeError(why)
