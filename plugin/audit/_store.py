@@ -240,7 +240,7 @@ class AuditStore:
                 stored = self._stored_at(session, deliveries)
                 answers, new, old = _triage(deliveries, stored, since)
                 if new:
-                    session.exec(insert(WebhookDelivery), params=[_values(d, now) for d in new])
+                    session.exec(insert(_DELIVERIES), params=[_values(d, now) for d in new])
                 taken = all(self._taken_over(session, d, since, now) for d in old)
                 if taken:
                     session.commit()
@@ -436,6 +436,10 @@ def _operations_of(session: Session, run_pks: Sequence[int]) -> dict[int, list[G
             found.setdefault(op.run_pk, []).append(op)
     return found
 
+
+# The table itself, not the model: a Core insert of many rows, without the ORM's
+# bookkeeping per row (nothing reads the inserted objects back).
+_DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 #: One verified delivery to record: provider, delivery id, repo, event, ref, result.
 DeliveryRow = tuple[str, str | None, str | None, str | None, str | None, str]

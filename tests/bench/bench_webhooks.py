@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -114,20 +113,18 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _server(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """A server process, once it says it is up; its log is read (and dropped) meanwhile."""
-    server = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    assert server.stdout is not None
+def _server(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, once it says it is up. Its log goes to a file, as a real
+    deployment's goes to journald or a container runtime, which read it at once: a
+    pipe read by this process would hold the server up whenever the reader fell behind."""
+    with log.open("wb") as out:
+        server = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        for line in server.stdout:
-            if "Application startup complete" in line:
-                break
-        else:
-            raise RuntimeError(f"{argv[:4]} did not start")
-        # Keep reading the log, or the server blocks once the pipe is full.
-        threading.Thread(target=server.stdout.read, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while b"Application startup complete" not in log.read_bytes():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[:4]} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
         yield server
     finally:
         server.terminate()
@@ -238,10 +235,10 @@ class World:
     def database(self) -> Path:
         return self.root / "data" / "audit.sqlite3"
 
-    def serve(self, port: int) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    def serve(self, port: int) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
         argv = [sys.executable, "-m", "plugin", "serve", "--repo", str(self.app)]
         argv += ["--poll-interval", "0", "--port", str(port), "--data-dir", str(self.root / "data")]
-        return _server(argv, self.env)
+        return _server(argv, self.env, self.root / f"serve-{port}.log")
 
 
 def _world(root: Path) -> World:
@@ -290,7 +287,7 @@ def load(world: World, seconds: float, rounds: int) -> list[str]:
     bare = [sys.executable, str(HERE / "bare_app.py"), str(bare_port), world.tip]
     results: dict[str, list[Load]] = {"bare": [], "present": [], "new": []}
     runs: list[int] = []
-    with world.serve(serve_port), _server(bare, world.env):
+    with world.serve(serve_port), _server(bare, world.env, world.root / "bare.log"):
         hook = f"http://127.0.0.1:{serve_port}/webhooks/generic-hmac"
         floor = f"http://127.0.0.1:{bare_port}/webhooks/generic-hmac"
         _wrk(floor, world.tip, 1, "warm-bare", world.root)
