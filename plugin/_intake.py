@@ -24,10 +24,11 @@ duplicate adds no row (the row of its first delivery stands); without one, it is
 plugin's in-memory ``DeliveryCache``. Only then is a run queued, so a duplicate
 never queues one.
 
-The store's writes run in a worker thread, one at a time per plugin: SQLite lets one
-writer in at a time, and writers it turns away wait in its busy handler, which
-sleeps in growing steps; waiting on the event loop's side instead, each write starts
-as soon as the one before it ends.
+The store's writes run in a worker thread, one at a time per store (SQLite lets one
+writer in at a time, and writers it turns away sleep in its busy handler in growing
+steps; waiting on the event loop's side instead, each write starts as soon as the
+one before it ends), and the verified deliveries that arrived meanwhile are written
+together, in one transaction (``_Batches``).
 """
 
 from __future__ import annotations
