@@ -29,7 +29,7 @@ Conditions, each checked before anything is written, else nothing changes and
 The store is one aligned pointer write, so a thread calling ``socket()`` at that
 moment reaches either the real function or the wrapper, both valid. The wrapper is
 a cffi callback made with pygit2's own compiled FFI (nothing is parsed at run
-time): it takes the GIL once per connection, about 8 µs, and keeps ``errno`` for
+time): it takes the GIL once per connection, 10 to 20 µs, and keeps ``errno`` for
 libgit2's error text. At exit the slot gets the real ``socket`` back, so no Python
 callback can run once the interpreter is finalising; the callback is kept alive by
 that exit handler, whatever becomes of this module.
