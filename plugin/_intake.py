@@ -6,12 +6,13 @@ next one its input or ends with the delivery's final :class:`Disposition`.
     verify          its signature or token checks out; parsed into a ``Delivery``
         (a refusal so far is recorded as an unverified delivery)
     not_closing     refused while shutting down, unrecorded: the redelivery must count
-    dedupe          a delivery id seen before is a duplicate; a new one is claimed
     push_only       pings and other events are ignored
     match           the configured repository it names (in the URL path, or by URL)
     on_branch       the push moved that repository's branch
     not_present     a commit already on the local branch needs no run
     enabled         a disabled repository takes no webhook runs
+    dedupe          a delivery id seen before is a duplicate, and nothing is done;
+        a new one is recorded, with what becomes of it
     queue           a run is queued
 
 A push that moved a configured repository's branch is then told to the other
@@ -20,20 +21,29 @@ their clones are their own.
 
 Every delivery ends in one disposition: the answer, and the ``DeliveryResult`` the
 route counts once in the metrics and that is recorded once in the audit store, with
-the matched repository. With a store, dedupe is the store's atomic claim of the
-delivery id (shared by replicas, kept across restarts), and the claimed row is then
-given the final result; without one, it is the plugin's in-memory ``DeliveryCache``.
-A duplicate adds no row: the row of its first delivery stands.
+the matched repository. The steps before dedupe decide without acting, so a delivery
+is recorded in one write: with a store, dedupe is the store's atomic insert of the
+delivery id with its final result (shared by replicas, kept across restarts), and a
+duplicate adds no row (the row of its first delivery stands); without one, it is the
+plugin's in-memory ``DeliveryCache``. Only then is a run queued, so a duplicate
+never queues one.
+
+The store's writes run in a worker thread, one at a time per store (SQLite lets one
+writer in at a time, and writers it turns away sleep in its busy handler in growing
+steps; waiting on the event loop's side instead, each write starts as soon as the
+one before it ends), and the verified deliveries that arrived meanwhile are written
+together, in one transaction (``_Batches``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import anyio
 from starlette.requests import Request
@@ -58,10 +68,12 @@ from ._view import PluginView
 
 if TYPE_CHECKING:
     from .audit import AuditStore
+    from .audit._store import DeliveryRow
 
 __all__ = ["Disposition", "intake"]
 
 logger = logging.getLogger("plugin")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +93,6 @@ class Disposition:
 
 def _ignored(why: str, repo: str | None = None) -> Disposition:
     return Disposition("ignored", 202, {"status": "ignored", "why": why}, repo)
-
-
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    """A delivery let in past dedupe, with its audit row when the store claimed one."""
-
-    delivery: Delivery
-    row: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +121,22 @@ async def intake(plugin: PluginView, request: Request) -> Disposition:
     delivery = await _received(plugin, request)
     if isinstance(delivery, Disposition):
         return delivery
-    claim = await _admitted(plugin, delivery)
-    if isinstance(claim, Disposition):
-        return claim
-    disposition, push = _dispatched(plugin, delivery, request.path_params.get("repo"))
-    if push is not None:
+    closing = not_closing(plugin, delivery)
+    if isinstance(closing, Disposition):
+        return closing
+    decided, push = _dispatched(plugin, delivery, request.path_params.get("repo"))
+    if isinstance(decided, Disposition):
+        result, repo = decided.result, decided.repo
+    else:
+        result, repo = "queued", decided.runner.name
+    duplicate = await dedupe(plugin, delivery, result, repo)
+    if duplicate is not None:
+        return duplicate
+    answer = decided if isinstance(decided, Disposition) else queue(decided)
+    if push is not None:  # a new delivery that moved the branch: the replicas hear of it
         trigger_id = delivery.delivery_id or uuid.uuid4().hex
         await plugin.publish(push.runner.name, push.after, trigger_id, "webhook")
-    await _record(plugin, claim, disposition)
-    return disposition
+    return answer
 
 
 async def _received(plugin: PluginView, request: Request) -> Delivery | Disposition:
@@ -145,19 +156,13 @@ async def _received(plugin: PluginView, request: Request) -> Delivery | Disposit
     return delivery
 
 
-async def _admitted(plugin: PluginView, delivery: Delivery) -> _Claim | Disposition:
-    closing = not_closing(plugin, delivery)
-    if isinstance(closing, Disposition):
-        return closing
-    return await dedupe(plugin, delivery)
-
-
 def _dispatched(
     plugin: PluginView, delivery: Delivery, name: str | None
-) -> tuple[Disposition, _Push | None]:
-    """Where a verified, new delivery goes: ignored, already present, or queued; and
-    the push, when it moved a configured repository's branch (the other replicas are
-    told of it, whatever became of it here: their clones may lack the commit)."""
+) -> tuple[_Push | Disposition, _Push | None]:
+    """Where a verified delivery goes: ignored, already present, or (a push to queue)
+    on; and the push, when it moved a configured repository's branch (the other
+    replicas are told of it, whatever became of it here: their clones may lack the
+    commit)."""
     push = push_only(delivery)
     if isinstance(push, Disposition):
         return push, None
@@ -170,10 +175,7 @@ def _dispatched(
     missing = not_present(moved)
     if isinstance(missing, Disposition):
         return missing, moved
-    wanted = enabled(missing)
-    if isinstance(wanted, Disposition):
-        return wanted, moved
-    return queue(wanted), moved
+    return enabled(missing), moved
 
 
 # --- the steps ---------------------------------------------------------------------------
@@ -244,27 +246,32 @@ def not_closing(plugin: PluginView, delivery: Delivery) -> Delivery | Dispositio
     return delivery
 
 
-async def dedupe(plugin: PluginView, delivery: Delivery) -> _Claim | Disposition:
-    """A delivery whose id came before (in the audit store, which survives restarts
-    and is shared by replicas, or else in memory) is a duplicate."""
+async def dedupe(
+    plugin: PluginView, delivery: Delivery, result: DeliveryResult, repo: str | None
+) -> Disposition | None:
+    """The duplicate's answer when this delivery's id came before (in the audit store,
+    which survives restarts and is shared by replicas, or else in memory); otherwise
+    None, once the delivery is recorded with its ``result`` and ``repo``."""
     delivery_id = delivery.delivery_id
-    if not delivery_id:
-        return _Claim(delivery, None)
     store = plugin.store
     if store is None:
         seen = plugin.deliveries.seen(delivery.provider, delivery_id)
-        return _duplicate(delivery_id) if seen else _Claim(delivery, None)
+        return _duplicate(delivery_id) if seen and delivery_id else None
+    provider, event, ref = delivery.provider.value, delivery.event, delivery.ref
     since = datetime.now(UTC) - timedelta(seconds=plugin.config.delivery_ttl)
     try:
-        row = await anyio.to_thread.run_sync(
-            lambda: store.claim_delivery(
-                delivery.provider.value, delivery_id, delivery.event, delivery.ref, since
-            )
+        new = await _Batches.of(store).record(
+            (provider, delivery_id, repo, event, ref, result), since
         )
     except Exception:
         logger.exception("recording a webhook delivery failed")
-        return _Claim(delivery, None)
-    return _duplicate(delivery_id) if row is None else _Claim(delivery, row)
+        # Still recorded, without the id (which is what failed to be claimed).
+        await _audit(
+            plugin,
+            lambda store: store.record_delivery(provider, None, repo, event, ref, True, result),
+        )
+        return None
+    return None if new or not delivery_id else _duplicate(delivery_id)
 
 
 def _duplicate(delivery_id: str) -> Disposition:
@@ -333,21 +340,6 @@ def queue(push: _Push) -> Disposition:
 # --- the audit store ---------------------------------------------------------------------
 
 
-async def _record(plugin: PluginView, claim: _Claim, disposition: Disposition) -> None:
-    """Record the final disposition of a verified delivery: on its claimed row, or in
-    a row of its own when it has none (no id to claim, or the claim itself failed)."""
-    delivery, row = claim.delivery, claim.row
-    result, repo = disposition.result, disposition.repo
-    if row is not None:
-        await _audit(plugin, lambda store: store.settle_delivery(row, result, repo))
-    else:
-        provider, event, ref = delivery.provider.value, delivery.event, delivery.ref
-        await _audit(
-            plugin,
-            lambda store: store.record_delivery(provider, None, repo, event, ref, True, result),
-        )
-
-
 async def _audit(plugin: PluginView, write: Callable[[AuditStore], object]) -> None:
     """Run ``write(store)`` in a worker thread, if there is a store; its failure is
     logged, never raised into the answer."""
@@ -355,6 +347,69 @@ async def _audit(plugin: PluginView, write: Callable[[AuditStore], object]) -> N
     if store is None:
         return
     try:
-        await anyio.to_thread.run_sync(lambda: write(store))
+        await _write(plugin, lambda: write(store))
     except Exception:
         logger.exception("recording a webhook delivery failed")
+
+
+async def _write(plugin: PluginView, write: Callable[[], _T]) -> _T:
+    """``write()`` in a worker thread, after the intake's audit writes before it."""
+    assert plugin.store is not None
+    return await anyio.to_thread.run_sync(write, limiter=_Batches.of(plugin.store).limiter)
+
+
+class _Batch:
+    """Deliveries waiting to be recorded together, and then what became of them."""
+
+    def __init__(self) -> None:
+        self.rows: list[DeliveryRow] = []
+        self.since: datetime | None = None
+        self.answers: list[bool] | None = None
+        self.error: Exception | None = None
+
+
+class _Batches:
+    """Group commit of a store's verified deliveries: each delivery joins the batch
+    that is filling up; the first of them to find the store free writes the whole
+    batch in one transaction (``AuditStore.record_deliveries``), while the next batch
+    fills up behind it. Alone, a delivery is a batch of one; under load one commit
+    records many, where a commit each would be the intake's ceiling."""
+
+    _of: ClassVar[weakref.WeakKeyDictionary[AuditStore, _Batches]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+        self._filling = _Batch()
+        self._turn = anyio.Lock()
+        self.limiter = anyio.CapacityLimiter(1)  # the intake's writes, one at a time
+
+    @classmethod
+    def of(cls, store: AuditStore) -> _Batches:
+        batches = cls._of.get(store)
+        if batches is None:
+            batches = cls._of[store] = cls(store)
+        return batches
+
+    async def record(self, row: DeliveryRow, since: datetime) -> bool:
+        """What ``record_delivery`` would answer for ``row``, recorded with a batch."""
+        batch, index = self._filling, len(self._filling.rows)
+        batch.rows.append(row)
+        batch.since = since if batch.since is None else min(batch.since, since)
+        async with self._turn:
+            if batch.answers is None and batch.error is None:
+                self._filling = _Batch()
+                await self._write(batch)
+        if batch.error is not None:
+            raise batch.error
+        assert batch.answers is not None
+        return batch.answers[index]
+
+    async def _write(self, batch: _Batch) -> None:
+        store, rows, since = self._store, batch.rows, batch.since
+        assert since is not None
+        try:
+            batch.answers = await anyio.to_thread.run_sync(
+                lambda: store.record_deliveries(rows, since), limiter=self.limiter
+            )
+        except Exception as exc:
+            batch.error = exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -253,11 +254,37 @@ def commit_reachable(path: Path | str, branch: str, commit: str) -> bool:
     Cheap (no network, no lock): a webhook announcing a commit the repository
     already has needs no reconcile. Any doubt (a malformed id, a missing branch)
     answers False, so the caller reconciles.
+
+    Checks of one repository from one thread reuse its opened handle for a few
+    seconds (opening it is most of the cost, and a webhook intake under load checks
+    one repository thousands of times a second). Each check still reads the branch
+    afresh, and libgit2 looks for new packs when an object is missing, so what a
+    fetch brought in meanwhile is seen.
     """
     try:
-        return GitRepo(Path(path).expanduser().absolute()).reachable(branch, commit)
+        return _opened(Path(path).expanduser().absolute()).reachable(branch, commit)
     except (GitError, BadInputError):
         return False
+
+
+_REUSE_SECONDS = 5.0  # then the handle is opened again (and the old one's packs let go)
+_REUSED_AT_MOST = 8  # repositories per thread
+_handles = threading.local()
+
+
+def _opened(path: Path) -> GitRepo:
+    """This thread's open handle of ``path``, reused while it is recent."""
+    held: dict[Path, tuple[float, GitRepo]] = _handles.__dict__.setdefault("repos", {})
+    now = time.monotonic()
+    found = held.get(path)
+    if found is not None and now - found[0] < _REUSE_SECONDS:
+        return found[1]
+    for stale in [p for p, (opened, _r) in held.items() if now - opened >= _REUSE_SECONDS]:
+        del held[stale]
+    repo = GitRepo(path)
+    if len(held) < _REUSED_AT_MOST:
+        held[path] = (now, repo)
+    return repo
 
 
 def push_with_lease(

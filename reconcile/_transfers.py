@@ -5,10 +5,11 @@ exponential backoff with full jitter, at most ``Retry.attempts`` tries); a wait
 between tries ends early when the run is cancelled. The run's deadline
 (``RepoSpec.deadline``, counted from its first network operation) bounds them all:
 no try starts after it, none waits past it. A push whose answer was lost
-(a timeout after the server accepted it) is found landed by reading the remote's
-heads, before the next try and after the last one. Every operation, its retries
-included, becomes one ``NetworkOperation`` record. The run's guard is asked before
-every try (``LockLostError`` stops the operation there, recorded as failed).
+(a timeout after the server accepted it) is found landed by the next try, on its
+own connection (the remote already holds our value: nothing is sent), or, after the
+last try, by reading the remote's heads. Every operation, its retries included,
+becomes one ``NetworkOperation`` record. The run's guard is asked before every try
+(``LockLostError`` stops the operation there, recorded as failed).
 """
 
 from __future__ import annotations
@@ -126,17 +127,16 @@ class Transfers:
 
     def push(self, refs: dict[str, str | None], *, force: bool = False) -> PushAttempt:
         """Push under a lease (``refs``: each ref and the value the remote must hold),
-        retrying transient failures; a lost answer is looked for in the remote's heads.
-        Raises ``LockLostError`` when the guard's lock is gone before a try."""
+        retrying transient failures; a lost answer is found by the next try, or after the
+        last one in the remote's heads. Raises ``LockLostError`` when the guard's lock is
+        gone before a try."""
         clock, tries = _Clock.start(), _Attempts()
         sent = 0
 
         def attempt() -> PushOutcome:
             nonlocal sent
-            if tries.count > 1 and self._landed(refs):
-                return PushOutcome(ok=True)
             self.guard.check(f"pushing {', '.join(refs)}")
-            answers, sent = self._target.remote.push(refs, force=force)
+            answers, sent = self._target.remote.push(refs, force=force, again=tries.count > 1)
             return next(iter(answers.values()))
 
         answer: PushOutcome | None = None

@@ -94,7 +94,11 @@ def test_no_try_starts_after_the_deadline(path_world: World, key: Path) -> None:
         result = reconcile(spec)
         took = time.monotonic() - started
     [fetch] = result.operations
-    assert fetch.code == "connection"
+    # The last try either was refused like the others, or was under way when the
+    # deadline passed and was stopped there (a loaded machine makes the second likely).
+    assert fetch.code == "connection" or (
+        fetch.code == "timeout" and "deadline" in (fetch.error or "")
+    ), fetch
     assert 1 < fetch.attempts < 100_000
     assert 0.45 < took < 0.5 + 1.5
 

@@ -608,6 +608,76 @@ def test_an_expired_claim_is_taken_over_once(store: AuditStore) -> None:
     assert (stored.id, stored.result, stored.repo) == (row, "received", None)
 
 
+def _deliveries(store: AuditStore) -> list[tuple[Any, ...]]:
+    with Session(store.engine) as session:
+        rows = session.exec(select(WebhookDelivery).order_by(sa.column("id"))).all()
+    return [(r.delivery_id, r.result, r.repo, r.verified) for r in rows]
+
+
+def test_deliveries_recorded_together_answer_as_one_by_one(store: AuditStore) -> None:
+    """A batch of verified deliveries, in one transaction, answers each as
+    record_delivery would: new ids stored, ids stored already or earlier in the batch
+    duplicates, deliveries without an id always stored, an old claim taken over."""
+    now = datetime.now(UTC)
+    window = now - timedelta(hours=1)
+    assert store.record_delivery("github", "known", "data", "push", None, True, "present")
+    old = now - timedelta(hours=2)
+    assert store.record_delivery(
+        "github", "old", None, "push", None, True, "queued", received_at=old
+    )
+    answers = store.record_deliveries(
+        [
+            ("github", "a", "data", "push", "refs/heads/main", "present"),
+            ("github", "known", "data", "push", "refs/heads/main", "present"),
+            ("github", "a", "data", "push", "refs/heads/main", "queued"),
+            ("gitlab", "a", "data", "push", "refs/heads/main", "queued"),
+            ("github", None, "data", "ping", None, "ignored"),
+            ("github", "old", "data", "push", "refs/heads/main", "queued"),
+        ],
+        window,
+    )
+    assert answers == [True, False, False, True, True, True]
+    assert _deliveries(store) == [
+        ("known", "present", "data", True),
+        ("old", "queued", "data", True),
+        ("a", "present", "data", True),
+        ("a", "queued", "data", True),
+        (None, "ignored", "data", True),
+    ]
+    assert store.record_deliveries([("github", "a", None, "push", None, "present")], window) == [
+        False
+    ]
+
+
+def test_deliveries_another_writer_stored_meanwhile_are_duplicates(
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When an id of the batch is stored by another writer between the batch's read and
+    its insert, nothing of the batch is half-written: each delivery is recorded on
+    its own, and that one is a duplicate."""
+    window = datetime.now(UTC) - timedelta(hours=1)
+    # The other writer's row lands after the batch looked (so the batch did not see it).
+    monkeypatch.setattr(
+        AuditStore,
+        "_stored_at",
+        lambda self, session, deliveries: (
+            self.record_delivery("github", "raced", None, "push", None, True, "present") and {}
+        ),
+    )
+    answers = store.record_deliveries(
+        [
+            ("github", "mine", "data", "push", None, "queued"),
+            ("github", "raced", "data", "push", None, "queued"),
+        ],
+        window,
+    )
+    assert answers == [True, False]
+    assert _deliveries(store) == [
+        ("raced", "present", None, True),
+        ("mine", "queued", "data", True),
+    ]
+
+
 # --- concurrency, retention, secrets ---------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     func,
+    insert,
     or_,
     text,
     update,
@@ -44,11 +45,12 @@ from .._commits import CommitEntry
 from .._errors import DuplicateRunError
 from .._record import HISTORY_PAGE, RunRecord
 from ._commit_queries import commit_statistics, commits_of, list_commits
+from ._deliveries import DELIVERIES, DeliveryRow, triage, values
 from ._rows import aware, commit_row, operation_rows, run_record, run_row
 from ._schema import GitOperation, ReconcileRun, RepoCommit, WebhookDelivery, alembic_config
 from ._sqlite import sqlite_engine
 
-__all__ = ["AuditStore"]
+__all__ = ["AuditStore", "DeliveryRow"]
 
 _LOCK_KEY = 0x6769_7472_6563_6F6E  # PostgreSQL advisory lock held while migrating ("gitrecon")
 
@@ -246,6 +248,71 @@ class AuditStore:
             received_at=_now() if received_at is None else aware(received_at, "received_at"),
         )
         return self._insert_delivery(row, since) is not None
+
+    def record_deliveries(self, deliveries: Sequence[DeliveryRow], since: datetime) -> list[bool]:
+        """Store verified deliveries, in one transaction: for each, what
+        :meth:`record_delivery` with ``verified=True`` and ``since`` would answer (False:
+        a delivery with its id is stored already, or comes earlier in ``deliveries``).
+
+        One transaction and one commit for them all is what lets a webhook intake keep
+        up under load. Should another writer store one of these ids meanwhile, the
+        transaction is undone and each delivery is recorded on its own instead.
+        """
+        since = aware(since, "since")
+        now = _now()
+        try:
+            with self._session() as session:
+                stored = self._stored_at(session, deliveries)
+                answers, new, old = triage(deliveries, stored, since)
+                if new:
+                    session.exec(insert(DELIVERIES), params=[values(d, now) for d in new])
+                taken = all(self._taken_over(session, d, since, now) for d in old)
+                if taken:
+                    session.commit()
+                    return answers
+                session.rollback()
+        except IntegrityError:
+            pass
+        return [self._record_one(delivery, since) for delivery in deliveries]
+
+    def _record_one(self, delivery: DeliveryRow, since: datetime) -> bool:
+        provider, delivery_id, repo, event, ref, result = delivery
+        return self.record_delivery(
+            provider, delivery_id, repo, event, ref, True, result, since=since
+        )
+
+    def _stored_at(
+        self, session: Session, deliveries: Sequence[DeliveryRow]
+    ) -> dict[tuple[str, str], datetime]:
+        """When each verified delivery of these ids (by provider) was received."""
+        ids = sorted({d[1] for d in deliveries if d[1]})
+        if not ids:
+            return {}
+        query = select(
+            WebhookDelivery.provider, WebhookDelivery.delivery_id, WebhookDelivery.received_at
+        ).where(col(WebhookDelivery.verified).is_(True), col(WebhookDelivery.delivery_id).in_(ids))
+        return {
+            (provider, delivery_id): aware(received, "received_at")
+            for provider, delivery_id, received in session.exec(query)
+            if delivery_id is not None
+        }
+
+    def _taken_over(
+        self, session: Session, delivery: DeliveryRow, since: datetime, now: datetime
+    ) -> bool:
+        """Take over the claim of ``delivery``'s id, older than ``since``, in ``session``."""
+        provider, delivery_id, repo, event, ref, result = delivery
+        take_over = (
+            update(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.provider) == provider,
+                col(WebhookDelivery.delivery_id) == delivery_id,
+                col(WebhookDelivery.verified).is_(True),
+                col(WebhookDelivery.received_at) < since,
+            )
+            .values(repo=repo, event=event, ref=ref, result=result, received_at=now)
+        )
+        return bool(session.exec(take_over).rowcount == 1)
 
     def claim_delivery(
         self, provider: str, delivery_id: str, event: str | None, ref: str | None, since: datetime

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 __all__ = ["default"]
@@ -14,6 +13,8 @@ def default(owner: type[Any], name: str) -> Any:
     The value objects (``RepoSpec``, ``Retry``, ``HTTPAuth``, ``RepoConfig``) write
     each default once; a flag that sets a field shows and uses that same value.
     """
+    import dataclasses
+
     for item in dataclasses.fields(owner):
         if item.name != name:
             continue

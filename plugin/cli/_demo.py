@@ -7,19 +7,16 @@ The git command line builds the histories, as an application's own writes would.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._command import Command
 from ._exit import ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from reconcile import Outcome, RepoSpec, Result
 
 __all__ = ["COMMAND", "add_arguments", "make_demo_clone", "run", "run_demo"]
@@ -45,6 +42,8 @@ class _Demo:
         (root / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
 
     def git(self, cwd: Path, *args: str) -> None:
+        import subprocess
+
         subprocess.run(
             ["git", *args],
             cwd=cwd,
@@ -143,6 +142,11 @@ def make_demo_clone(root: Path) -> Path:
 
 def run_demo(*, keep: bool = False, as_json: bool = False) -> int:
     """Run every scenario and print what happened; 0 when each ended as expected."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     root = Path(tempfile.mkdtemp(prefix="git-reconcile-demo-"))
     failures = 0
     try:

@@ -4,9 +4,12 @@ Each command is a module that declares ``COMMAND``: its name, its line in
 ``git-reconcile --help``, ``add_arguments(parser)`` (its flags, and its description
 when it has one) and ``run(args) -> int`` (the exit code). This module and the
 command modules import only the standard library when loaded; a command imports
-what it needs when it runs. Building the parser reads the flags' defaults from the
-core's value objects (``reconcile.RepoSpec`` ...), so it loads the core library, and
-nothing of the web stack or the database.
+what it needs when it runs.
+
+A command's flags are added the first time its parser is used (to parse its
+arguments, or to show its ``--help``): their defaults come from the value objects
+(``reconcile.RepoSpec``, ``plugin.RepoConfig`` ...), and ``git-reconcile --help``,
+``--version`` or ``run`` should not load what another command's flags need.
 """
 
 from __future__ import annotations
@@ -75,17 +78,47 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(self, message)
 
 
+class _CommandParser(_Parser):
+    """A subcommand's parser, which adds its command's flags the first time it is used."""
+
+    def __init__(self, *args: Any, command: Command | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending = command
+
+    def _ensure_arguments(self) -> None:
+        if self._pending is not None:
+            command, self._pending = self._pending, None
+            command.add_arguments(self)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._ensure_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._ensure_arguments()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ensure_arguments()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``git-reconcile`` parser, every subcommand included."""
+    """The ``git-reconcile`` parser, every subcommand included (each one's flags are
+    added when its parser is first used)."""
     parser = _Parser(
         prog=PROG,
         description="Keep git-backed data repos reconciled with their remotes, "
         "without ever losing a commit.",
     )
     parser.add_argument("-V", "--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser
+    )
     for name, command in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=command.help))
+        sub.add_parser(name, help=command.help, command=command)
     return parser
 
 

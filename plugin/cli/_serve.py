@@ -44,6 +44,7 @@ __all__ = [
     "config_from_args",
     "listening",
     "run",
+    "serve_app",
 ]
 
 HOST = "127.0.0.1"
@@ -232,6 +233,15 @@ def _checked_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Plu
 def _serve(app: Starlette, listener: socket.socket, args: argparse.Namespace) -> None:
     """Serve ``app`` on ``listener`` until a signal stops uvicorn; raises ``CommandError``
     when the app did not start."""
+    if not serve_app(app, listener, log_level=args.log_level.lower()):
+        raise _not_started(app.state.reconcile)
+
+
+def serve_app(app: Starlette, listener: socket.socket, *, log_level: str) -> bool:
+    """Serve ``app`` under uvicorn on ``listener`` until a signal stops it, with the
+    logging already set up (``configure_logging``) rather than uvicorn's own; uvloop
+    and httptools when they are installed (they are dependencies). False when the
+    app did not start."""
     import uvicorn
 
     url = _url(listener)
@@ -243,14 +253,13 @@ def _serve(app: Starlette, listener: socket.socket, args: argparse.Namespace) ->
                 "Uvicorn running on %s (Press CTRL+C to quit)", url
             )
 
-    server = Server(uvicorn.Config(app, log_config=None, log_level=args.log_level.lower()))
+    server = Server(uvicorn.Config(app, log_config=None, log_level=log_level))
     try:
         server.run(sockets=[listener])
     except SystemExit:  # uvicorn's way of saying that the startup failed
         if server.started:
             raise
-    if not server.started:
-        raise _not_started(app.state.reconcile)
+    return bool(server.started)
 
 
 def _not_started(plugin: ReconcilePlugin) -> CommandError:

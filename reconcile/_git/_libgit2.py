@@ -9,31 +9,37 @@ statistics by a poller a few times a second instead (``transfer_stats``), and
 cancellation goes through ``git_remote_stop`` (``remote_stopper``), which pygit2
 does not offer.
 
-Also here: the full layout of ``git_cert_hostkey`` (pygit2 passes None to Python
-certificate callbacks, so the host key is read through a cast), libgit2's
-timeouts, which are process-wide settings, and index entries that carry the stat
+The first ``Callbacks`` also sets TCP_NODELAY on libgit2's sockets (``_nodelay``
+says how and why). Also here: the full layout of ``git_cert_hostkey`` (pygit2
+passes None to Python certificate callbacks, so the host key is read through a
+cast), libgit2's timeouts, which are process-wide settings, and index entries that carry the stat
 data of their file (``index_add_written``: pygit2's ``IndexEntry`` carries none,
 so every later status would hash the file again).
+
+Nothing here is parsed at import: pygit2's compiled cffi module already declares
+what the calls need, and the one struct it does not declare in full is read with
+ctypes (a ``cffi.FFI().cdef`` would load pycparser and parse C at every start,
+about 50 ms of a command-line run).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
-import glob
 import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import cffi
 import pygit2
+from pygit2 import _libgit2 as _libgit2_module
 from pygit2.callbacks import git_fetch_options, git_push_options, git_remote_callbacks
 from pygit2.enums import FileMode
 from pygit2.errors import check_error
 from pygit2.ffi import C, ffi
 from pygit2.utils import StrArray
+
+from ._nodelay import install as install_nodelay
 
 __all__ = ["TIMEOUTS", "Callbacks", "index_add_written", "remote_stopper", "transfer_stats"]
 
@@ -78,23 +84,19 @@ TIMEOUTS = _Timeouts()
 
 
 def _load_remote_stop() -> Callable[[int], int] | None:
-    """``git_remote_stop`` from the libgit2 pygit2 uses (it is not in pygit2's API)."""
-    candidates = sorted(
-        glob.glob(os.path.join(os.path.dirname(pygit2.__file__) + ".libs", "libgit2*.so*"))
-    )
-    found = ctypes.util.find_library("git2")
-    if found:
-        candidates.append(found)
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(path)
-            stop = lib.git_remote_stop
-        except (OSError, AttributeError):
-            continue
-        stop.argtypes = [ctypes.c_void_p]
-        stop.restype = ctypes.c_int
-        return stop  # type: ignore[no-any-return,unused-ignore]
-    return None
+    """``git_remote_stop`` from the libgit2 pygit2 uses (it is not in pygit2's API).
+
+    Looked up through pygit2's own compiled module, which links that libgit2 (the
+    wheel's bundled copy, or a system one): a symbol lookup on a loaded library also
+    searches the libraries it needs, and the file is mapped already, so this costs
+    no search of the file system and starts no process."""
+    try:
+        stop = ctypes.CDLL(_libgit2_module.__file__).git_remote_stop
+    except (OSError, AttributeError):
+        return None
+    stop.argtypes = [ctypes.c_void_p]
+    stop.restype = ctypes.c_int
+    return stop  # type: ignore[no-any-return,unused-ignore]
 
 
 _REMOTE_STOP = _load_remote_stop()
@@ -124,31 +126,29 @@ def transfer_stats(remote: pygit2.Remote) -> tuple[int, int]:
 #
 # The raw host key libgit2 passes to the certificate callback. pygit2 declares only
 # the head of this struct (and passes None to Python callbacks), so the full layout
-# of libgit2 1.9's git_cert_hostkey is declared here and read through a cast.
-_CERT_FFI = cffi.FFI()
-_CERT_FFI.cdef(
-    """
-    typedef struct { int cert_type; } rc_cert;
-    typedef struct {
-        rc_cert parent;
-        int type;
-        unsigned char hash_md5[16];
-        unsigned char hash_sha1[20];
-        unsigned char hash_sha256[32];
-        int raw_type;
-        const char *hostkey;
-        size_t hostkey_len;
-    } rc_cert_hostkey;
-    """
-)
+# of libgit2 1.9's git_cert_hostkey is declared here, with ctypes (which lays it out
+# by the platform's C rules, as the compiler did), and read in place.
+
+
+class _CertHostkey(ctypes.Structure):
+    _fields_ = (
+        ("cert_type", ctypes.c_int),  # git_cert parent
+        ("type", ctypes.c_int),  # git_cert_ssh_t: which of the fields below are set
+        ("hash_md5", ctypes.c_ubyte * 16),
+        ("hash_sha1", ctypes.c_ubyte * 20),
+        ("hash_sha256", ctypes.c_ubyte * 32),
+        ("raw_type", ctypes.c_int),  # git_cert_ssh_raw_type_t
+        ("hostkey", ctypes.c_void_p),
+        ("hostkey_len", ctypes.c_size_t),
+    )
 
 
 def _raw_host_key(address: int) -> bytes | None:
     """The SSH host key blob of a ``git_cert_hostkey``, or None when libssh2 gave none."""
-    hostkey = _CERT_FFI.cast("rc_cert_hostkey *", address)
-    if not hostkey.type & _GIT_CERT_SSH_RAW or not hostkey.hostkey_len:
+    hostkey = _CertHostkey.from_address(address)
+    if not hostkey.type & _GIT_CERT_SSH_RAW or not hostkey.hostkey_len or not hostkey.hostkey:
         return None
-    return bytes(_CERT_FFI.buffer(hostkey.hostkey, hostkey.hostkey_len))
+    return ctypes.string_at(hostkey.hostkey, hostkey.hostkey_len)
 
 
 # --- the calls -----------------------------------------------------------------------
@@ -164,6 +164,7 @@ class Callbacks(pygit2.RemoteCallbacks):
 
     def __init__(self) -> None:
         super().__init__()
+        install_nodelay()  # once per process, before the first connection; never raises
         self._cert_cb = ffi.callback(
             "int(git_cert *, int, const char *, void *)", self._certificate_check
         )
@@ -187,7 +188,7 @@ class Callbacks(pygit2.RemoteCallbacks):
         try:
             address = int(ffi.cast("uintptr_t", cert))
             name = ffi.string(host).decode("utf-8", "replace") if host else None
-            if _CERT_FFI.cast("rc_cert *", address).cert_type == C.GIT_CERT_HOSTKEY_LIBSSH2:
+            if cert.cert_type == C.GIT_CERT_HOSTKEY_LIBSSH2:
                 trusted = self.ssh_host_key_ok(_raw_host_key(address), name)
             else:
                 trusted = self.tls_certificate_ok(bool(valid), name)

@@ -22,7 +22,7 @@ from .._errors import HostKeyError, NetworkError, RefMovedError
 from .._hostkeys import HostKey
 from .._redact import redact_text
 from ._repo import GitRepo
-from ._session import NetOptions, Session
+from ._session import AlreadyLanded, NetOptions, Session
 from ._translate import translate
 
 __all__ = ["GitRemote", "PushOutcome", "RemoteState", "scan_host_key"]
@@ -101,24 +101,29 @@ class GitRemote:
         return RemoteState(tip=tip, heads=heads, received_bytes=received, received_objects=objects)
 
     def push(
-        self, refs: dict[str, str | None], *, force: bool = False
+        self, refs: dict[str, str | None], *, force: bool = False, again: bool = False
     ) -> tuple[dict[str, PushOutcome], int]:
         """Push local refs to the same names on the remote, each under a lease.
 
         ``refs`` maps each ref to the value the remote must hold (None: must not
         exist), checked in push negotiation before anything is sent; the server's
         own compare-and-swap guards the rest. With ``force`` the update need not be
-        a fast-forward, but the lease still holds. Returns the server's answer per
-        ref and the bytes sent; a network failure raises ``NetworkError``.
+        a fast-forward, but the lease still holds. ``again``: a try after a transient
+        failure; when the remote already holds our value for every ref, the try
+        before landed (its answer was lost) and nothing is sent. Returns the server's
+        answer per ref and the bytes sent; a network failure raises ``NetworkError``.
         """
         session = Session(self.url, self.net, "push")
         session.expected = dict(refs)
+        session.again = again
         specs = [f"{'+' if force else ''}{name}:{name}" for name in refs]
         try:
             with translate("push", self.url, session):
                 remote = self.repo.raw.remotes[self.name]
                 with session.running(remote):
                     session.upload(remote, specs)
+        except AlreadyLanded:  # push negotiation found the try before landed; nothing sent
+            return dict.fromkeys(refs, PushOutcome(ok=True)), 0
         except RefMovedError:  # push negotiation found a lease lost; nothing was sent
             return _lease_lost(refs, session.lease_lost), session.pushed_bytes
         except NetworkError as exc:

@@ -39,12 +39,16 @@ from ._interrupt import Guard, interrupt_supported
 from ._libgit2 import TIMEOUTS, Callbacks, remote_stopper, transfer_stats
 from ._repo import ZERO
 
-__all__ = ["NetOptions", "Session"]
+__all__ = ["AlreadyLanded", "NetOptions", "Session"]
 
 MAX_CREDENTIAL_ATTEMPTS = 3
 _POLL_SECONDS = 0.25
 _MAX_REMOTE_LINES = 50
 _HTTP = ("http", "https")
+
+
+class AlreadyLanded(Exception):
+    """A push tried again found the remote holding every ref it pushes already."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,12 @@ class Session(Callbacks):
         self.remote_messages: list[str] = []
         self.presented_key: HostKey | None = None
         self.scan_only = False  # stop at the host key: nothing is authenticated or sent
+        # A push tried again after a transient failure, whose answer may have been lost:
+        # a remote already holding every ref we push got them from the try before (the
+        # lease held then). That is found in push negotiation, on this try's own
+        # connection, and the push stops there: nothing is sent, so no server hook runs
+        # again for an update that changes nothing.
+        self.again = False
         self.pack_dir: Path | None = None  # where a fetch writes its pack, for progress
         self._guard: Guard | None = None  # the operation's watch, while it runs
 
@@ -193,6 +203,8 @@ class Session(Callbacks):
             self.remote_messages.append(text)
 
     def push_negotiation(self, updates: list[Any]) -> None:
+        if self.again and _all_there(updates, self.expected):
+            raise AlreadyLanded  # the try before landed; abort before anything is sent
         for update in updates:
             if update.dst_refname in self.expected:
                 want = self.expected[update.dst_refname] or ZERO
@@ -332,6 +344,13 @@ def _packs(pack_dir: Path) -> dict[str, int]:
                 with contextlib.suppress(OSError):
                     found[entry.path] = entry.stat().st_size
     return found
+
+
+def _all_there(updates: list[Any], expected: dict[str, str | None]) -> bool:
+    """True when every update pushes a ref the remote already holds at our value."""
+    return bool(updates) and all(
+        update.dst_refname in expected and str(update.src) == str(update.dst) for update in updates
+    )
 
 
 def _wanted(allowed_types: CredentialType) -> str:

@@ -1,21 +1,29 @@
 """Benchmark: git-reconcile against the git command line, side by side.
 
-    python tests/bench/bench_vs_git.py [--runs 20] [--quick]
+    python tests/bench/bench_vs_git.py [--runs 20] [--quick] [--no-wheel]
 
 Everything runs on loopback against the test fixtures: remotes by path, and the
-SSH git server of the tests (tests/bench/sshd_process.py, in its own process).
-Contenders are interleaved (A B A B ...) and the tables give medians, with the
-ratio git-reconcile / comparison next to the absolute times. Sections:
+SSH git server of the tests (tests/bench/sshd_process.py, in its own process, which
+also counts the connections it accepts). Contenders are interleaved (A B A B ...)
+and the tables give medians (and p95 where the tail matters), with the ratio
+git-reconcile / comparison next to the absolute times. Sections:
 
-1. a no-op (in-sync) reconcile of one repository with a 1,000-commit history;
-2. a fast-forward, a rebase-and-push and a conflict escape, each on fresh copies;
+0. the command line's start-up: ``--help`` and ``--version``;
+1. a no-op (in-sync) reconcile of one repository with a 1,000-commit history, in
+   process and through the command line, with connections per run over ssh;
+2. a fast-forward, a rebase-and-push and a conflict escape, each on fresh copies,
+   with connections per run over ssh;
 3. 100 and 1,000 in-sync repositories, with bounded concurrency, against a
    sequential shell loop (wall time and peak RSS);
 4. a 5,000-commit (about 50 MiB) fetch over SSH, against git clone and git fetch;
-5. webhook latency (measured by bench_webhooks.py; referenced).
+5. webhooks, latency and under load (measured by bench_webhooks.py; quoted).
 
-Writes tests/bench/results/vs_git.md and prints it. ``--quick`` keeps sections 1
-and 2 as they are and runs fewer rounds of 3 and 4 (and section 3 at 100 only).
+The command line is measured twice: the development install's console script, and
+(unless ``--no-wheel``) that of a wheel of this tree installed with its dependencies
+in a fresh virtual environment, the installed product the targets are for.
+
+Writes tests/bench/results/vs_git.md and prints it. ``--quick`` keeps sections 0 to
+2 as they are and runs fewer rounds of 3 and 4 (and section 3 at 100 only).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import argparse
 import contextlib
 import cProfile
 import json
+import math
 import os
 import platform
 import pstats
@@ -52,6 +61,7 @@ sys.path.append(str(HERE.parent))
 from gitutil import commit_worktree, git, isolate_git_config  # noqa: E402
 
 from reconcile import Outcome, PushStatus, RepoSpec, Result, SSHKey, reconcile  # noqa: E402
+from reconcile._git import _nodelay  # noqa: E402  (its status, reported with the tail)
 
 RESULTS = HERE / "results" / "vs_git.md"
 WEBHOOKS = HERE / "results" / "webhooks.md"
@@ -67,7 +77,12 @@ FILES = 50  # each commit rewrites data/<n % FILES>.txt
 
 SETTLE = 0.005  # seconds between timed runs (see interleave)
 STALL = 0.030  # a run this much slower than the contender's fastest waited on a stall
-TARGET_LIST_HEADS = 1.2  # in-process in-sync over ssh, at most this times list_heads
+# The targets of issue 12 (medians; ratios from one run).
+TARGET_STARTUP_MS = 80.0  # `git-reconcile --help` and `--version`, installed from a wheel
+TARGET_CLI_PATH_MS = 130.0  # `git-reconcile run --json` in-sync over a path (wheel)
+TARGET_CLI_SSH = 1.5  # ... over ssh, at most this times the shell git command
+TARGET_LIST_HEADS = {"path": 2.0, "ssh": 1.1}  # in-process in-sync / pygit2 list_heads
+TARGET_TAIL = 1.3  # over ssh, p95 at most this times the median
 TARGET_LINEAR = 1.25  # per-repo wall time at 1,000 repos at most this times at 100
 TARGET_RSS_PER_REPO_KIB = 64.0  # peak RSS growth per repository, 100 -> 1,000
 
@@ -97,9 +112,17 @@ class Contender:
     cleanup: Callable[[Path], None] = lambda _path: None
     times: list[float] = field(default_factory=list)
 
+    connections: list[int] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+
     @property
     def median_ms(self) -> float:
         return statistics.median(self.times) * 1000
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.times)
+        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)] * 1000
 
     @property
     def stalls(self) -> int:
@@ -107,25 +130,38 @@ class Contender:
         return sum(t > min(self.times) + STALL for t in self.times)
 
 
-def interleave(contenders: Sequence[Contender], runs: int, warmup: int = 1) -> None:
-    """Run every contender once per round (the order rotating each round), timing
-    only ``run``; the first ``warmup`` rounds are not recorded.
+Counter = Callable[[], tuple[int, list[str]]]  # the SSH server's connections and services
 
-    Before each run the harness waits SETTLE seconds, untimed: back to back, libgit2's
-    SSH connections to the fixture server wait out a 40 ms delayed ACK far more often
-    (in a trial, 31 of 40 in-sync reconciles, against 6 of 40 with a 2 ms pause)."""
+
+def interleave(
+    contenders: Sequence[Contender], runs: int, warmup: int = 1, counter: Counter | None = None
+) -> None:
+    """Run every contender once per round (the order rotating each round), timing
+    only ``run``; the first ``warmup`` rounds are not recorded. With ``counter``, the
+    connections each run opened at the SSH server (and the git services it ran, those
+    of the last run) are recorded too, untimed.
+
+    Before each run the harness waits SETTLE seconds, untimed. Without TCP_NODELAY on
+    libgit2's sockets (GIT_RECONCILE_NODELAY=0), back-to-back SSH connections wait out
+    a 40 ms delayed ACK far more often than with a pause; the pause keeps the git
+    command line's figures comparable with earlier runs."""
     for round_no in range(warmup + runs):
         shift = round_no % len(contenders)
         for contender in [*contenders[shift:], *contenders[:shift]]:
             workdir = contender.prepare(round_no)
+            before = counter() if counter is not None else (0, [])
             time.sleep(SETTLE)
             started = time.perf_counter()
             out = contender.run(workdir)
             elapsed = time.perf_counter() - started
+            after = counter() if counter is not None else (0, [])
             contender.check(workdir, out)
             contender.cleanup(workdir)
             if round_no >= warmup:
                 contender.times.append(elapsed)
+                if counter is not None:
+                    contender.connections.append(after[0] - before[0])
+                    contender.services = after[1][len(before[1]) :]
 
 
 def sh(cwd: Path, command: Sequence[str], env: dict[str, str]) -> str:
@@ -227,6 +263,7 @@ class Transport:
     key: Path | None = None
     known_hosts: Path | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    counter: Counter | None = None  # the server's connection count (ssh)
 
     def url(self, remote: Path) -> str:
         return f"{self.url_prefix}{remote}"
@@ -287,9 +324,14 @@ class Targets:
 
 
 def in_sync(  # noqa: C901  (one row of the table per contender, in order)
-    root: Path, remote: Path, transports: Sequence[Transport], runs: int, targets: Targets
+    root: Path,
+    remote: Path,
+    transports: Sequence[Transport],
+    runs: int,
+    targets: Targets,
+    *,
+    clis: dict[str, list[str]],
 ) -> tuple[Section, dict[str, dict[str, float]]]:
-    cli = cli_command()
     medians: dict[str, dict[str, float]] = {}
     rows: list[str] = []
     notes: list[str] = []
@@ -326,9 +368,15 @@ def in_sync(  # noqa: C901  (one row of the table per contender, in order)
         run = ["run", str(clone), "--json", *transport.cli_args()]
         contenders = {
             "inproc": Contender("in-process `reconcile()`", ours, fixed, ours_ok),
-            "cli": Contender(
-                "CLI `git-reconcile run --json`", command([*cli, *run]), fixed, cli_ok
-            ),
+            **{
+                f"cli_{kind}": Contender(
+                    f"CLI `git-reconcile run --json` ({CLI_KINDS[kind]})",
+                    command([*argv, *run]),
+                    fixed,
+                    cli_ok,
+                )
+                for kind, argv in clis.items()
+            },
             "shell": Contender(
                 f"`sh -c '{SHELL_FETCH}'`", command(["sh", "-c", SHELL_FETCH]), fixed
             ),
@@ -340,59 +388,45 @@ def in_sync(  # noqa: C901  (one row of the table per contender, in order)
             "listheads": Contender("pygit2 `Remote.list_heads` (connect + ls)", list_heads, fixed),
         }
         log(f"1. in sync over {transport.name}: {runs} rounds")
-        interleave(list(contenders.values()), runs, warmup=2)
+        interleave(list(contenders.values()), runs, warmup=2, counter=transport.counter)
         medians[transport.name] = {key: c.median_ms for key, c in contenders.items()}
+        m = medians[transport.name]
         for key in ("inproc", "listheads"):
-            medians[transport.name][f"{key}_min"] = min(contenders[key].times) * 1000
-            medians[transport.name][f"{key}_stalls"] = contenders[key].stalls
-        medians[transport.name]["runs"] = runs
-        for ours_key, theirs_key in (
-            ("inproc", "listheads"),
-            ("inproc", "lsremote"),
-            ("inproc", "shell"),
-            ("cli", "shell"),
-            ("cli", "lsremote"),
-        ):
+            m[f"{key}_min"] = min(contenders[key].times) * 1000
+            m[f"{key}_p95"] = contenders[key].p95_ms
+            m[f"{key}_stalls"] = contenders[key].stalls
+        m["runs"] = runs
+        pairs = [("inproc", "listheads"), ("inproc", "lsremote"), ("inproc", "shell")]
+        pairs += [(f"cli_{kind}", "shell") for kind in clis]
+        for ours_key, theirs_key in pairs:
             a, b = contenders[ours_key], contenders[theirs_key]
             rows.append(
-                f"| {transport.name} | {a.name} | {ms(a.median_ms)} | {b.name} | "
-                f"{ms(b.median_ms)} | {ratio(a.median_ms, b.median_ms)} |"
+                f"| {transport.name} | {a.name} | {ms(a.median_ms)} ({ms(a.p95_ms)}) | {b.name} | "
+                f"{ms(b.median_ms)} ({ms(b.p95_ms)}) | {ratio(a.median_ms, b.median_ms)} |"
             )
-        m = medians[transport.name]
-        if transport.key is not None:
-            notes.append(
-                "Over ssh, libgit2's connections now and then wait about 40 ms, the length of "
-                "a TCP delayed ACK (libgit2 leaves Nagle's algorithm on for its socket; "
-                "OpenSSH turns it off). Runs over "
-                f"{STALL * 1000:.0f} ms slower than the contender's fastest: "
-                + ", ".join(
-                    f"{contenders[key].name} {contenders[key].stalls}/{runs}"
-                    for key in ("inproc", "listheads")
-                )
-                + "."
-            )
-            targets.add(
-                f"in-process in-sync over ssh at most {TARGET_LIST_HEADS}x pygit2 `list_heads`",
-                f"{ratio(m['inproc'], m['listheads'])} ({ms(m['inproc'])} vs {ms(m['listheads'])})",
-                m["inproc"] <= TARGET_LIST_HEADS * m["listheads"],
-            )
+        limit = TARGET_LIST_HEADS[transport.name]
         targets.add(
-            f"CLI no slower than the shell git command ({transport.name})",
-            f"{ratio(m['cli'], m['shell'])} ({ms(m['cli'])} vs {ms(m['shell'])})",
-            m["cli"] <= m["shell"],
+            f"3. in-process in-sync over {transport.name} at most {limit}x pygit2 `list_heads`",
+            f"{ratio(m['inproc'], m['listheads'])} ({ms(m['inproc'])} vs {ms(m['listheads'])})",
+            m["inproc"] <= limit * m["listheads"],
         )
+        if transport.counter is not None:
+            _tail_targets(contenders, transport, targets, notes, runs)
+        _cli_targets(transport.name, m, clis, targets)
     section = Section(
         f"1. No-op (in-sync) reconcile of one repository ({HISTORY:,}-commit history)",
         [
-            f"Median of {runs} interleaved rounds (after 2 warm-up rounds, with "
-            f"{SETTLE * 1000:.0f} ms untimed between runs); ratio = "
-            "git-reconcile / comparison, below 1 is faster. The CLI rows include starting "
-            "Python (the installed `git-reconcile` console script, run directly rather than "
-            "through a pyenv shim); `list_heads` opens the repository, connects and lists "
-            "the heads, without checking the host key. Over a path, libgit2 reads the remote "
+            f"Median of {runs} interleaved rounds, p95 in brackets (after 2 warm-up rounds, "
+            f"with {SETTLE * 1000:.0f} ms untimed between runs); ratio = git-reconcile / "
+            "comparison (medians), below 1 is faster. The CLI rows include starting Python: "
+            "the console script of the development install (editable, whose import finder "
+            "costs every start) and, when built, that of a wheel installed in a fresh "
+            "virtual environment (the installed product), each run directly rather than "
+            "through a pyenv shim; `list_heads` opens the repository, connects and lists the "
+            "heads, without checking the host key. Over a path, libgit2 reads the remote "
             "in-process, while git starts `git-upload-pack`.",
             "",
-            "| transport | git-reconcile | median | comparison | median | ratio |",
+            "| transport | git-reconcile | median (p95) | comparison | median (p95) | ratio |",
             "|---|---|---|---|---|---|",
             *rows,
             *(["", *notes] if notes else []),
@@ -401,11 +435,148 @@ def in_sync(  # noqa: C901  (one row of the table per contender, in order)
     return section, medians
 
 
+CLI_KINDS = {"dev": "editable install", "wheel": "wheel install"}
+
+
+def _tail_targets(
+    contenders: dict[str, Contender],
+    transport: Transport,
+    targets: Targets,
+    notes: list[str],
+    runs: int,
+) -> None:
+    """The tail over ssh (p95 against the median), and connections per in-sync run."""
+    hook = _nodelay.status()
+    notes.append(
+        "TCP_NODELAY on libgit2's sockets: "
+        + (
+            f"on ({hook['sockets']} sockets so far in this process)"
+            if hook["active"]
+            else f"off ({hook['reason']})"
+        )
+        + f". Runs over {STALL * 1000:.0f} ms slower than the contender's fastest (a "
+        "delayed-ACK stall is 40 ms): "
+        + ", ".join(f"{contenders[k].name} {contenders[k].stalls}/{runs}" for k in CONNECTED)
+        + ". Connections per run at the SSH server (median): "
+        + ", ".join(
+            f"{contenders[k].name} {statistics.median(contenders[k].connections):.0f}"
+            for k in ("inproc", "shell", "lsremote", "listheads")
+        )
+        + "."
+    )
+    for key in CONNECTED:
+        c = contenders[key]
+        targets.add(
+            f"4. tail over {transport.name}: {c.name} p95 at most {TARGET_TAIL}x its median",
+            f"{c.p95_ms / c.median_ms:.2f}x ({ms(c.p95_ms)} vs {ms(c.median_ms)}; "
+            f"{c.stalls}/{runs} stalls)",
+            c.p95_ms <= TARGET_TAIL * c.median_ms,
+        )
+    ours, git_count = contenders["inproc"], contenders["shell"]
+    targets.add(
+        "5. connections of an in-sync run over ssh at most git's",
+        f"{statistics.median(ours.connections):.0f} vs "
+        f"{statistics.median(git_count.connections):.0f} (`{SHELL_FETCH}`)",
+        max(ours.connections) <= min(git_count.connections),
+    )
+
+
+CONNECTED = ("inproc", "listheads")
+
+
+def _cli_targets(
+    name: str, m: dict[str, float], clis: dict[str, list[str]], targets: Targets
+) -> None:
+    kind = "wheel" if "wheel" in clis else "dev"
+    cli = m[f"cli_{kind}"]
+    installed = CLI_KINDS[kind]
+    if name == "path":
+        targets.add(
+            f"2. CLI in-sync over a path at most {TARGET_CLI_PATH_MS:.0f} ms ({installed})",
+            ms(cli),
+            cli <= TARGET_CLI_PATH_MS,
+        )
+    else:
+        targets.add(
+            f"2. CLI in-sync over ssh at most {TARGET_CLI_SSH}x the shell git command "
+            f"({installed})",
+            f"{ratio(cli, m['shell'])} ({ms(cli)} vs {ms(m['shell'])})",
+            cli <= TARGET_CLI_SSH * m["shell"],
+        )
+
+
+def startup(clis: dict[str, list[str]], runs: int, targets: Targets) -> Section:
+    """``git-reconcile --help`` and ``--version``, against starting Python alone."""
+    contenders = {
+        "python": Contender("`python -c pass`", _runner([sys.executable, "-c", "pass"]), _here)
+    }
+    for kind, argv in clis.items():
+        for flag in ("--help", "--version"):
+            contenders[f"{kind}{flag}"] = Contender(
+                f"`git-reconcile {flag}` ({CLI_KINDS[kind]})", _runner([*argv, flag]), _here
+            )
+    log(f"0. start-up: {runs} rounds")
+    interleave(list(contenders.values()), runs, warmup=2)
+    kind = "wheel" if "wheel" in clis else "dev"
+    for flag in ("--help", "--version"):
+        c = contenders[f"{kind}{flag}"]
+        targets.add(
+            f"1. `git-reconcile {flag}` at most {TARGET_STARTUP_MS:.0f} ms ({CLI_KINDS[kind]})",
+            ms(c.median_ms),
+            c.median_ms <= TARGET_STARTUP_MS,
+        )
+    rows = [f"| {c.name} | {ms(c.median_ms)} | {ms(c.p95_ms)} |" for c in contenders.values()]
+    return Section(
+        "0. Start-up of the command line",
+        [
+            f"Median and p95 of {runs} interleaved rounds (after 2 warm-up rounds). "
+            "`python -c pass` is the interpreter of the harness, for scale.",
+            "",
+            "| command | median | p95 |",
+            "|---|---|---|",
+            *rows,
+        ],
+    )
+
+
+def _runner(argv: list[str]) -> Callable[[Path], object]:
+    return lambda _path: subprocess.run(argv, capture_output=True, check=True)
+
+
+def _here(_round: int) -> Path:
+    return HERE
+
+
+def wheel_cli(root: Path) -> list[str] | None:
+    """The console script of this project built as a wheel and installed, with its
+    dependencies, in a fresh virtual environment (None when that cannot be done)."""
+    top, dist, venv = HERE.parent.parent, root / "wheel", root / "wheel-venv"
+    scratch = not (top / "build").exists()  # setuptools builds in the tree
+    log("building a wheel of the project and installing it in a fresh virtual environment")
+    steps = [
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(top)],
+        [sys.executable, "-m", "venv", str(venv)],
+    ]
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True, cwd=root, timeout=600)
+        wheels = sorted(dist.glob("git_reconcile-*.whl"))
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheels[-1])]
+        subprocess.run(pip, check=True, capture_output=True, timeout=900)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, IndexError) as exc:
+        log(f"no wheel install ({exc}); the CLI rows use the development install only")
+        return None
+    finally:
+        if scratch:
+            shutil.rmtree(top / "build", ignore_errors=True)
+    return [str(venv / "bin" / "git-reconcile")]
+
+
 # --- section 2: bigger operations --------------------------------------------------------
 
 
 def bigger_operations(  # noqa: C901  (one row per operation and transport, in order)
-    root: Path, base: Path, transports: Sequence[Transport], runs: int
+    root: Path, base: Path, transports: Sequence[Transport], runs: int, targets: Targets
 ) -> Section:
     templates: dict[str, Path] = {}
     for op in ("ff", "rebase", "conflict"):
@@ -492,11 +663,20 @@ def bigger_operations(  # noqa: C901  (one row per operation and transport, in o
             b = Contender(
                 script, theirs(script, transport.env), prepare(op, transport), git_ok(op), remove
             )
-            interleave([a, b], runs)
+            interleave([a, b], runs, counter=transport.counter)
             shown = script.replace("conflicts/X", "conflicts/<UTC>")
+            connections = "—"
+            if transport.counter is not None:
+                ours_n, git_n = max(a.connections), min(b.connections)
+                connections = f"{ours_n} / {git_n}"
+                targets.add(
+                    f"5. connections of a {outcome.value} run over ssh at most git's",
+                    f"{ours_n} ({', '.join(a.services)}) vs {git_n}",
+                    ours_n <= git_n,
+                )
             rows.append(
                 f"| {title} | {transport.name} | {ms(a.median_ms)} | `{shown}` | "
-                f"{ms(b.median_ms)} | {ratio(a.median_ms, b.median_ms)} |"
+                f"{ms(b.median_ms)} | {ratio(a.median_ms, b.median_ms)} | {connections} |"
             )
     return Section(
         "2. Bigger operations, against the equivalent git command line",
@@ -504,10 +684,13 @@ def bigger_operations(  # noqa: C901  (one row per operation and transport, in o
             f"Each run works on a fresh copy of the remote and of a working-tree clone "
             f"(a {HISTORY:,}-commit history; the copies are made before the clock starts). "
             f"git-reconcile is the in-process `reconcile()`; the git sequence runs in one "
-            f"`sh -c`. Median of {runs} interleaved rounds, after 1 warm-up round.",
+            f"`sh -c`. Median of {runs} interleaved rounds, after 1 warm-up round. "
+            "Connections: the most one git-reconcile run opened at the SSH server / the "
+            "fewest git's sequence did.",
             "",
-            "| operation | transport | git-reconcile | git command line | median | ratio |",
-            "|---|---|---|---|---|---|",
+            "| operation | transport | git-reconcile | git command line | median | ratio | "
+            "connections |",
+            "|---|---|---|---|---|---|---|",
             *rows,
         ],
     )
@@ -850,18 +1033,24 @@ def profile_in_process(
     intro = (
         f"**In-process in-sync over {transport.name}: {ratio(ssh['inproc'], ssh['listheads'])} "
         f"`list_heads` ({ms(ssh['inproc'])} vs {ms(ssh['listheads'])}), target "
-        f"{TARGET_LIST_HEADS}x.** Both make one connection and download no pack. Over a "
+        f"{TARGET_LIST_HEADS[transport.name]}x.** Both make one connection and download no "
+        "pack. Over a "
         f"path, where connecting costs almost nothing, `reconcile()` takes {path_gap:.1f} ms "
         "more than `list_heads`: that much is local work around the connection. Over "
         f"{transport.name} it takes {ssh_gap:.1f} ms more at the median, and "
         f"{fast_gap:.1f} ms more in the fastest runs ({ms(ssh['inproc_min'])} vs "
         f"{ms(ssh['listheads_min'])}, {ratio(ssh['inproc_min'], ssh['listheads_min'])})."
     )
-    if ssh_gap > path_gap + 1.0:
+    if ssh_gap > path_gap + 1.0 and ssh["inproc_stalls"] + ssh["listheads_stalls"]:
         intro += (
             " The rest of the median gap is the 40 ms stalls of section 1, which hit "
             f"{ssh['inproc_stalls']:.0f} of {ssh['runs']:.0f} `reconcile()` runs and "
             f"{ssh['listheads_stalls']:.0f} of `list_heads`' there."
+        )
+    elif ssh_gap > path_gap + 1.0:
+        intro += (
+            " No run stalled on a delayed ACK there; the rest of the median gap is time "
+            "the machine's other work took from these runs (compare the fastest runs)."
         )
     return [
         intro,
@@ -891,22 +1080,28 @@ def _interleaved_commands(
     return {name: c.median_ms for name, c in contenders.items()}
 
 
-def _import_times(statement: str) -> tuple[dict[str, float], dict[str, float]]:
-    """Own import time (ms) by top-level package and by module, from -X importtime."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", statement],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    packages: dict[str, float] = {}
+def _import_times(
+    python: str, statement: str, rounds: int = 7
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Own import time (ms) by top-level package and by module, from -X importtime: the
+    least of ``rounds`` runs for each module, so one slow moment of the machine does not
+    land on one module."""
     modules: dict[str, float] = {}
-    for line in done.stderr.splitlines():
-        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
-        if match:
-            module, own = match.group(2), int(match.group(1)) / 1000
-            modules[module] = own
-            packages[module.split(".")[0]] = packages.get(module.split(".")[0], 0.0) + own
+    for _ in range(rounds):
+        done = subprocess.run(
+            [python, "-X", "importtime", "-c", statement],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for line in done.stderr.splitlines():
+            match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+            if match:
+                module, own = match.group(2), int(match.group(1)) / 1000
+                modules[module] = min(modules.get(module, own), own)
+    packages: dict[str, float] = {}
+    for module, own in modules.items():
+        packages[module.split(".")[0]] = packages.get(module.split(".")[0], 0.0) + own
     return packages, modules
 
 
@@ -916,53 +1111,56 @@ def _top(times: dict[str, float], count: int) -> str:
 
 
 # What `git-reconcile run` loads before it reconciles: the command line (standard
-# library only), its parser (whose defaults come from the value objects), the library.
-CLI_IMPORTS = "import plugin.cli, reconcile; plugin.cli.build_parser()"
+# library only), the run command's parser (whose defaults come from the value
+# objects), and the engine.
+CLI_IMPORTS = (
+    "import plugin.cli; plugin.cli.build_parser().parse_args(['run', '.']); "
+    "from reconcile import reconcile"
+)
 
 
-def profile_cli(medians: dict[str, dict[str, float]], clone: Path) -> list[str]:
-    """Split the CLI's time into starting Python, imports and the run itself."""
+def profile_cli(
+    medians: dict[str, dict[str, float]], clone: Path, clis: dict[str, list[str]]
+) -> list[str]:
+    """Split the CLI's time into starting Python, imports and the run itself (with the
+    interpreter of the wheel install, when there is one: the installed product)."""
+    kind = "wheel" if "wheel" in clis else "dev"
+    cli = clis[kind]
+    python = str(Path(cli[0]).parent / "python") if kind == "wheel" else sys.executable
     parts = _interleaved_commands(
         {
-            "cli": [*cli_command(), "run", str(clone), "--json"],
-            "start": [sys.executable, "-c", "pass"],
-            "plugin": [sys.executable, "-c", CLI_IMPORTS],
-            "library": [sys.executable, "-c", "import reconcile"],
+            "cli": [*cli, "run", str(clone), "--json"],
+            "start": [python, "-c", "pass"],
+            "plugin": [python, "-c", CLI_IMPORTS],
+            "library": [python, "-c", "from reconcile import reconcile"],
         },
         dict(os.environ),
     )
-    packages, modules = _import_times(CLI_IMPORTS)
-    library, _modules = _import_times("import reconcile")
-    extra = {name: value for name, value in packages.items() if name not in library}
+    packages, modules = _import_times(python, CLI_IMPORTS)
     lines = []
     for name, m in medians.items():
-        if m["cli"] > m["shell"]:
-            lines.append(
-                f"**CLI over {name}: {ms(m['cli'])} against {ms(m['shell'])} for the shell git "
-                f"command ({ratio(m['cli'], m['shell'])}).**"
-            )
-    added = sum(extra.values())
+        lines.append(
+            f"**CLI over {name} ({CLI_KINDS[kind]}): {ms(m[f'cli_{kind}'])} against "
+            f"{ms(m['shell'])} for the shell git command "
+            f"({ratio(m[f'cli_{kind}'], m['shell'])}).**"
+        )
     lines += [
         "",
-        "Measured apart, interleaved, median of 20 rounds: the CLI over a path takes "
-        f"{ms(parts['cli'])} here; starting Python (`python -c pass`) {ms(parts['start'])}; "
-        "starting it, building the command's parser and importing the library, which "
-        f"`git-reconcile run` does before it reconciles, {ms(parts['plugin'])}; starting it "
-        f"and importing only the library (`import reconcile`), {ms(parts['library'])}. "
-        "The reconcile itself is the in-process row "
-        f"({ms(medians['path']['inproc'])} over a path, {ms(medians['ssh']['inproc'])} over "
-        f"ssh). So starting Python and importing make "
+        f"Measured apart ({CLI_KINDS[kind]}), interleaved, median of 20 rounds: the CLI "
+        f"over a path takes {ms(parts['cli'])} here; starting Python (`python -c pass`) "
+        f"{ms(parts['start'])}; starting it, building the run command's parser and "
+        f"importing the engine, which `git-reconcile run` does before it reconciles, "
+        f"{ms(parts['plugin'])}; starting it and importing only the engine "
+        f"(`from reconcile import reconcile`), {ms(parts['library'])}. The reconcile "
+        f"itself is the in-process row ({ms(medians['path']['inproc'])} over a path, "
+        f"{ms(medians['ssh']['inproc'])} over ssh). So starting Python and importing make "
         f"{min(parts['plugin'] / parts['cli'], 1.0):.0%} of the CLI's time "
         f"({parts['start'] / parts['cli']:.0%} starting, "
         f"{(parts['plugin'] - parts['start']) / parts['cli']:.0%} importing), while the "
-        "shell git command starts two or three "
-        f"small C processes. `python -X importtime -c '{CLI_IMPORTS}'`, own time by "
-        f"top-level package: {_top(packages, 8)}; by module: {_top(modules, 5)}. "
-        + (
-            f"Beyond the library's imports, the command line adds {added:.0f} ms: {_top(extra, 6)}."
-            if added >= 20
-            else f"The command line adds only {added:.0f} ms to the library's own imports."
-        ),
+        "shell git command starts two or three small C processes. "
+        f'`python -X importtime -c "{CLI_IMPORTS}"` (the least of 7 runs for each module), '
+        "own time by top-level package: "
+        f"{_top(packages, 8)}; by module: {_top(modules, 6)}.",
     ]
     return lines
 
@@ -990,7 +1188,15 @@ def ssh_server(root: Path) -> Iterator[Transport]:
                 "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes"
             ),
         }
-        yield Transport("ssh", info["url_prefix"], key, known, env)
+        stdin, stdout = server.stdin, server.stdout
+
+        def count() -> tuple[int, list[str]]:
+            stdin.write("count\n")
+            stdin.flush()
+            answer = json.loads(stdout.readline())
+            return int(answer["connections"]), list(answer["services"])
+
+        yield Transport("ssh", info["url_prefix"], key, known, env, count)
     finally:
         server.stdin.close()
         try:
@@ -1004,8 +1210,14 @@ def _commit() -> str:
     """The project's commit (short), with a mark when the working tree differs from it."""
     top = HERE.parent.parent
     head = git(top, "rev-parse", "--short", "HEAD", check=False) or "unknown"
-    dirty = git(top, "status", "--porcelain", "--untracked-files=no", check=False)
+    dirty = git(  # the results, written by the benchmarks themselves, do not count
+        top, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!tests/bench/results"
+    )
     return f"{head}{'+changes' if dirty else ''}"
+
+
+def _loads(loads: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.2f}" for x in loads)
 
 
 def render(
@@ -1019,7 +1231,11 @@ def render(
         "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} at commit "
         f"{args.commit}, in "
-        f"{args.elapsed / 60:.1f} minutes. " + machine() + " Everything runs on loopback: "
+        f"{args.elapsed / 60:.1f} minutes, with a load average (1, 5, 15 min) of "
+        f"{_loads(args.load_before)} at the start and {_loads(os.getloadavg())} at the end "
+        "(the machine's other work moves the figures). "
+        + machine()
+        + " Everything runs on loopback: "
         "remotes by path, and the SSH git server of the tests (asyncssh running "
         "`git-upload-pack`/`git-receive-pack`) in its own process. Times are medians; "
         "ratio = git-reconcile / comparison (below 1: git-reconcile is faster).",
@@ -1039,7 +1255,7 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -1054,10 +1270,19 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=4, help="threads reconciling in section 3 (default: 4)"
     )
+    parser.add_argument(
+        "--no-wheel",
+        action="store_true",
+        help="measure the CLI of the development install only (no wheel built and installed)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     parser.add_argument("--scale-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     if args.scale_child:
         mode, listing = args.scale_child
         scale_child(mode, Path(listing), args.workers, args.home)
@@ -1066,6 +1291,7 @@ def main() -> None:
         raise SystemExit("the ssh client is missing: apt-get install -y openssh-client")
 
     began = time.perf_counter()
+    args.load_before = os.getloadavg()
     args.commit = _commit()
     scale_runs, scale_counts = (2, [100]) if args.quick else (3, [100, 1000])
     big_runs = 2 if args.quick else 5
@@ -1077,24 +1303,29 @@ def main() -> None:
         fast_import(base, HISTORY, HISTORY_SIZE, seed=1)
         targets = Targets()
         profiles: list[str] = []
+        clis = {"dev": cli_command()}
+        wheel = None if args.no_wheel else wheel_cli(root)
+        if wheel is not None:
+            clis["wheel"] = wheel
+        zero = startup(clis, args.runs, targets)
         with ssh_server(root) as ssh:
             transports = [Transport("path"), ssh]
-            one, medians = in_sync(root, base, transports, args.runs, targets)
+            one, medians = in_sync(root, base, transports, args.runs, targets, clis=clis)
             m = medians["ssh"]
-            if m["inproc"] > TARGET_LIST_HEADS * m["listheads"]:
+            if m["inproc"] > TARGET_LIST_HEADS["ssh"] * m["listheads"]:
                 log("profiling the in-process in-sync reconcile over ssh")
                 profiles += [*profile_in_process(ssh, root / "insync-ssh", medians), ""]
-            if any(m["cli"] > m["shell"] for m in medians.values()):
+            if any(not met for target, _f, met in targets.rows if target.startswith(("1.", "2."))):
                 log("profiling the CLI")
-                profiles += [*profile_cli(medians, root / "insync-path"), ""]
-            two = bigger_operations(root, base, transports, args.runs)
+                profiles += [*profile_cli(medians, root / "insync-path", clis), ""]
+            two = bigger_operations(root, base, transports, args.runs, targets)
             three = scale(root, scale_counts, scale_runs, args.workers, targets)
             four = large(root, ssh, big_runs)
         args.elapsed = time.perf_counter() - began
         if _commit() != args.commit:
             args.commit += f" (then {_commit()}: the code changed during the run; run again)"
             log(f"the code changed during the run: {args.commit}")
-        text = render([one, two, three, four, webhooks()], targets, profiles, args)
+        text = render([zero, one, two, three, four, webhooks()], targets, profiles, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)

@@ -1,6 +1,8 @@
 """Run the test SSH git server in its own process, so a busy Python thread in the
 measuring process cannot slow the server down. Prints one JSON line with the
-port and key paths, then serves until stdin closes."""
+port and key paths, then serves until stdin closes. Each line ``count`` read from
+stdin is answered with one JSON line: the connections accepted so far, and the git
+services run, in order."""
 
 from __future__ import annotations
 
@@ -27,7 +29,11 @@ def main() -> None:
             ),
             flush=True,
         )
-        sys.stdin.read()
+        for line in sys.stdin:
+            if line.strip() == "count":
+                services = [command.split()[0] for command in server.commands if command]
+                answer = {"connections": server.connections, "services": services}
+                print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":

@@ -363,6 +363,7 @@ class SSHGitServer:
     connections: int
     dropped: int
     fail_next: int
+    drop: set[int]
 
     def __init__(
         self,
@@ -404,8 +405,9 @@ class SSHGitServer:
 
         self.port = 0
         self.connections = 0  # every accepted TCP connection, dropped ones too
-        self.dropped = 0  # connections dropped because of fail_next
+        self.dropped = 0  # connections dropped because of fail_next or drop
         self.fail_next = 0
+        self.drop: set[int] = set()  # numbers (as `connections` counts them) to drop
         self.orphan_grace = orphan_grace
         self.commands: list[str] = []  # exec commands received, in order
         self._children: dict[int, asyncio.subprocess.Process] = {}
@@ -488,8 +490,8 @@ class SSHGitServer:
         """Count a new connection; True if it must be dropped."""
         with self._lock:
             self.connections += 1
-            if self.fail_next > 0:
-                self.fail_next -= 1
+            if self.fail_next > 0 or self.connections in self.drop:
+                self.fail_next = max(0, self.fail_next - 1)
                 self.dropped += 1
                 return True
             self._conns.add(conn)
