@@ -22,6 +22,7 @@ __all__ = [
     "BOOT_POLICIES",
     "ENV_ADMIN_TOKEN",
     "ENV_DATABASE_URL",
+    "ENV_REPLICA_ID",
     "ENV_WEBHOOK_SECRET",
     "BootPolicy",
     "ConfigError",
@@ -32,6 +33,7 @@ __all__ = [
 ENV_WEBHOOK_SECRET: Final = "RECONCILE_WEBHOOK_SECRET"
 ENV_ADMIN_TOKEN: Final = "RECONCILE_ADMIN_TOKEN"
 ENV_DATABASE_URL: Final = "RECONCILE_DATABASE_URL"
+ENV_REPLICA_ID: Final = "RECONCILE_REPLICA_ID"
 
 BootPolicy = str  # "serve" | "not-ready" | "fail"
 BOOT_POLICIES: Final = ("serve", "not-ready", "fail")
