@@ -4,8 +4,10 @@ LISTEN/NOTIFY (never one's own, and a catch-up after a reconnect), and once-only
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,3 +245,48 @@ def test_replicas_hear_each_others_triggers_and_catch_up_after_a_reconnect(
     assert [t.trigger_id for t in own] == ["m-1"]
     assert two.listener is not None
     assert two.listener.reconnects == 1
+
+
+_HOLDER = """
+import sys
+from plugin.replicas import REPOSITORY, AdvisoryLock, advisory_key
+lock = AdvisoryLock(sys.argv[1], advisory_key(REPOSITORY, "data"), what="'data'",
+                    replica_id="frozen", session_timeout=float(sys.argv[2]))
+lock.acquire(5.0)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_frozen_holder_loses_the_lock_within_the_failure_time(
+    postgres_url: str,  # noqa: F811
+    lock_pair: tuple[AdvisoryLock, AdvisoryLock],
+) -> None:
+    """A holder that stops (SIGSTOP: its host's TCP stack still answers keepalives)
+    keeps the lock while its session lives, and the server ends that session after
+    the failure time (idle_session_timeout, kept off while alive by the heartbeat):
+    the other replica then takes the lock, within the failure time and a margin."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, postgres_url, str(SESSION_TIMEOUT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        waiting = lock_pair[1]
+        assert not waiting.try_acquire()
+        holder.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        waiting.acquire(SESSION_TIMEOUT + 10)
+        took = time.monotonic() - stopped
+        assert took < SESSION_TIMEOUT + 2, took
+        assert waiting.lost() is None
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        holder.kill()
+        holder.wait(timeout=10)
+        for stream in (holder.stdin, holder.stdout):
+            if stream is not None:
+                stream.close()
