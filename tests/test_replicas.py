@@ -220,9 +220,9 @@ def test_replicas_hear_each_others_triggers_and_catch_up_after_a_reconnect(
         async with anyio.create_task_group() as group:
             await group.start(two.listen, on_heard, back.set)
             await group.start(one.listen, own.append, lambda: None)
+            assert one.listening
+            assert two.listening
             with anyio.fail_after(20):
-                while not (one.listening and two.listening):
-                    await anyio.sleep(0.02)  # the LISTEN is issued in the listener's thread
                 await anyio.to_thread.run_sync(one.publish, "data", "abc123", "d-1", "webhook")
                 await anyio.to_thread.run_sync(two.publish, "data", None, "m-1", "manual")
                 await arrived.wait()

@@ -211,12 +211,14 @@ class Replicas:
     ) -> None:
         """Hear the other replicas' triggers until cancelled: ``heard(trigger)`` for
         each (never this process's own), ``reconnected()`` after a lost connection is
-        back; both are called in the event loop. Returns at once without PostgreSQL."""
+        back; both are called in the event loop. Started once the first try to listen
+        is over (listening, or failed: the listener then keeps trying), so a trigger
+        published after that is heard. Returns at once without PostgreSQL."""
         listener = self.listener
-        task_status.started()
         if listener is None:
+            task_status.started()
             return
-        stop = threading.Event()
+        stop, first = threading.Event(), threading.Event()
 
         def on_payload(payload: str) -> None:
             trigger = Trigger.parse(payload)
@@ -233,10 +235,19 @@ class Replicas:
         def on_reconnect() -> None:
             _to_loop(stop, lambda _none: reconnected(), None)
 
-        try:
+        async def run() -> None:
             await anyio.to_thread.run_sync(
-                listener.run, stop, on_payload, on_reconnect, abandon_on_cancel=True
+                listener.run, stop, on_payload, on_reconnect, first, abandon_on_cancel=True
             )
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(run)
+                # Bounded: a connection attempt gives up after the failure time.
+                await anyio.to_thread.run_sync(
+                    first.wait, 2 * self.session_timeout + 5, abandon_on_cancel=True
+                )
+                task_status.started()
         finally:
             stop.set()
 

@@ -132,35 +132,57 @@ class Listener:
         stop: threading.Event,
         heard: Callable[[str], None],
         reconnected: Callable[[], None],
+        first: threading.Event | None = None,
     ) -> None:
         """In a thread: call ``heard(payload)`` for each notification, and
-        ``reconnected()`` each time the connection is back after it was lost."""
+        ``reconnected()`` each time the connection is back after it was lost.
+        ``first`` is set once the first try is over: listening, or failed."""
         import psycopg  # noqa: PLC0415
 
+        tried = first if first is not None else threading.Event()
         lost = False
-        while not stop.is_set():
-            try:
-                conn = self._connect(stop)
-            except _Stopped:
-                return
-            except psycopg.Error as exc:  # not the network: trying again will not help
-                logger.error("cannot listen for other replicas' triggers: %s", exc)
-                return
-            try:
-                self.listening = True
-                if lost:
-                    self.reconnects += 1
-                    logger.info("listening for other replicas' triggers again")
-                    reconnected()
-                self._listen(conn, stop, heard)
-            except psycopg.Error as exc:
-                lost = True
-                logger.warning("lost the connection that listens for triggers: %s", exc)
-            finally:
-                self.listening = False
-                conn.close()
+        try:
+            while not stop.is_set():
+                try:
+                    conn = self._connect(stop, tried)
+                except _Stopped:
+                    return
+                except psycopg.Error as exc:  # not the network: trying again will not help
+                    logger.error("cannot listen for other replicas' triggers: %s", exc)
+                    return
+                tried.set()
+                lost = self._serve(conn, stop, heard, reconnected, lost=lost)
+        finally:
+            tried.set()
 
-    def _connect(self, stop: threading.Event) -> psycopg.Connection[Any]:
+    def _serve(
+        self,
+        conn: psycopg.Connection[Any],
+        stop: threading.Event,
+        heard: Callable[[str], None],
+        reconnected: Callable[[], None],
+        *,
+        lost: bool,
+    ) -> bool:
+        """Listen on ``conn`` until stopped (False) or the connection is lost (True)."""
+        import psycopg  # noqa: PLC0415
+
+        try:
+            self.listening = True
+            if lost:
+                self.reconnects += 1
+                logger.info("listening for other replicas' triggers again")
+                reconnected()
+            self._listen(conn, stop, heard)
+        except psycopg.Error as exc:
+            logger.warning("lost the connection that listens for triggers: %s", exc)
+            return True
+        finally:
+            self.listening = False
+            conn.close()
+        return False
+
+    def _connect(self, stop: threading.Event, tried: threading.Event) -> psycopg.Connection[Any]:
         """A listening connection, tried again with backoff until one is made or the
         listener is stopped (``_Stopped``)."""
         import psycopg  # noqa: PLC0415
@@ -170,6 +192,7 @@ class Listener:
                 raise _Stopped
 
         def log(state: tenacity.RetryCallState) -> None:
+            tried.set()
             error = state.outcome.exception() if state.outcome is not None else None
             wait = state.next_action.sleep if state.next_action is not None else 0.0
             logger.warning("cannot listen for triggers (trying again in %.1fs): %s", wait, error)
