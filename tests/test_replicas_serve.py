@@ -221,7 +221,8 @@ def test_a_webhook_to_one_replica_fast_forwards_all_three_and_their_commits_all_
     three (the others hear it over NOTIFY and record runs of their own, by replica);
     its redelivery to another replica is a duplicate; then each application commits
     at the same moment through the write path, and every commit lands on the remote
-    (or on a conflicts/* branch): none is lost."""
+    (or on a conflicts/* branch): none is lost, and their pushes never overlap. A
+    replica whose listener lost its connection runs once to catch up."""
     world = ssh_world
     clones = [world.clone(f"clone-{i}") for i in (1, 2, 3)]
     record = tmp_path / "record"
@@ -279,6 +280,20 @@ def test_a_webhook_to_one_replica_fast_forwards_all_three_and_their_commits_all_
             assert f"Save of {name}" in messages
         _assert_no_overlap(cluster, {"r1", "r2", "r3"})
         assert not (record / "overlaps").exists()
+
+        closed = cluster.rows(  # the second replica's listener loses its connection
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'git-reconcile listen r2'"
+        )
+        assert closed == [(True,)]
+        cluster.until(
+            lambda: bool(
+                cluster.rows(
+                    "SELECT 1 FROM reconcile_run WHERE replica = 'r2' AND trigger = 'catch-up'"
+                )
+            ),
+            "the second replica, listening again, ran to catch up",
+        )
 
 
 def _hooks(remote: Path, record: Path) -> None:
