@@ -132,6 +132,7 @@ class ReconcileRun(AuditModel, table=True):
     # What went wrong outside the result.
     error: str | None = Field(default=None, sa_type=Text)
     callback_error: str | None = Field(default=None, sa_type=Text)
+    replica: str | None = None  # the replica that ran it (revision 0004)
 
 
 class GitOperation(AuditModel, table=True):

@@ -22,6 +22,7 @@ __all__ = [
     "BOOT_POLICIES",
     "ENV_ADMIN_TOKEN",
     "ENV_DATABASE_URL",
+    "ENV_REPLICA_ID",
     "ENV_WEBHOOK_SECRET",
     "BootPolicy",
     "ConfigError",
@@ -32,6 +33,7 @@ __all__ = [
 ENV_WEBHOOK_SECRET: Final = "RECONCILE_WEBHOOK_SECRET"
 ENV_ADMIN_TOKEN: Final = "RECONCILE_ADMIN_TOKEN"
 ENV_DATABASE_URL: Final = "RECONCILE_DATABASE_URL"
+ENV_REPLICA_ID: Final = "RECONCILE_REPLICA_ID"
 
 BootPolicy = str  # "serve" | "not-ready" | "fail"
 BOOT_POLICIES: Final = ("serve", "not-ready", "fail")
@@ -157,7 +159,15 @@ class PluginConfig:
     (the app does not start). ``admin_token_env`` names the environment variable the
     admin token is read from, when it is (``git-reconcile serve``, ``load_config``), so
     the admin routes' 503 can say what to set; without it the 503 names
-    ``PluginConfig(admin_token=...)``. Raises ``ConfigError`` with every problem found.
+    ``PluginConfig(admin_token=...)``.
+
+    Several replicas coordinate through PostgreSQL (``plugin.replicas``) when the
+    audit store is PostgreSQL, or ``lock_database_url`` names one: a direct
+    connection for the locks and the triggers, where ``database_url`` goes through a
+    transaction-pooling proxy. ``replica_id`` names this replica in run records and
+    ``/status`` (default: host name and pid); ``lock_session_timeout`` is how long a
+    replica that stopped answering keeps its locks (seconds). Raises ``ConfigError``
+    with every problem found.
     """
 
     repos: tuple[RepoConfig, ...]
@@ -173,6 +183,9 @@ class PluginConfig:
     auto_upgrade: bool = True
     retention_days: float = 30.0
     alerts: AlertConfig | None = field(default=None, repr=False)
+    replica_id: str | None = None
+    lock_database_url: str | None = field(default=None, repr=False)
+    lock_session_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         problems = [*self._repo_problems(), *self._value_problems()]
@@ -200,6 +213,7 @@ class PluginConfig:
             problems.append(f"retention_days: must be a positive number, not {self.retention_days}")
         if self.max_body < 1:
             problems.append(f"max_body: must be a positive number of bytes, not {self.max_body}")
+        problems += self._replica_problems()
         if self.boot_policy not in BOOT_POLICIES:
             problems.append(
                 f"boot_policy: {self.boot_policy!r} is not one of {', '.join(BOOT_POLICIES)}"
@@ -213,5 +227,33 @@ class PluginConfig:
                 )
         return problems
 
+    def _replica_problems(self) -> list[str]:
+        problems = []
+        if self.replica_id is not None and not self.replica_id.strip():
+            problems.append("replica_id: give a non-empty name, or leave it out")
+        if self.lock_database_url is not None and not _is_postgres(self.lock_database_url):
+            problems.append("lock_database_url: expected a PostgreSQL URL (postgresql://...)")
+        if not 1 <= self.lock_session_timeout <= 3600:
+            problems.append(
+                "lock_session_timeout: must be between 1 and 3600 seconds, "
+                f"not {self.lock_session_timeout}"
+            )
+        return problems
+
+    @property
+    def coordination_url(self) -> str | None:
+        """Where the replicas coordinate: ``lock_database_url``, else the audit store
+        when it is PostgreSQL; None for a single replica."""
+        if self.lock_database_url:
+            return self.lock_database_url
+        return self.database_url if _is_postgres(self.database_url) else None
+
     def secrets_for(self, provider: str) -> tuple[str, ...]:
         return tuple(self.webhook_secrets.get(provider, self.webhook_secrets.get("*", ())))
+
+
+def _is_postgres(url: str | None) -> bool:
+    """Whether ``url`` names PostgreSQL (``postgresql://``, ``postgresql+psycopg://``,
+    ``postgres://``), read without loading SQLAlchemy."""
+    scheme = (url or "").partition("://")[0].lower()
+    return scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")

@@ -6,7 +6,9 @@
     ├── SinkError           an alert sink cannot make its request (no secret in it)
     ├── DuplicateRunError   a run with this run id is already in the audit store
     ├── LifespanMissing     a route was called in an app not run by the plugin's lifespan
-    └── ForeignMigrations   the importable ``migrations`` package is another project's
+    ├── ForeignMigrations   the importable ``migrations`` package is another project's
+    └── ReplicaLockError    a lock in PostgreSQL could not be taken: the database is
+                            unreachable (another holder is ``reconcile.RepoLockTimeout``)
 
 ``ConfigError`` and ``DuplicateRunError`` are also ``ValueError``s and ``BootFailed``
 a ``RuntimeError``, as they were before the hierarchy existed; ``LifespanMissing``
@@ -24,6 +26,7 @@ __all__ = [
     "ForeignMigrations",
     "LifespanMissing",
     "PluginError",
+    "ReplicaLockError",
     "SinkError",
     "raise_problems",
 ]
@@ -81,3 +84,10 @@ class LifespanMissing(PluginError, RuntimeError):
 class ForeignMigrations(PluginError, RuntimeError):
     """The importable ``migrations`` package is not git-reconcile's: another package of
     that name comes first on ``sys.path``, and the audit store will not run it."""
+
+
+class ReplicaLockError(PluginError):
+    """A lock shared by the replicas (in PostgreSQL) could not be taken because the
+    database could not be reached or dropped the connection while waiting. Nothing was
+    done without it. (A lock another replica holds too long is
+    ``reconcile.RepoLockTimeout``, as for the host's file lock.)"""

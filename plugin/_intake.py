@@ -15,6 +15,10 @@ next one its input or ends with the delivery's final :class:`Disposition`.
         a new one is recorded, with what becomes of it
     queue           a run is queued
 
+A push that moved a configured repository's branch is then told to the other
+replicas (``plugin.replicas``), whether it was queued here, present or disabled:
+their clones are their own.
+
 Every delivery ends in one disposition: the answer, and the ``DeliveryResult`` the
 route counts once in the metrics and that is recorded once in the audit store, with
 the matched repository. The steps before dedupe decide without acting, so a delivery
@@ -34,6 +38,7 @@ together, in one transaction (``_Batches``).
 from __future__ import annotations
 
 import logging
+import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -119,7 +124,7 @@ async def intake(plugin: PluginView, request: Request) -> Disposition:
     closing = not_closing(plugin, delivery)
     if isinstance(closing, Disposition):
         return closing
-    decided = _dispatched(plugin, delivery, request.path_params.get("repo"))
+    decided, push = _dispatched(plugin, delivery, request.path_params.get("repo"))
     if isinstance(decided, Disposition):
         result, repo = decided.result, decided.repo
     else:
@@ -127,7 +132,11 @@ async def intake(plugin: PluginView, request: Request) -> Disposition:
     duplicate = await dedupe(plugin, delivery, result, repo)
     if duplicate is not None:
         return duplicate
-    return decided if isinstance(decided, Disposition) else queue(decided)
+    answer = decided if isinstance(decided, Disposition) else queue(decided)
+    if push is not None:  # a new delivery that moved the branch: the replicas hear of it
+        trigger_id = delivery.delivery_id or uuid.uuid4().hex
+        await plugin.publish(push.runner.name, push.after, trigger_id, "webhook")
+    return answer
 
 
 async def _received(plugin: PluginView, request: Request) -> Delivery | Disposition:
@@ -147,21 +156,26 @@ async def _received(plugin: PluginView, request: Request) -> Delivery | Disposit
     return delivery
 
 
-def _dispatched(plugin: PluginView, delivery: Delivery, name: str | None) -> _Push | Disposition:
-    """Where a verified delivery goes: ignored, already present, or (a push to queue) on."""
+def _dispatched(
+    plugin: PluginView, delivery: Delivery, name: str | None
+) -> tuple[_Push | Disposition, _Push | None]:
+    """Where a verified delivery goes: ignored, already present, or (a push to queue)
+    on; and the push, when it moved a configured repository's branch (the other
+    replicas are told of it, whatever became of it here: their clones may lack the
+    commit)."""
     push = push_only(delivery)
     if isinstance(push, Disposition):
-        return push
+        return push, None
     target = match(plugin, push, name)
     if isinstance(target, Disposition):
-        return target
+        return target, None
     moved = on_branch(target)
     if isinstance(moved, Disposition):
-        return moved
+        return moved, None
     missing = not_present(moved)
     if isinstance(missing, Disposition):
-        return missing
-    return enabled(missing)
+        return missing, moved
+    return enabled(missing), moved
 
 
 # --- the steps ---------------------------------------------------------------------------

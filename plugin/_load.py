@@ -35,7 +35,14 @@ from reconcile import (
     SSHKey,
 )
 
-from ._config import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET, PluginConfig, RepoConfig
+from ._config import (
+    ENV_ADMIN_TOKEN,
+    ENV_DATABASE_URL,
+    ENV_REPLICA_ID,
+    ENV_WEBHOOK_SECRET,
+    PluginConfig,
+    RepoConfig,
+)
 from ._errors import ConfigError
 from ._tables import (
     AlertsTable,
@@ -278,6 +285,7 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
         database_url = environ[table.database_url_env]
     if database_url:
         args["database_url"] = database_url
+    args.update(_replica_args(table, environ))
     args["admin_token_env"] = table.admin_token_env or ENV_ADMIN_TOKEN
     admin_token = environ.get(args["admin_token_env"])
     if admin_token:
@@ -289,6 +297,16 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
     ignore = frozenset({"repos"}) if repos_wrong else frozenset()
     make = partial(PluginConfig, repos=tuple(repos), webhook_secrets=secrets, **args)
     return _build(problems, (), _leads(FileTable, PluginConfig), make, ignore=ignore)
+
+
+def _replica_args(table: FileTable, environ: Mapping[str, str]) -> dict[str, str]:
+    """The replica's id and its locks' database, from the environment or the file."""
+    found = {}
+    if environ.get(ENV_REPLICA_ID):
+        found["replica_id"] = environ[ENV_REPLICA_ID]
+    if table.lock_database_url_env is not None:
+        found["lock_database_url"] = environ[table.lock_database_url_env]
+    return found
 
 
 def _secrets(

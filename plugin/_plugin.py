@@ -25,6 +25,7 @@ from reconcile import (
     Identity,
     ReconcileError,
     Trailer,
+    commit_reachable,
     ensure_clone,
     parse_trailer,
 )
@@ -40,6 +41,7 @@ from ._routes import routes as _routes
 from ._runner import OnReconciled, Runner, Ticket
 from ._view import STATE_KEY, PluginView
 from .alerts import DRAIN_TIMEOUT, Alerter
+from .replicas import Replicas, Trigger
 
 if TYPE_CHECKING:
     from .audit import AuditStore
@@ -72,8 +74,20 @@ class ReconcilePlugin:
         self.config = config
         self.history: deque[RunRecord] = deque(maxlen=config.history_size)
         self.metrics = metrics if metrics is not None else Metrics()
+        self.replicas = Replicas(
+            config.coordination_url,
+            replica_id=config.replica_id,
+            session_timeout=config.lock_session_timeout,
+        )
         self.runners: dict[str, Runner] = {
-            repo.name: Runner(repo, on_reconciled, self.history) for repo in config.repos
+            repo.name: Runner(
+                repo,
+                on_reconciled,
+                self.history,
+                replica_id=self.replicas.replica_id,
+                shared_lock=self.replicas.repository_lock(repo.name),
+            )
+            for repo in config.repos
         }
         self.alerter = alerter
         if alerter is None and config.alerts is not None and config.alerts.sinks:
@@ -120,18 +134,61 @@ class ReconcilePlugin:
         await anyio.to_thread.run_sync(self.store.record_run, record)
 
     async def _prune(self) -> None:
-        """Keep ``retention_days`` of history: prune now, then every hour."""
-        assert self.store is not None
+        """Keep ``retention_days`` of history: prune now, then every hour; on one
+        replica at a time (the others find the lock taken and skip that hour)."""
+        store = self.store
+        assert store is not None
         while True:
             cutoff = datetime.now(UTC) - timedelta(days=self.config.retention_days)
             try:
-                removed = await anyio.to_thread.run_sync(self.store.prune, cutoff)
+                async with self.replicas.exclusive("prune") as once:
+                    removed = (
+                        await anyio.to_thread.run_sync(store.prune, cutoff) if once.held else 0
+                    )
             except Exception:
                 logger.exception("pruning the audit store failed")
             else:
                 if removed:
                     logger.info("pruned %d audit rows older than %s", removed, cutoff)
             await anyio.sleep(3600)
+
+    # --- the other replicas -----------------------------------------------------------
+
+    def _heard(self, trigger: Trigger) -> None:
+        """Another replica received a trigger: run the repository here too (unless it
+        is not configured here, is disabled, or already has the commit)."""
+        runner = self.runners.get(trigger.repo)
+        if runner is None or runner.closed or not runner.enabled:
+            return
+        branch = runner.branch()
+        path = runner.spec.resolved_path
+        if trigger.commit and branch and commit_reachable(path, branch, trigger.commit):
+            return
+        ticket = runner.trigger("replica")
+        logger.info(
+            "%s: replica %s received a %s trigger (%s): run %s",
+            runner.name,
+            trigger.replica,
+            trigger.kind,
+            trigger.trigger_id,
+            ticket.run_id,
+        )
+
+    def _catch_up(self) -> None:
+        """Listening again after a lost connection: the triggers sent meanwhile are
+        gone, so every repository runs once."""
+        for runner in self.runners.values():
+            if runner.enabled and not runner.closed:
+                runner.trigger("catch-up")
+
+    async def publish(self, repo: str, commit: str | None, trigger_id: str, kind: str) -> None:
+        """Tell the other replicas of a trigger received here; a failure is logged."""
+        if not self.replicas.coordinated:
+            return
+        try:
+            await anyio.to_thread.run_sync(self.replicas.publish, repo, commit, trigger_id, kind)
+        except Exception:
+            logger.exception("telling the other replicas of a %s trigger of %s failed", kind, repo)
 
     def _measure(self, runner: Runner, record: RunRecord) -> None:
         self.metrics.observe_lock_wait(runner.name, record.lock_wait_seconds)
@@ -281,6 +338,8 @@ class ReconcilePlugin:
         if self.store is not None and self.config.auto_upgrade:
             await anyio.to_thread.run_sync(self.store.upgrade)
         async with anyio.create_task_group() as group:
+            # Listening before the boot runs: a trigger sent meanwhile queues a run.
+            await group.start(self.replicas.listen, self._heard, self._catch_up)
             if self.store is not None:
                 group.start_soon(self._prune)
             if self.alerter is not None:
@@ -380,6 +439,8 @@ class ReconcilePlugin:
                 await self.alerter.aclose()
             if self.notifier is not None:
                 await self.notifier.aclose()
+            if self.replicas.coordinated:
+                await anyio.to_thread.run_sync(self.replicas.close)
             if self.store is not None:
                 self.store.close()
 

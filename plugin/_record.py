@@ -70,6 +70,7 @@ class RunRecord:
     callback_error: str | None = None
     lock_wait_seconds: float = 0.0
     hook: HookRun | None = None
+    replica: str | None = None  # the replica that ran it (its configured id)
     # The runner's failure streak before this run (the one counter there is): what
     # the alerts compare with the streak after it. Not part of the run's JSON form.
     failures_before: int = 0
@@ -106,6 +107,7 @@ class RunRecord:
             "callback_error": _masked(self.callback_error),
             "lock_wait_seconds": round(self.lock_wait_seconds, 6),
             "hook": None if self.hook is None else self.hook.to_dict(),
+            "replica": self.replica,
         }
 
 

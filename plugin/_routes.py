@@ -52,10 +52,17 @@ async def ready(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    """Per repository: the last run, running, queued, enabled, the failure streak."""
+    """This replica, and per repository: the last run, running, queued, enabled, the
+    failure streak, and whether this replica holds the repository's shared lock."""
     plugin = plugin_of(request)
     repos = {name: runner.status() for name, runner in plugin.runners.items()}
-    return JSONResponse({"ready": plugin.ready, "repos": repos})
+    replicas = plugin.replicas
+    replica = {
+        "id": replicas.replica_id,
+        "coordinated": replicas.coordinated,
+        "listening": replicas.listening if replicas.coordinated else None,
+    }
+    return JSONResponse({"ready": plugin.ready, "replica": replica, "repos": repos})
 
 
 async def repos(request: Request) -> Response:
@@ -107,7 +114,9 @@ async def trigger(request: Request) -> Response:
         return runner
     if runner.closed:
         return _error(503, "shutting down")
-    return await _answer(request, runner, runner.trigger("manual"))
+    ticket = runner.trigger("manual")
+    await plugin.publish(runner.name, None, ticket.run_id, "manual")
+    return await _answer(request, runner, ticket)
 
 
 async def _answer(request: Request, runner: Runner, ticket: Ticket) -> Response:

@@ -8,7 +8,9 @@ commits holds every write that came before it. The
 reconcile runs in a worker thread under the repository's ``RepoLock`` (which also
 keeps other processes out), and the host's ``on_reconciled`` callback runs under
 that same lock when the local commit changed, and so does the repository's
-``exec_hook`` (``plugin._hook``), after it.
+``exec_hook`` (``plugin._hook``), after it. With several replicas (PostgreSQL), the
+repository's shared lock is taken after the file lock, within the same
+``lock_timeout``, is the run's guard, and is let go with it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -42,8 +44,12 @@ from reconcile import (
 )
 
 from ._config import RepoConfig
+from ._errors import ReplicaLockError
 from ._hook import run_hook
 from ._record import RunRecord, failure_streak
+
+if TYPE_CHECKING:
+    from .replicas import AdvisoryLock
 
 __all__ = ["OnReconciled", "RunRecord", "Runner", "Ticket"]
 
@@ -86,8 +92,13 @@ class Runner:
         config: RepoConfig,
         on_reconciled: OnReconciled | None = None,
         history: deque[RunRecord] | None = None,
+        *,
+        replica_id: str | None = None,
+        shared_lock: AdvisoryLock | None = None,
     ) -> None:
         self.config = config
+        self.replica_id = replica_id
+        self.shared_lock = shared_lock
         self.spec: RepoSpec = config.to_spec()
         self.name = config.name
         self.on_reconciled = on_reconciled
@@ -151,6 +162,7 @@ class Runner:
             "consecutive_failures": self.consecutive_failures,
             "last_success": self.last_success,
             "runs": self.runs,
+            "holds_lock": None if self.shared_lock is None else self.shared_lock.held,
             "last_run": None if last is None else last.to_dict(),
         }
 
@@ -168,6 +180,7 @@ class Runner:
                     triggers=[kind],
                     queued_at=time.time(),
                     error="shutting down: not run",
+                    replica=self.replica_id,
                 )
             )
             closed.done.set()
@@ -180,6 +193,7 @@ class Runner:
                         repo=self.name,
                         triggers=[],
                         queued_at=time.time(),
+                        replica=self.replica_id,
                     )
                 )
             )
@@ -251,7 +265,7 @@ class Runner:
                     record.hook = await run_hook(self.config, record)
             finally:
                 if held is not None:
-                    held.release()
+                    await held.release_async()
         except BaseException:
             handoff.abandon()
             raise
@@ -275,14 +289,15 @@ class Runner:
     def _reconcile_locked(
         self, record: RunRecord, handoff: _Handoff, commit: CommitRequest | None
     ) -> None:
-        """In a worker thread: take the repository's lock and reconcile; the lock is
-        handed over to the caller, which lets go after the host's callback ran."""
+        """In a worker thread: take the repository's locks and reconcile; the locks
+        are handed over to the caller, which lets go after the host's callback ran."""
         waited = time.monotonic()
         try:
             gitdir = git_directory(self.spec.resolved_path, trust=self.spec.trust)
-            held = RepoLock(gitdir, self.spec.lock_timeout, self.cancel)
-            held.acquire()
-        except (BadInputError, RepoLockTimeout) as exc:
+            held = _Held(RepoLock(gitdir, self.spec.lock_timeout, self.cancel))
+            held.file.acquire()
+            held.take_shared(self.shared_lock, self.spec.lock_timeout, waited, self.cancel)
+        except (BadInputError, RepoLockTimeout, ReplicaLockError) as exc:
             record.error = str(exc)
             return
         except OSError as exc:
@@ -295,7 +310,9 @@ class Runner:
         finally:
             record.lock_wait_seconds = time.monotonic() - waited
         try:
-            record.result = reconcile(self.spec, commit=commit, cancel=self.cancel, lock=False)
+            record.result = reconcile(
+                self.spec, commit=commit, cancel=self.cancel, lock=False, guard=self.shared_lock
+            )
         except BadInputError as exc:
             record.error = str(exc)
         except Exception as exc:
@@ -331,23 +348,61 @@ class Runner:
             self.last_success = record.finished_at
 
 
+class _Held:
+    """The locks a run holds: the host's file lock, then the replicas' shared lock
+    (when there is one), let go in the opposite order."""
+
+    def __init__(self, file: RepoLock) -> None:
+        self.file = file
+        self.shared: AdvisoryLock | None = None
+
+    def take_shared(
+        self, shared: AdvisoryLock | None, timeout: float, since: float, cancel: CancelToken
+    ) -> None:
+        """Take ``shared`` within what is left of ``timeout`` (counted from ``since``);
+        on failure the file lock is let go too, and the error raised."""
+        if shared is None:
+            return
+        try:
+            shared.acquire(max(0.0, timeout - (time.monotonic() - since)), cancel)
+        except BaseException:
+            self.file.release()
+            raise
+        self.shared = shared
+
+    def release(self) -> None:
+        try:
+            if self.shared is not None:
+                self.shared.release()
+        finally:
+            self.file.release()
+
+    async def release_async(self) -> None:
+        """Let go from the event loop: the shared lock's round trip in a worker thread."""
+        if self.shared is None:
+            self.file.release()
+            return
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.release)
+
+
 class _Handoff:
-    """Passes the held lock from the worker thread to the run, or, when the run was
-    abandoned at shutdown, has the thread let go of it itself."""
+    """Passes the held locks from the worker thread to the run, or, when the run was
+    abandoned at shutdown, has the thread let go of them itself."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._held: RepoLock | None = None
+        self._held: _Held | None = None
         self._abandoned = False
 
-    def give(self, held: RepoLock) -> None:
+    def give(self, held: _Held) -> None:
         with self._guard:
             if self._abandoned:
                 held.release()
             else:
                 self._held = held
 
-    def take(self) -> RepoLock | None:
+    def take(self) -> _Held | None:
         with self._guard:
             held, self._held = self._held, None
             return held

@@ -22,7 +22,14 @@ from reconcile import GitHubApp, HTTPAuth, Identity, RepoSpec, Retry, SSHKey
 from webhooks import Provider
 
 from ._commit_tables import CommitTable, RepoCommitTable
-from ._config import BOOT_POLICIES, ENV_ADMIN_TOKEN, ENV_DATABASE_URL, PluginConfig, RepoConfig
+from ._config import (
+    BOOT_POLICIES,
+    ENV_ADMIN_TOKEN,
+    ENV_DATABASE_URL,
+    ENV_REPLICA_ID,
+    PluginConfig,
+    RepoConfig,
+)
 from ._table_kit import (
     Child,
     Default,
@@ -364,6 +371,28 @@ class FileTable(Table):
     )
     auto_upgrade: Annotated[bool | None, Sets(PluginConfig, "auto_upgrade")] = _key(
         "apply the audit store's migrations at start-up"
+    )
+    replica_id: Annotated[
+        Text | None, Sets(PluginConfig, "replica_id"), Default("host name and pid")
+    ] = _key(
+        "this replica's id, in run records, `/status` and the locks' connections; "
+        f"`{ENV_REPLICA_ID}`, when set, wins (one file for every replica)"
+    )
+    lock_database_url: Annotated[
+        Text | None, Sets(PluginConfig, "lock_database_url"), Default("the audit store's")
+    ] = _key(
+        "a direct PostgreSQL connection (never a transaction-pooling proxy) for the "
+        "replicas' locks and triggers; without it, the audit store's URL when it is "
+        "PostgreSQL"
+    )
+    lock_database_url_env: EnvName | None = _key(
+        "the environment variable that holds `lock_database_url`; wins over it"
+    )
+    lock_session_timeout: Annotated[float | None, Sets(PluginConfig, "lock_session_timeout")] = (
+        _key(
+            "seconds a replica that stopped answering keeps its locks (keepalives, "
+            "`idle_session_timeout`; 1 to 3600)"
+        )
     )
     identity: IdentityTable | None = _key(
         "the committer of the commits git-reconcile makes, for every repository"

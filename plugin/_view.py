@@ -23,6 +23,7 @@ from ._runner import Runner
 
 if TYPE_CHECKING:
     from .audit import AuditStore
+    from .replicas import Replicas
 
 __all__ = ["STATE_KEY", "PluginView", "plugin_of"]
 
@@ -57,6 +58,13 @@ class PluginView(Protocol):
 
     @property
     def metrics(self) -> Metrics: ...
+
+    @property
+    def replicas(self) -> Replicas:
+        """This replica's id, and what it shares with the others (PostgreSQL)."""
+
+    async def publish(self, repo: str, commit: str | None, trigger_id: str, kind: str) -> None:
+        """Tell the other replicas of a trigger received here (nothing without them)."""
 
     @property
     def deliveries(self) -> DeliveryCache:

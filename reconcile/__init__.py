@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         GitError,
         HostKeyError,
         InvalidSpecError,
+        LockLostError,
         NetworkError,
         NotARepositoryError,
         PathInUseError,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     )
     from ._git import IgnoreRules, scan_host_key
     from ._github_app import GitHubApp
+    from ._guard import RunGuard
     from ._hostkeys import (
         HostKey,
         HostKeyVerdict,
@@ -115,6 +117,7 @@ _WHERE = {
     "inspect_repo": "_engine",
     "InvalidSpecError": "_errors",
     "known_hosts_line": "_hostkeys",
+    "LockLostError": "_errors",
     "MessageContext": "_commit",
     "MessageGenerator": "_commit",
     "NetworkError": "_errors",
@@ -140,6 +143,7 @@ _WHERE = {
     "RepoSpec": "_spec",
     "Result": "_result",
     "Retry": "_spec",
+    "RunGuard": "_guard",
     "scan_host_key": "_git",
     "SSHKey": "_spec",
     "state_diagram": "_diagram",
@@ -172,6 +176,7 @@ __all__ = [
     "Identity",
     "IgnoreRules",
     "InvalidSpecError",
+    "LockLostError",
     "MessageContext",
     "MessageGenerator",
     "NetworkError",
@@ -192,6 +197,7 @@ __all__ = [
     "RepoSpec",
     "Result",
     "Retry",
+    "RunGuard",
     "SSHKey",
     "Trailer",
     "UnknownBranchError",

@@ -20,9 +20,17 @@ from transitions import Machine
 
 from ._commit import CommitInfo, CommitRequest
 from ._control import CancelToken, ProgressCallback
-from ._errors import BadInputError, GitError, ReconcileError, RepoLockTimeout, UnknownBranchError
+from ._errors import (
+    BadInputError,
+    GitError,
+    LockLostError,
+    ReconcileError,
+    RepoLockTimeout,
+    UnknownBranchError,
+)
 from ._facts import Facts
 from ._git import GitRepo
+from ._guard import Guard, RunGuard
 from ._lock import RepoLock
 from ._machine import BLOCKED, NEXT, TERMINAL, build_machine
 from ._reasons import reason
@@ -57,6 +65,7 @@ def reconcile(
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
     lock: bool = True,
+    guard: RunGuard | None = None,
 ) -> Result:
     """Reconcile one branch of one repository with its remote, and say what happened.
 
@@ -68,7 +77,10 @@ def reconcile(
     the run's network operations; ``progress`` is told how transfers advance, a
     few times a second at most. The run holds the repository's ``RepoLock`` (one
     reconcile at a time, across processes), waiting up to ``spec.lock_timeout``;
-    pass ``lock=False`` when the caller holds it already.
+    pass ``lock=False`` when the caller holds it already. ``guard`` stands for a lock
+    the caller holds elsewhere (see ``RunGuard``): it is asked before every write,
+    and once it answers that its lock is gone the run writes nothing more, ending
+    ``fetch-failed`` (nothing written yet) or ``blocked``.
     """
     started = time.monotonic()
     target = open_target(spec, cancel, progress)
@@ -82,6 +94,7 @@ def reconcile(
             commit_wanted=commit is not None,
         ),
         commit,
+        Guard(guard),
     )
     held = RepoLock(target.repo.gitdir, spec.lock_timeout, cancel) if lock else None
     try:
@@ -124,6 +137,10 @@ def _drive(steps: Steps) -> None:
     try:
         while steps.state not in TERMINAL:
             steps.trigger(NEXT[steps.state])
+    except LockLostError as exc:
+        # The same edge: the run's guard lost its lock after something was written.
+        steps.facts = replace(steps.facts, unsafe=str(exc), lock_lost=str(exc))
+        machine.set_state(BLOCKED, model=steps)
     except ReconcileError as exc:
         # The one edge outside the table (see _machine): a step met something the
         # steps do not expect (a ref name git refuses, a credential file that

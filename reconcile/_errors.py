@@ -14,6 +14,7 @@ the library itself::
     │   ├── UnknownBranchError     the branch does not exist locally and HEAD does not name it
     │   └── InvalidSpecError       a value in the spec is malformed (timeout, prefix, key)
     ├── RepoLockTimeout            another reconcile kept the repository's lock too long
+    ├── LockLostError              the run's guard lost its lock: the run writes nothing more
     └── GitError                   a git operation failed; ``kind`` says which one
         ├── NetworkError           the remote could not be reached or read;
         │   │                      ``transient`` says whether a retry may help
@@ -26,7 +27,8 @@ the library itself::
 
 Every ``GitError`` message has its URLs redacted. ``GitError`` and its subclasses
 are caught inside ``reconcile()`` and turned into outcomes and push statuses, and so
-is ``RepoLockTimeout`` (the run ends ``blocked``); callers normally only see
+is ``RepoLockTimeout`` (the run ends ``blocked``), and ``LockLostError`` (the run
+ends ``fetch-failed`` or ``blocked``); callers normally only see
 ``BadInputError``, and ``RepoLockTimeout`` when they take a ``RepoLock`` themselves.
 """
 
@@ -41,6 +43,7 @@ __all__ = [
     "GitError",
     "HostKeyError",
     "InvalidSpecError",
+    "LockLostError",
     "NetworkError",
     "NotARepositoryError",
     "PathInUseError",
@@ -94,6 +97,17 @@ class RepoLockTimeout(ReconcileError):
     repository is at work, and time fixes it. So it sits beside those two branches,
     not under them: ``except BadInputError`` keeps meaning "fix the spec", and
     ``except GitError`` keeps meaning "git failed".
+    """
+
+
+class LockLostError(ReconcileError):
+    """The lock a run's guard stands for (``reconcile(..., guard=...)``: another
+    replica's lock, in PostgreSQL) was lost before a write: the run stops there.
+
+    Like ``RepoLockTimeout`` it is no bad input and no failed git operation, so it
+    sits beside those branches. ``reconcile()`` catches it: the run ends
+    ``fetch-failed`` when nothing was written yet, else ``blocked``; the message says
+    where it stopped and why the lock is gone.
     """
 
 

@@ -5,7 +5,8 @@ that name is taken, locally or on the remote, the commit's short id is appended,
 then a number. A branch an earlier run left at this very commit (its push refused,
 or pushing off) is reused instead of making another. The branch is pushed
 create-only, so nothing on the remote is ever overwritten: a name taken there
-meanwhile is given up and the next one tried.
+meanwhile is given up and the next one tried. The run's guard is asked before each
+ref is created or deleted, and by the push before each push (``LockLostError``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class _Escape:
         if ref in self._heads or repo.ref_exists(ref):
             return None
         message = f"git-reconcile: escape {self._target.branch}"
+        self._transfers.guard.check(f"creating the conflict branch {name}")
         try:
             created = create_ref(repo, ref, self._local, message)
         except GitError as exc:
@@ -105,7 +107,9 @@ class _Escape:
             return None
         found = self._publish(name)
         if found is None:
-            delete_ref(repo, ref, self._local)  # the name was taken on the remote meanwhile
+            # The name was taken on the remote meanwhile.
+            self._transfers.guard.check(f"giving up the conflict branch {name}")
+            delete_ref(repo, ref, self._local)
         return found
 
     def _publish(self, name: str) -> EscapeResult | None:

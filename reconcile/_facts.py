@@ -47,6 +47,7 @@ class Facts:
     conflict_branch: str | None = None  # the branch the local commits were escaped to
     escaped_commits: tuple[str, ...] = ()  # the commits put on it
     escape_note: str = ""  # why the local branch was left where it is after an escape
+    lock_lost: str | None = None  # why the run stopped before writing: its guard's lock is gone
     commit_wanted: bool = False  # the run was asked to commit the working tree first
     commit_refusal: str | None = None  # why the working tree could not be committed
     commit: CommitInfo | None = None  # the commit the run made

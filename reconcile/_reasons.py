@@ -66,6 +66,8 @@ def _conflict_escaped(facts: Facts) -> str:
 
 
 def _fetch_failed(facts: Facts) -> str:
+    if facts.lock_lost is not None:
+        return f"{facts.lock_lost}; {facts.remote} was not read and nothing was written"
     return f"could not read {facts.remote}: {facts.fetch_failure}"
 
 

@@ -41,6 +41,8 @@ class PushStatus(enum.Enum):
 # PushResult.reason when the remote moved under the push (its compare-and-swap, or
 # the lease, refused it): the run fetches again and decides again.
 REMOTE_MOVED = "non-fast-forward"
+# PushResult.reason when the run's guard lost its lock before the push: nothing sent.
+LOCK_LOST = "lock-lost"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class PushResult:
 
     ``reason`` is a short code for a push that did not land: ``protected-branch``,
     ``hook-declined``, ``non-fast-forward`` (the remote kept moving), ``rejected``,
-    or the network error's code (``timeout``, ``auth``, ``connection``, ...).
+    ``lock-lost`` (the run's guard lost its lock first: nothing was sent), or the
+    network error's code (``timeout``, ``auth``, ``connection``, ...).
     """
 
     status: PushStatus = PushStatus.SKIPPED

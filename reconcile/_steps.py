@@ -5,6 +5,12 @@ a new ``Facts``. The steps catch the failures the git layer is expected to meet
 (a fetch that fails, a move refused, a push rejected) and record them as facts,
 so that every run ends in one of the outcomes. The conditions that read the
 facts come from ``Conditions``.
+
+The run's guard (``_guard``) is asked before each write. Its lock lost before
+anything was written, the run goes on to the fetching step only to end
+``fetch-failed`` there; after a write, a step ends ``blocked`` through the rows that
+already lead there (a move refused), or raises ``LockLostError`` for the engine's
+one edge outside the table.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 
 from ._commit import CommitRequest
 from ._committing import commit_worktree
-from ._errors import CheckoutBlockedError, GitError, RefMovedError
+from ._errors import CheckoutBlockedError, GitError, LockLostError, RefMovedError
 from ._escape import escape_commits
 from ._facts import Conditions, Facts
 from ._git import (
@@ -32,7 +38,8 @@ from ._git import (
     move_branch,
     replay,
 )
-from ._result import PushStatus
+from ._guard import Guard
+from ._result import LOCK_LOST, PushResult, PushStatus
 from ._squash import squash_unpushed, squashed_commit
 from ._target import Target
 from ._transfers import Transfers
@@ -48,9 +55,16 @@ class Steps(Conditions):
     state: str  # set by the machine
     trigger: Callable[[str], bool]  # bound by the machine
 
-    def __init__(self, target: Target, facts: Facts, request: CommitRequest | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        facts: Facts,
+        request: CommitRequest | None = None,
+        guard: Guard | None = None,
+    ) -> None:
         self.target = target
-        self.transfers = Transfers(target)
+        self.guard = guard if guard is not None else Guard()
+        self.transfers = Transfers(target, self.guard)
         self.facts = facts
         self.request = request
 
@@ -59,6 +73,11 @@ class Steps(Conditions):
     def inspect(self) -> None:
         """Is the repository safe to touch? Clear the lock files and temporaries
         crashed writers left, and finish a move a crash cut short, on the way."""
+        if self.facts.unsafe is None:
+            lost = self.guard.why("touching the repository")
+            if lost is not None:  # nothing is written: the fetching step ends the run
+                self.facts = replace(self.facts, lock_lost=lost)
+                return
         unsafe = self.facts.unsafe or self._busy() or self._shared() or self._resume()
         self.facts = replace(self.facts, unsafe=unsafe)
 
@@ -123,6 +142,11 @@ class Steps(Conditions):
     def commit(self) -> None:
         """Stage and commit the working tree, as the run's commit request asks."""
         assert self.request is not None
+        if self.facts.lock_lost is None:
+            lost = self.guard.why("committing")
+            self.facts = replace(self.facts, lock_lost=lost)
+        if self.facts.lock_lost is not None:  # nothing is written: the fetch ends the run
+            return
         done = commit_worktree(self.target, self.request, self.facts.local)
         local = done.info.sha if done.info is not None else self.facts.local
         self.facts = replace(
@@ -140,7 +164,14 @@ class Steps(Conditions):
         """Read the remote's branch (downloading it only when new), and compare."""
         facts = replace(self.facts, round=self.facts.round + 1)
         try:
+            if facts.lock_lost is not None:
+                raise LockLostError(facts.lock_lost)
             remote = self.transfers.fetch()
+        except LockLostError as exc:
+            if facts.round > 1 or facts.local != self.target.original:
+                raise  # something was written: the engine ends the run blocked
+            self.facts = replace(facts, fetch_failure=str(exc), lock_lost=str(exc))
+            return
         except GitError as exc:
             self.facts = replace(facts, fetch_failure=str(exc))
             return
@@ -193,6 +224,10 @@ class Steps(Conditions):
         self._move(replayed.tip, f"git-reconcile: rebase {self.target.branch} onto {spec.remote}")
 
     def _move(self, new: str, message: str) -> None:
+        lost = self.guard.why(f"moving {self.target.branch}")
+        if lost is not None:
+            self.facts = replace(self.facts, move_error=lost, lock_lost=lost)
+            return
         try:
             move_branch(
                 self.target.repo, self.target.branch, self.facts.local, new, message=message
@@ -207,21 +242,29 @@ class Steps(Conditions):
     def push(self) -> None:
         """Push the local branch under a lease on the tip the fetch saw (squashing this
         tool's own unpushed commits first, when the policy asks)."""
-        self._squash()
-        facts = self.facts
-        if facts.local == facts.remote_tip or facts.local is None:
-            push = replace(facts.push, status=PushStatus.SKIPPED, error=None, reason=None)
-        elif not self.target.spec.push:
-            push = replace(facts.push, status=PushStatus.SKIPPED, error="pushing is turned off")
-        else:
-            attempt = self.transfers.push({self.target.refname: facts.remote_tip})
-            push = attempt.result(facts.push, facts.round)
+        try:
+            self._squash()
+            facts = self.facts
+            if facts.local == facts.remote_tip or facts.local is None:
+                push = replace(facts.push, status=PushStatus.SKIPPED, error=None, reason=None)
+            elif not self.target.spec.push:
+                push = replace(facts.push, status=PushStatus.SKIPPED, error="pushing is turned off")
+            else:
+                attempt = self.transfers.push({self.target.refname: facts.remote_tip})
+                push = attempt.result(facts.push, facts.round)
+        except LockLostError as exc:
+            # Not pushed: the engine ends the run blocked, with this reason.
+            attempts = self.facts.push.attempts
+            failed = PushResult(PushStatus.FAILED, attempts, str(exc), LOCK_LOST)
+            self.facts = replace(self.facts, push=failed, lock_lost=str(exc))
+            raise
         self.facts = replace(facts, push=push)
 
     def _squash(self) -> None:
         facts, spec = self.facts, self.target.spec
         if not (spec.commit_policy.squash_unpushed and spec.push) or facts.local is None:
             return
+        self.guard.check(f"squashing the unpushed commits of {self.target.branch}")
         squashed = squash_unpushed(self.target, facts.local, facts.remote_tip)
         if squashed is None:
             return
@@ -247,7 +290,11 @@ class Steps(Conditions):
             if found.paths:
                 self.facts = replace(facts, move_error=_escape_blocked(found))
                 return
-        put = escape_commits(self.target, self.transfers, facts)
+        try:
+            put = escape_commits(self.target, self.transfers, facts)
+        except LockLostError as exc:
+            self.facts = replace(facts, move_error=str(exc), lock_lost=str(exc))
+            return
         self.facts = replace(
             facts, conflict_branch=put.branch, push=put.push, move_error=put.problem
         )

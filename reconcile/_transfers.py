@@ -8,7 +8,8 @@ no try starts after it, none waits past it. A push whose answer was lost
 (a timeout after the server accepted it) is found landed by the next try, on its
 own connection (the remote already holds our value: nothing is sent), or, after the
 last try, by reading the remote's heads. Every operation, its retries included,
-becomes one ``NetworkOperation`` record.
+becomes one ``NetworkOperation`` record. The run's guard is asked before every try
+(``LockLostError`` stops the operation there, recorded as failed).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from typing import TypeVar
 import tenacity
 
 from ._control import Deadline
-from ._errors import CancelledError, GitError, NetworkError
+from ._errors import CancelledError, GitError, LockLostError, NetworkError, ReconcileError
 from ._git import PushOutcome, RemoteState
+from ._guard import Guard
 from ._redact import redact_url
 from ._result import REMOTE_MOVED, NetworkOperation, PushResult, PushStatus
 from ._target import Target
@@ -92,18 +94,25 @@ class _Clock:
 class Transfers:
     """The fetches and pushes of one run, and their records (``operations``)."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, guard: Guard | None = None) -> None:
         self._target = target
+        self.guard = guard if guard is not None else Guard()
         self.operations: list[NetworkOperation] = []
 
     def fetch(self) -> RemoteState:
-        """Fetch the run's branch; raises the ``GitError`` of the last try."""
+        """Fetch the run's branch; raises the ``GitError`` of the last try, or
+        ``LockLostError`` when the guard's lock is gone before a try."""
         clock, tries = _Clock.start(), _Attempts()
         refs = (self._target.refname,)
         remote = self._target.remote
+
+        def attempt() -> RemoteState:
+            self.guard.check("fetching")
+            return remote.fetch(self._target.branch)
+
         try:
-            state = self._retrying(tries, lambda: remote.fetch(self._target.branch))
-        except GitError as exc:
+            state = self._retrying(tries, attempt)
+        except (GitError, LockLostError) as exc:
             self._record("fetch", refs, clock, tries.count, error=exc)
             raise
         self._record(
@@ -119,12 +128,14 @@ class Transfers:
     def push(self, refs: dict[str, str | None], *, force: bool = False) -> PushAttempt:
         """Push under a lease (``refs``: each ref and the value the remote must hold),
         retrying transient failures; a lost answer is found by the next try, or after the
-        last one in the remote's heads."""
+        last one in the remote's heads. Raises ``LockLostError`` when the guard's lock is
+        gone before a try."""
         clock, tries = _Clock.start(), _Attempts()
         sent = 0
 
         def attempt() -> PushOutcome:
             nonlocal sent
+            self.guard.check(f"pushing {', '.join(refs)}")
             answers, sent = self._target.remote.push(refs, force=force, again=tries.count > 1)
             return next(iter(answers.values()))
 
@@ -132,6 +143,9 @@ class Transfers:
         failure: NetworkError | None = None
         try:
             answer = self._retrying(tries, attempt)
+        except LockLostError as exc:
+            self._record("push", tuple(refs), clock, tries.count, sent=sent, error=exc)
+            raise
         except NetworkError as exc:
             if exc.transient and self._landed(refs):
                 answer = PushOutcome(ok=True)
@@ -192,7 +206,7 @@ class Transfers:
         *,
         sent: int = 0,
         objects: int = 0,
-        error: GitError | None = None,
+        error: ReconcileError | None = None,
         answer: PushOutcome | None = None,
     ) -> None:
         result, message, code = _operation_result(error, answer)
@@ -225,7 +239,7 @@ class _OutOfTime(tenacity.stop.stop_base):
 
 
 def _operation_result(
-    error: GitError | None, answer: PushOutcome | None
+    error: ReconcileError | None, answer: PushOutcome | None
 ) -> tuple[str, str | None, str | None]:
     """An operation's result (``ok``, ``rejected``, ``failed``, ``cancelled``), message
     and code, from the error that ended it or the server's answer."""

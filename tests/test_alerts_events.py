@@ -130,7 +130,9 @@ def test_blocked_and_protected_pushes_are_alerted(path_world: World) -> None:
 
 def test_every_string_is_redacted() -> None:
     """Credentials in an error or a reason never reach an event."""
-    error = "fetch of https://bob:hunter2@git.example.com/data.git?access_token=tok-5ecret-zq9 failed"
+    error = (
+        "fetch of https://bob:hunter2@git.example.com/data.git?access_token=tok-5ecret-zq9 failed"
+    )
     (event,) = events_for("data", finished(None, error=error), Streak(0, 1, 1))
     assert event.kind == "failing"
     text = json.dumps(event.to_dict())

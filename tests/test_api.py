@@ -78,6 +78,8 @@ PUBLIC = {
     "Provision",
     "Provisioned",
     "ensure_clone",
+    "LockLostError",
+    "RunGuard",
     "CommitInfo",
     "CommitPolicy",
     "CommitRequest",

@@ -42,6 +42,7 @@ ALLOWED = {
         "tenacity",
         "rich",
         "pydantic",
+        "psycopg",
         "watchfiles",
     },
 }

@@ -199,7 +199,7 @@ def test_test_file_examples_pass_as_pasted(tmp_path: Path) -> None:
 def test_toml_example_loads(tmp_path: Path) -> None:
     """The configuration file example in the README loads."""
 
-    [example] = _blocks("toml")
+    example = _blocks("toml")[0]
     config = tmp_path / "git-reconcile.toml"
     config.write_text(example)
     names = ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_NEXT", "GITLAB_WEBHOOK_TOKEN")
@@ -214,6 +214,18 @@ def test_toml_example_loads(tmp_path: Path) -> None:
     assert loaded.secrets_for("github") == ("x", "x")
     assert loaded.alerts is not None
     assert [s.kind for s in loaded.alerts.sinks] == ["slack", "webhook", "pull-request"]
+
+
+def test_the_replicas_example_loads(tmp_path: Path) -> None:
+    """The "Several replicas" example loads: the locks on the direct connection, the
+    audit store on the pooled one."""
+    [replicas] = [block for block in _blocks("toml") if "lock_database_url" in block]
+    config = tmp_path / "replicas.toml"
+    config.write_text(replicas)
+    loaded = load_config(config, {})
+    assert loaded.coordination_url == "postgresql://reconcile@db:5432/reconcile"
+    assert loaded.database_url == "postgresql://reconcile@pgbouncer:6432/reconcile"
+    assert loaded.lock_session_timeout == 15
 
 
 def test_documented_commands_parse() -> None:

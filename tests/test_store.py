@@ -366,9 +366,9 @@ def test_upgrading_from_the_first_revision_keeps_the_runs(
     db_url: str, results: dict[Outcome, Result]
 ) -> None:
     """A database at revision 0001 with runs in it upgrades to the newest revision
-    (dropping the operations' never-filled commit column, adding the commits) and
-    keeps every run and operation, with the schema the models describe; downgrading
-    brings the column back."""
+    (dropping the operations' never-filled commit column, adding the commits and the
+    runs' replica) and keeps every run and operation, with the schema the models
+    describe; downgrading brings the column back."""
     store = AuditStore(db_url)
     try:
         store.upgrade("0001")

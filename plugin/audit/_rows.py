@@ -90,6 +90,7 @@ def run_row(record: RunRecord) -> ReconcileRun:
         lock_wait_ms=record.lock_wait_seconds * 1000.0,
         error=clean(record.error),
         callback_error=clean(record.callback_error),
+        replica=record.replica,
         **_result_columns(record.result),
     )
 
@@ -220,6 +221,7 @@ def run_record(
         error=row.error,
         callback_error=row.callback_error,
         lock_wait_seconds=(row.lock_wait_ms or 0.0) / 1000.0,
+        replica=row.replica,
     )
 
 
