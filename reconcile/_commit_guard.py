@@ -58,7 +58,8 @@ class SecretHit:
     kind: str
 
     def describe(self) -> str:
-        return f"{self.path} line {self.line} holds what looks like a {self.kind}"
+        article = "an" if self.kind[:1].upper() in "AEIOU" else "a"  # an AWS Access Key
+        return f"{self.path} line {self.line} holds what looks like {article} {self.kind}"
 
 
 def is_binary(data: bytes) -> bool:

@@ -217,6 +217,45 @@ def test_python_m_plugin(path_world: World) -> None:
     assert done.stdout.startswith("in-sync: ")
 
 
+def _into_a_closed_pipe(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command with its stdout a pipe nobody reads any more (``| head`` done)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "plugin", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+
+def test_output_into_a_closed_pipe_exits_141_quietly(path_world: World, tmp_path: Path) -> None:
+    """A reader that stopped early (`git-reconcile history | head`) is no unexpected
+    error: the command exits 141 without a word, and what it did stands."""
+    world = path_world
+    app = world.clone("app")
+    tip = world.remote_commit({"data.txt": "new\n"}, "remote")
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    for words in (["run", str(app), "--database-url", url], ["run", str(app), "--json"]):
+        done = _into_a_closed_pipe(*words)
+        assert (done.returncode, done.stderr) == (ExitCode.OUTPUT_CLOSED, "")
+    assert rev(app, "main") == tip
+    for words in (["history", "--database-url", url], ["history", "--json", "--database-url", url]):
+        done = _into_a_closed_pipe(*words)
+        assert (done.returncode, done.stderr) == (ExitCode.OUTPUT_CLOSED, "")
+    done = subprocess.run(
+        [sys.executable, "-m", "plugin", "history", "--json", "--database-url", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [row["result"]["outcome"] for row in json.loads(done.stdout)] == ["fast-forwarded"]
+
+
 def test_python_m_reconcile_names_the_command(path_world: World) -> None:
     """`python -m reconcile` runs nothing: one line names the command, and it exits 2."""
     app = path_world.clone("app")
@@ -282,7 +321,7 @@ def test_help_lists_the_commands_exit_codes(command: str) -> None:
     for code, text in entries:
         assert " ".join(text.split()) == meaning(command, ExitCode(int(code)))
     assert max(len(line) for line in table.splitlines()) <= 80
-    assert [code.value for code in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 7, 130, 143]
+    assert [code.value for code in ExitCode] == [0, 1, 2, 3, 4, 5, 6, 7, 130, 141, 143]
 
 
 def test_the_commands_are_those_exit_codes_name() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shlex
 import subprocess
 import sys
@@ -136,6 +137,28 @@ def test_options_out_of_range_are_refused(
     assert main(["run", str(app), *args]) == ExitCode.BAD_INPUT
     assert message in _one_line(capsys)
     assert rev(app, "main") == before
+
+
+def test_trust_opens_another_users_repository(
+    path_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clone another user owns is refused in one line naming `--trust`; with
+    `--trust` that path is reconciled."""
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a repository to another account")
+    world = path_world
+    app = world.clone("app")
+    other = pwd.getpwnam("postgres")
+    for path in [app, *app.rglob("*")]:
+        os.lchown(path, other.pw_uid, other.pw_gid)
+    tip = world.remote_commit({"data.txt": "2\n"}, "remote")
+    assert main(["run", str(app)]) == ExitCode.BAD_INPUT
+    line = _one_line(capsys)
+    assert "dubious ownership" in line
+    assert "--trust" in line
+    assert main(["run", str(app), "--trust", "--json"]) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["outcome"] == "fast-forwarded"
+    assert rev(app, "main") == tip
 
 
 def test_known_hosts_refuses_a_malformed_fingerprint(capsys: pytest.CaptureFixture[str]) -> None:

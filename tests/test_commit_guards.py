@@ -103,9 +103,9 @@ def test_exclude_can_be_replaced_and_extended(path_world: World) -> None:
 @pytest.mark.parametrize(
     ("content", "kind"),
     [
-        (PRIVATE_KEY + "\n", "Private Key"),
-        (f"token = {GITHUB_TOKEN}\n", "GitHub Token"),
-        (f"aws: {AWS_KEY}\n", "AWS Access Key"),
+        (PRIVATE_KEY + "\n", "a Private Key"),
+        (f"token = {GITHUB_TOKEN}\n", "a GitHub Token"),
+        (f"aws: {AWS_KEY}\n", "an AWS Access Key"),
     ],
     ids=["private-key", "github-token", "aws-key"],
 )
@@ -121,7 +121,7 @@ def test_a_secret_in_new_content_is_blocked_and_never_shown(
     with caplog.at_level(logging.DEBUG):
         result = commit(world.spec(app))
     assert result.outcome is Outcome.BLOCKED
-    assert f"notes/today.txt line 2 holds what looks like a {kind}" in result.reason
+    assert f"notes/today.txt line 2 holds what looks like {kind}" in result.reason
     secret = content.strip().split()[-1]
     assert secret not in json.dumps(result.to_dict())
     assert secret not in caplog.text

@@ -48,6 +48,7 @@ class ExitCode(enum.IntEnum):
     BLOCKED = 6
     UNAVAILABLE = 7
     INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (Ctrl-C): 128 + 2
+    OUTPUT_CLOSED = 141  # and by SIGPIPE (its reader went away): 128 + 13
     TERMINATED = 143  # and by SIGTERM: 128 + 15
 
 
@@ -65,6 +66,9 @@ EXIT_CODES: dict[ExitCode, str] = {
     "directory is not writable, or (serve) the boot reconcile failed under boot_policy fail "
     "(one line on stderr; the same command may succeed later)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.OUTPUT_CLOSED: "the output was closed before all of it was written (its reader "
+    "stopped early, as head does in a pipe): the rest is not printed, and what the command did "
+    "stands",
     ExitCode.TERMINATED: "terminated (SIGTERM): as for 130",
 }
 
@@ -122,6 +126,7 @@ RETURNED_BY: dict[ExitCode, tuple[str, ...]] = {
     ExitCode.BLOCKED: ("run", "commit"),
     ExitCode.UNAVAILABLE: ("serve", "db", "history"),
     ExitCode.INTERRUPTED: COMMAND_NAMES,
+    ExitCode.OUTPUT_CLOSED: COMMAND_NAMES,
     ExitCode.TERMINATED: ("run", "commit"),
 }
 

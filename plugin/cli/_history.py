@@ -45,7 +45,14 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     from rich.console import Console
 
-    Console().print(_table(rows))
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """Leave a closed output to ``main``, as for every command (rich's own
+            answer is exit 1, the code of a bug)."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    _Console().print(_table(rows))
     return ExitCode.OK
 
 

@@ -135,10 +135,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command].run(args)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            return _failed(exc, verbose=getattr(args, "verbose", False), as_json=False)
+        return ExitCode.OUTPUT_CLOSED
     except Exception as exc:  # the last line of defence: one line, no traceback
         return _failed(
             exc, verbose=getattr(args, "verbose", False), as_json=getattr(args, "json", False)
         )
+
+
+def _stdout_closed() -> bool:
+    """True when stdout's reader went away (``git-reconcile history | head``); then
+    stdout is pointed at the null device, so that nothing more is written there, not
+    even by the interpreter's last flush."""
+    import os
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        events = [event for _fd, event in poller.poll(0)]
+    except (OSError, ValueError):  # no stdout, or not a file: not a closed pipe
+        return False
+    if not any(event & (select.POLLERR | select.POLLHUP) for event in events):
+        return False
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+    return True
 
 
 def _failed(exc: Exception, *, verbose: bool, as_json: bool) -> int:

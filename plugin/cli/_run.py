@@ -79,6 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=default(RepoSpec, "conflict_prefix"),
         help="prefix of conflict branches (default: %(default)s)",
     )
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="open the repository at PATH even when another user owns it (this path only)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     parser.add_argument(
         "--log-format",
@@ -256,6 +261,7 @@ def _spec(args: argparse.Namespace) -> RepoSpec:
         retry=Retry(attempts=args.retries),
         lock_timeout=args.lock_timeout,
         deadline=args.deadline,
+        trust=args.trust,
     )
 
 
