@@ -104,6 +104,17 @@ def test_no_push_flag(path_world: World, capsys: pytest.CaptureFixture[str]) -> 
     assert world.remote_tip() == before
 
 
+def test_no_push_summary_says_not_pushed(
+    path_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --json, commits left unpushed by --no-push head the summary as such."""
+    world = path_world
+    app = world.clone("app")
+    world.commit(app, {"a": "a"}, "local")
+    assert main(["run", str(app), "--no-push"]) == 0
+    assert capsys.readouterr().out.startswith(f"ahead, not pushed: {app} ")
+
+
 def test_human_summary(path_world: World, capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json the command prints a short summary that starts with the outcome."""
     world = path_world

@@ -121,15 +121,17 @@ def test_a_detached_head_says_so(path_world: World, capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--lock-timeout", "-5"], "lock_timeout must be a number of seconds from 0"),
+        (["--lock-timeout", "-5"], "--lock-timeout must be a number of seconds from 0"),
+        (["--timeout", "0"], "--timeout must be a positive number of seconds"),
+        (["--retries", "0"], "--retries must be at least 1, not 0"),
         (["--fingerprint", "notafp"], "--fingerprint 'notafp' is not a host key fingerprint"),
     ],
 )
 def test_options_out_of_range_are_refused(
     path_world: World, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    """A negative lock timeout or a malformed fingerprint is refused in one line,
-    exit 2, and nothing runs."""
+    """An option out of range or a malformed fingerprint is refused in one line that
+    names the option, exit 2, and nothing runs."""
     world = path_world
     app = world.clone("app")
     before = rev(app, "main")

@@ -130,5 +130,5 @@ def test_deadline_zero_is_bad_input(path_world: World, capsys: pytest.CaptureFix
     assert main(["run", str(app), "--deadline", "0"]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
-        "git-reconcile: deadline must be a positive number of seconds, at most a day, not 0.0"
+        "git-reconcile: --deadline must be a positive number of seconds, at most a day, not 0.0"
     ]

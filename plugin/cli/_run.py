@@ -242,12 +242,34 @@ def _record(audit: tuple[str, AuditStore], result: Result, started: float) -> No
 
 
 def _spec(args: argparse.Namespace) -> RepoSpec:
-    from reconcile import InvalidSpecError, RepoSpec, Retry, check_fingerprint
+    from reconcile import InvalidSpecError, check_fingerprint
 
     for pin in args.fingerprint:
         problem = check_fingerprint(pin)
         if problem is not None:
             raise InvalidSpecError(f"--fingerprint {problem}")
+    try:
+        return _spec_of(args)
+    except InvalidSpecError as exc:  # name the option the user gave, not the field
+        message = str(exc)
+        for field, option in _OPTIONS.items():
+            if message.startswith(f"{field} "):
+                raise InvalidSpecError(option + message[len(field) :]) from None
+        raise
+
+
+#: The fields of a RepoSpec whose range errors name the option that set them.
+_OPTIONS = {
+    "retry attempts": "--retries",
+    "lock_timeout": "--lock-timeout",
+    "timeout": "--timeout",
+    "deadline": "--deadline",
+}
+
+
+def _spec_of(args: argparse.Namespace) -> RepoSpec:
+    from reconcile import RepoSpec, Retry
+
     return RepoSpec(
         path=args.path,
         remote=args.remote,
@@ -282,7 +304,11 @@ def summary(result: Result) -> str:
     from reconcile import Outcome, PushStatus
 
     what = result.outcome.value
-    if not result.push.landed:
+    if result.push.status is PushStatus.SKIPPED and result.push.error:
+        what = (
+            "ahead, not pushed" if result.outcome is Outcome.PUSHED_AHEAD else f"{what}, not pushed"
+        )
+    elif not result.push.landed:
         what = (
             "push not landed"
             if result.outcome is Outcome.PUSHED_AHEAD
