@@ -302,6 +302,28 @@ def _demo_root(lines: list[str]) -> Path:
     return Path(found.group(1))
 
 
+def test_a_killed_serves_demo_is_removed_by_the_next(tmp_path: Path) -> None:
+    """A demo directory whose serve was killed (its process gone) is removed when the
+    next demo serve starts; one whose serve still runs, and any other folder, stay."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / "git-reconcile-serve-demo-killed"
+    alive = tmp_path / "git-reconcile-serve-demo-running"
+    unowned = tmp_path / "git-reconcile-serve-demo-older"
+    for folder, owner in ((dead, gone.pid), (alive, os.getpid()), (unowned, None)):
+        (folder / "app").mkdir(parents=True)
+        if owner is not None:
+            (folder / "serve.pid").write_text(f"{owner}\n")
+    with _started([], {"TMPDIR": str(tmp_path)}) as (_proc, _base, lines):
+        root = _demo_root(lines)
+        assert root.parent == tmp_path
+        assert (root / "serve.pid").read_text().strip().isdigit()
+        assert not dead.exists()
+        assert alive.is_dir()
+        assert unowned.is_dir()
+    assert not root.exists()
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_the_demo_is_removed_when_serve_stops(stop: signal.Signals) -> None:
     """SIGTERM and Ctrl-C stop the demo serve and remove its directory; SIGTERM ends the

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from reconcile import Outcome, RepoSpec, Result
 
-__all__ = ["COMMAND", "add_arguments", "make_demo_clone", "run", "run_demo"]
+__all__ = ["COMMAND", "add_arguments", "make_demo_clone", "run", "run_demo", "serve_demo_directory"]
 
 
 _ENV = {
@@ -138,6 +138,52 @@ def make_demo_clone(root: Path) -> Path:
     demo = _Demo(root)
     demo.setup()
     return demo.app
+
+
+#: The directories of ``serve``'s demo, in the temporary folder, and the file in each
+#: that names the process serving it.
+SERVE_DEMO_PREFIX = "git-reconcile-serve-demo-"
+_OWNER = "serve.pid"
+
+
+def serve_demo_directory() -> Path:
+    """A new directory for ``serve``'s demo, naming this process as its owner.
+
+    ``serve`` removes its demo when it stops; a serve that was killed (SIGKILL, a power
+    cut) cannot, so demo directories whose owner no longer runs are removed first.
+    """
+    import tempfile
+    from pathlib import Path
+
+    for old in Path(tempfile.gettempdir()).glob(f"{SERVE_DEMO_PREFIX}*"):
+        if _abandoned(old):
+            _remove(old)
+    root = Path(tempfile.mkdtemp(prefix=SERVE_DEMO_PREFIX))
+    (root / _OWNER).write_text(f"{os.getpid()}\n")
+    return root
+
+
+def _abandoned(root: Path) -> bool:
+    """Whether ``root`` is a demo directory of this user whose serve no longer runs."""
+    try:
+        if root.lstat().st_uid != os.geteuid():
+            return False
+        pid = int((root / _OWNER).read_text())
+    except (OSError, ValueError):  # not ours, being created, or from before owners
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # a process of another user has that pid now: it runs
+    return False
+
+
+def _remove(root: Path) -> None:
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def run_demo(*, keep: bool = False, as_json: bool = False) -> int:

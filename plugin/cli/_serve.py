@@ -17,7 +17,6 @@ import secrets
 import shutil
 import signal
 import socket
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -199,7 +198,9 @@ def run(args: argparse.Namespace) -> int:
     with _sigterm_raises(), ExitStack() as stack:
         listener = stack.enter_context(listening(args.host, args.port))
         if args.config is None and not args.repo:
-            root = Path(tempfile.mkdtemp(prefix="git-reconcile-serve-demo-"))
+            from ._demo import serve_demo_directory
+
+            root = serve_demo_directory()
             stack.callback(shutil.rmtree, root, ignore_errors=True)
             _serve_a_demo(root, args, environ, listener)
         # Logging first: a first boot's clone and a rotated URL say so in the log.
