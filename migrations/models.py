@@ -133,6 +133,12 @@ class ReconcileRun(AuditModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     callback_error: str | None = Field(default=None, sa_type=Text)
     replica: str | None = None  # the replica that ran it (revision 0004)
+    # What the repository's exec_hook did after the run, when it ran one (revision 0005).
+    hook_status: str | None = None  # ok, failed, timed-out
+    hook_exit_code: int | None = None
+    hook_duration_ms: float | None = None
+    hook_error: str | None = Field(default=None, sa_type=Text)
+    hook_output: str | None = Field(default=None, sa_type=Text)  # its end, redacted
 
 
 class GitOperation(AuditModel, table=True):

@@ -28,7 +28,7 @@ from servers.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from sqlmodel import Session, select
 
 import migrations
-from plugin import ForeignMigrations, RunRecord
+from plugin import ForeignMigrations, HookRun, RunRecord
 from plugin.audit import (
     AUDIT_METADATA,
     VERSION_TABLE,
@@ -366,8 +366,8 @@ def test_upgrading_from_the_first_revision_keeps_the_runs(
     db_url: str, results: dict[Outcome, Result]
 ) -> None:
     """A database at revision 0001 with runs in it upgrades to the newest revision
-    (dropping the operations' never-filled commit column, adding the commits and the
-    runs' replica) and keeps every run and operation, with the schema the models
+    (dropping the operations' never-filled commit column, adding the commits, the
+    runs' replica and their hooks) and keeps every run and operation, with the schema the models
     describe; downgrading brings the column back."""
     store = AuditStore(db_url)
     try:
@@ -410,6 +410,36 @@ def test_a_run_reads_back_as_it_was_recorded(
     assert [op["kind"] for op in found["result"]["operations"]] == ["fetch", "push"]
     assert found["result"]["push"]["status"] == "ok"
     assert found["lock_wait_seconds"] == pytest.approx(0.125)
+
+
+def test_a_runs_hook_is_kept_with_it(store: AuditStore, results: dict[Outcome, Result]) -> None:
+    """What the exec_hook did after a run is stored with it and comes back from history()
+    and runs(), its error and output masked; a run without a hook has none."""
+    token = "https://ci:hook-5ecret-77@git.example.com/data.git"
+    hooked = _record(1, results[Outcome.FAST_FORWARDED])
+    hooked.hook = HookRun(
+        status="timed-out",
+        exit_code=None,
+        duration_ms=512.25,
+        error=f"killed after 0.5s pushing to {token}",
+        output=f"deploying\ncloning {token}\n",
+    )
+    store.record_run(hooked)
+    store.record_run(_record(2, results[Outcome.IN_SYNC]))
+    second, first = store.history()
+    assert second["hook"] is None
+    assert first["hook"] == {
+        "status": "timed-out",
+        "exit_code": None,
+        "duration_ms": 512.25,
+        "error": "killed after 0.5s pushing to https://***@git.example.com/data.git",
+        "output": "deploying\ncloning https://***@git.example.com/data.git\n",
+    }
+    back = {record.run_id: record for record in store.runs()}
+    assert back["data-1"].hook is not None
+    assert back["data-1"].hook.status == "timed-out"
+    assert back["data-2"].hook is None
+    assert [value for value in _all_text(store) if "hook-5ecret-77" in value] == []
 
 
 def test_a_run_that_errored_has_no_result(store: AuditStore) -> None:

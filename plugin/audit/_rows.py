@@ -24,7 +24,7 @@ from reconcile import (
 )
 
 from .._commits import CommitEntry
-from .._record import RunRecord
+from .._record import HookRun, RunRecord
 from ._schema import GitOperation, ReconcileRun, RepoCommit
 
 __all__ = [
@@ -92,6 +92,31 @@ def run_row(record: RunRecord) -> ReconcileRun:
         callback_error=clean(record.callback_error),
         replica=record.replica,
         **_result_columns(record.result),
+        **_hook_columns(record.hook),
+    )
+
+
+def _hook_columns(hook: HookRun | None) -> dict[str, Any]:
+    if hook is None:
+        return {}
+    return {
+        "hook_status": hook.status,
+        "hook_exit_code": hook.exit_code,
+        "hook_duration_ms": hook.duration_ms,
+        "hook_error": clean(hook.error),
+        "hook_output": clean(hook.output),
+    }
+
+
+def _hook(row: ReconcileRun) -> HookRun | None:
+    if row.hook_status is None:
+        return None
+    return HookRun(
+        status=row.hook_status,
+        exit_code=row.hook_exit_code,
+        duration_ms=row.hook_duration_ms or 0.0,
+        error=row.hook_error,
+        output=row.hook_output or "",
     )
 
 
@@ -222,6 +247,7 @@ def run_record(
         callback_error=row.callback_error,
         lock_wait_seconds=(row.lock_wait_ms or 0.0) / 1000.0,
         replica=row.replica,
+        hook=_hook(row),
     )
 
 
