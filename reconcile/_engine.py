@@ -24,7 +24,7 @@ from ._errors import BadInputError, GitError, ReconcileError, RepoLockTimeout, U
 from ._facts import Facts
 from ._git import GitRepo
 from ._lock import RepoLock
-from ._machine import BLOCKED, NEXT, TERMINAL, build_machine
+from ._machine import BLOCKED, INITIAL, NEXT, TERMINAL, build_machine
 from ._reasons import reason
 from ._redact import redact_url
 from ._result import Outcome, PushResult, Result
@@ -108,22 +108,30 @@ def reconcile(
 
 @functools.cache
 def _machine() -> Machine:
-    """The table's machine, built once per process; each run binds its own model.
+    """The table's machine, built once per process; each run's model is driven
+    through it without being bound to it.
 
     Runs in several threads share it safely: a machine without a queue keeps a
-    transition's state in its event, not in itself, and ``set_state`` is always
-    given the model. (Two threads racing here may each build one: both are the table.)
+    transition's state in its event, not in itself, and every call is given the
+    model. (Two threads racing here may each build one: both are the table.)
     """
     return build_machine()
 
 
 def _drive(steps: Steps) -> None:
-    """Run the table from its initial state to an outcome."""
+    """Run the table from its initial state to an outcome.
+
+    Each trigger goes straight to the machine's event with the run's model, which is
+    what the trigger methods ``add_model`` would put on the model do; binding and
+    unbinding them (a method per trigger and per state) cost more than the run's
+    transitions, and changed the shared machine's list of models at every run.
+    """
     machine = _machine()
-    machine.add_model(steps)
+    events = machine.events
+    machine.set_state(INITIAL, model=steps)
     try:
         while steps.state not in TERMINAL:
-            steps.trigger(NEXT[steps.state])
+            events[NEXT[steps.state]].trigger(steps)
     except ReconcileError as exc:
         # The one edge outside the table (see _machine): a step met something the
         # steps do not expect (a ref name git refuses, a credential file that
@@ -131,8 +139,6 @@ def _drive(steps: Steps) -> None:
         # compare-and-swap, so the run stops, blocked.
         steps.facts = replace(steps.facts, unsafe=f"stopped at {steps.state}: {exc}")
         machine.set_state(BLOCKED, model=steps)
-    finally:
-        machine.remove_model(steps)
 
 
 def _result(steps: Steps, outcome: Outcome, seconds: float) -> Result:
