@@ -181,15 +181,19 @@ def _lock_paths(gitdir: Path) -> list[Path]:
 def _refs_locks(folder: Path) -> list[Path]:
     """Files named ``*.lock`` under ``folder``, as ``rglob`` finds them: a folder's
     own first, then its subfolders' (symlinked folders are not followed)."""
+    return [Path(p) for p in _locks_under(os.fspath(folder))]
+
+
+def _locks_under(folder: str) -> list[str]:
     try:
         with os.scandir(folder) as listing:
             entries = list(listing)
     except OSError:
         return []
-    found = [folder / e.name for e in entries if e.name.endswith(".lock") and _is_file(e)]
+    found = [e.path for e in entries if e.name.endswith(".lock") and _is_file(e)]
     for entry in entries:
         if _is_dir(entry):
-            found += _refs_locks(folder / entry.name)
+            found += _locks_under(entry.path)
     return found
 
 
@@ -221,8 +225,9 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A folder, not a symlink to one."""
     try:
-        return entry.is_dir() and not entry.is_symlink()
+        return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False
 
