@@ -15,6 +15,7 @@ import pygit2
 from pygit2.enums import RepositoryOpenFlag, RepositoryState, SortMode
 
 from .._errors import GitError, NotARepositoryError, UnknownRemoteError
+from ._libgit2 import open_repository
 from ._translate import translate
 from ._trust import dubious_ownership, is_ownership_error, trust
 
@@ -50,7 +51,7 @@ class GitRepo:
             trust(path)
         try:
             with translate("open"):
-                self.raw = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+                self.raw = open_repository(str(path), RepositoryOpenFlag.NO_SEARCH)
         except GitError as exc:
             if is_ownership_error(str(exc)):
                 raise dubious_ownership(path) from None
