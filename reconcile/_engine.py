@@ -182,6 +182,14 @@ def _final_commit(steps: Steps, new: str | None) -> CommitInfo | None:
 
 
 def _log(result: Result) -> None:
+    if result.outcome is Outcome.CONFLICT_ESCAPED:
+        level = logging.ERROR
+    elif result.ok:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    if not logger.isEnabledFor(level):
+        return  # nothing would be written: the line is not built
     fields: dict[str, Any] = {
         "repo": result.repo,
         "branch": result.branch,
@@ -195,13 +203,8 @@ def _log(result: Result) -> None:
         "duration_ms": round(result.duration_ms, 1),
     }
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    if result.outcome is Outcome.CONFLICT_ESCAPED:
-        level = logging.ERROR
+    if level == logging.ERROR:
         text = f"local commits escaped to {result.conflict_branch}: {text}"
-    elif result.ok:
-        level = logging.INFO
-    else:
-        level = logging.WARNING
     logger.log(level, "%s reason=%r", text, result.reason, extra={"reconcile": fields})
 
 
