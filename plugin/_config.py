@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from reconcile import CommitPolicy, RepoSpec
-from webhooks import Provider
 
 from ._errors import ConfigError
 
@@ -204,6 +203,8 @@ class PluginConfig:
             problems.append(
                 f"boot_policy: {self.boot_policy!r} is not one of {', '.join(BOOT_POLICIES)}"
             )
+        from webhooks import Provider  # noqa: PLC0415  (the command line's run never needs it)
+
         known = [p.value for p in Provider]
         for provider in self.webhook_secrets:
             if provider != "*" and provider not in known:

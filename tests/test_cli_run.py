@@ -228,6 +228,26 @@ def test_without_a_url_nothing_is_recorded_or_loaded(path_world: World, tmp_path
     assert list(data.rglob("*")) == []
 
 
+def test_a_run_over_a_path_loads_no_credential_or_web_stack(path_world: World) -> None:
+    """A run with no GitHub App loads neither PyJWT and cryptography (GitHub App tokens)
+    nor httpx, the webhooks package, pydantic or the web stack."""
+    app = path_world.clone("app")
+    env = {k: v for k, v in os.environ.items() if k != "RECONCILE_DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", NO_STORE, str(app)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    code, loaded = done.stdout.splitlines()[-1].split(" ", 1)
+    assert int(code) == ExitCode.OK
+    heavy = {"jwt", "cryptography", "httpx", "webhooks", "pydantic", "starlette", "uvicorn"}
+    assert set(loaded.split()) & heavy == set()
+    assert {"pygit2", "reconcile"} <= set(loaded.split())
+
+
 def test_an_unusable_url_is_refused_before_the_run(
     path_world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
