@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from reconcile import CommitPolicy, RepoSpec
 
+from ._environment import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET
 from ._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,9 +29,6 @@ __all__ = [
     "RepoConfig",
 ]
 
-ENV_WEBHOOK_SECRET: Final = "RECONCILE_WEBHOOK_SECRET"
-ENV_ADMIN_TOKEN: Final = "RECONCILE_ADMIN_TOKEN"
-ENV_DATABASE_URL: Final = "RECONCILE_DATABASE_URL"
 
 BootPolicy = str  # "serve" | "not-ready" | "fail"
 BOOT_POLICIES: Final = ("serve", "not-ready", "fail")
