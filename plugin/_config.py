@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from reconcile import CommitPolicy, RepoSpec
-from webhooks import Provider
 
+from ._environment import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_REPLICA_ID, ENV_WEBHOOK_SECRET
 from ._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,10 +30,6 @@ __all__ = [
     "RepoConfig",
 ]
 
-ENV_WEBHOOK_SECRET: Final = "RECONCILE_WEBHOOK_SECRET"
-ENV_ADMIN_TOKEN: Final = "RECONCILE_ADMIN_TOKEN"
-ENV_DATABASE_URL: Final = "RECONCILE_DATABASE_URL"
-ENV_REPLICA_ID: Final = "RECONCILE_REPLICA_ID"
 
 BootPolicy = str  # "serve" | "not-ready" | "fail"
 BOOT_POLICIES: Final = ("serve", "not-ready", "fail")
@@ -218,6 +214,8 @@ class PluginConfig:
             problems.append(
                 f"boot_policy: {self.boot_policy!r} is not one of {', '.join(BOOT_POLICIES)}"
             )
+        from webhooks import Provider  # noqa: PLC0415  (the command line's run never needs it)
+
         known = [p.value for p in Provider]
         for provider in self.webhook_secrets:
             if provider != "*" and provider not in known:

@@ -32,7 +32,7 @@ from ._facts import Facts
 from ._git import GitRepo
 from ._guard import Guard, RunGuard
 from ._lock import RepoLock
-from ._machine import BLOCKED, NEXT, TERMINAL, build_machine
+from ._machine import BLOCKED, INITIAL, NEXT, TERMINAL, build_machine
 from ._reasons import reason
 from ._redact import redact_url
 from ._result import Outcome, PushResult, Result
@@ -121,22 +121,30 @@ def reconcile(
 
 @functools.cache
 def _machine() -> Machine:
-    """The table's machine, built once per process; each run binds its own model.
+    """The table's machine, built once per process; each run's model is driven
+    through it without being bound to it.
 
     Runs in several threads share it safely: a machine without a queue keeps a
-    transition's state in its event, not in itself, and ``set_state`` is always
-    given the model. (Two threads racing here may each build one: both are the table.)
+    transition's state in its event, not in itself, and every call is given the
+    model. (Two threads racing here may each build one: both are the table.)
     """
     return build_machine()
 
 
 def _drive(steps: Steps) -> None:
-    """Run the table from its initial state to an outcome."""
+    """Run the table from its initial state to an outcome.
+
+    Each trigger goes straight to the machine's event with the run's model, which is
+    what the trigger methods ``add_model`` would put on the model do; binding and
+    unbinding them (a method per trigger and per state) cost more than the run's
+    transitions, and changed the shared machine's list of models at every run.
+    """
     machine = _machine()
-    machine.add_model(steps)
+    events = machine.events
+    machine.set_state(INITIAL, model=steps)
     try:
         while steps.state not in TERMINAL:
-            steps.trigger(NEXT[steps.state])
+            events[NEXT[steps.state]].trigger(steps)
     except LockLostError as exc:
         # The same edge: the run's guard lost its lock after something was written.
         steps.facts = replace(steps.facts, unsafe=str(exc), lock_lost=str(exc))
@@ -148,8 +156,6 @@ def _drive(steps: Steps) -> None:
         # compare-and-swap, so the run stops, blocked.
         steps.facts = replace(steps.facts, unsafe=f"stopped at {steps.state}: {exc}")
         machine.set_state(BLOCKED, model=steps)
-    finally:
-        machine.remove_model(steps)
 
 
 def _result(steps: Steps, outcome: Outcome, seconds: float) -> Result:
@@ -193,6 +199,14 @@ def _final_commit(steps: Steps, new: str | None) -> CommitInfo | None:
 
 
 def _log(result: Result) -> None:
+    if result.outcome is Outcome.CONFLICT_ESCAPED:
+        level = logging.ERROR
+    elif result.ok:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    if not logger.isEnabledFor(level):
+        return  # nothing would be written: the line is not built
     fields: dict[str, Any] = {
         "repo": result.repo,
         "branch": result.branch,
@@ -206,13 +220,8 @@ def _log(result: Result) -> None:
         "duration_ms": round(result.duration_ms, 1),
     }
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    if result.outcome is Outcome.CONFLICT_ESCAPED:
-        level = logging.ERROR
+    if level == logging.ERROR:
         text = f"local commits escaped to {result.conflict_branch}: {text}"
-    elif result.ok:
-        level = logging.INFO
-    else:
-        level = logging.WARNING
     logger.log(level, "%s reason=%r", text, result.reason, extra={"reconcile": fields})
 
 

@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
-
 from ._errors import AuthenticationError, InvalidSpecError, NetworkError
 
 if TYPE_CHECKING:
@@ -126,6 +124,10 @@ class GitHubApp:
             "exp": issued + _JWT_LIFETIME,
             "iss": str(self.app_id if self.app_id is not None else self.client_id),
         }
+        # PyJWT (and the cryptography it signs with, about 70 ms to import) loads
+        # when a token is first minted: a run with any other credential never needs it.
+        import jwt  # noqa: PLC0415
+
         try:
             return jwt.encode(claims, key, algorithm="RS256")
         except (ValueError, TypeError, jwt.PyJWTError):

@@ -70,8 +70,7 @@ class RepoLock:
                         ) from None
                     if self.cancel is None:
                         time.sleep(_POLL)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            _write_pid(fd)
             self._fd = fd
         except BaseException:
             self._thread_lock.release()
@@ -98,3 +97,19 @@ class RepoLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _write_pid(fd: int) -> None:
+    """Leave the holder's pid (and a newline) in the lock file.
+
+    The file usually holds this process's pid already (its last run wrote it), and
+    then nothing is written. Otherwise the pid is written over the old one and the
+    file cut to its length: truncating a non-empty file to zero makes ext4 flush
+    the file's data when it is closed (its replace-by-truncate heuristic), a
+    millisecond or more per run.
+    """
+    pid = f"{os.getpid()}\n".encode()
+    if os.pread(fd, len(pid) + 1, 0) == pid:
+        return
+    os.pwrite(fd, pid, 0)
+    os.ftruncate(fd, len(pid))

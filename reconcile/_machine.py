@@ -93,8 +93,8 @@ NEXT = {source: trigger for trigger, source, _dest, _conditions in TRANSITIONS}
 def build_machine(
     model: Any = None, machine_class: type[Machine] = Machine, **kwargs: Any
 ) -> Machine:
-    """The table as a machine, bound to ``model`` (None: to none yet; a run binds
-    its model with ``add_model``). ``machine_class`` may be a GraphMachine."""
+    """The table as a machine, bound to ``model`` (None: to none; a run drives its
+    model through the machine's events). ``machine_class`` may be a GraphMachine."""
     return machine_class(
         model=model,
         states=[INITIAL, *STEPS, *TERMINAL],

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,7 +52,6 @@ class Steps(Conditions):
     """One run: its target, its transfers, and the facts found so far."""
 
     state: str  # set by the machine
-    trigger: Callable[[str], bool]  # bound by the machine
 
     def __init__(
         self,

@@ -229,6 +229,14 @@ print(code, " ".join(sorted({name.partition(".")[0] for name in sys.modules})))
 """
 
 
+LOADED = """
+import sys
+from plugin.cli import main
+code = main(["run", sys.argv[1]])
+print(code, " ".join(sorted(sys.modules)))
+"""
+
+
 def test_without_a_url_nothing_is_recorded_or_loaded(path_world: World, tmp_path: Path) -> None:
     """Without a URL the run records nothing: no file appears in the data directory or
     anywhere in a fresh home, and the database stack is not even imported."""
@@ -251,6 +259,30 @@ def test_without_a_url_nothing_is_recorded_or_loaded(path_world: World, tmp_path
     assert set(loaded.split()) & {"sqlalchemy", "sqlmodel", "alembic", "psycopg"} == set()
     assert list(home.rglob("*")) == []
     assert list(data.rglob("*")) == []
+
+
+def test_a_run_over_a_path_loads_no_credential_or_web_stack(path_world: World) -> None:
+    """A run with no GitHub App loads neither PyJWT and cryptography (GitHub App tokens)
+    nor httpx, the webhooks package, pydantic, the web stack or the plugin's
+    configuration."""
+    app = path_world.clone("app")
+    env = {k: v for k, v in os.environ.items() if k != "RECONCILE_DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, str(app)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    code, loaded = done.stdout.splitlines()[-1].split(" ", 1)
+    assert int(code) == ExitCode.OK
+    modules = set(loaded.split())
+    packages = {name.partition(".")[0] for name in modules}
+    heavy = {"jwt", "cryptography", "httpx", "webhooks", "pydantic", "starlette", "uvicorn"}
+    assert packages & heavy == set()
+    assert {"plugin._config", "plugin._load", "plugin._tables"} & modules == set()
+    assert {"pygit2", "reconcile"} <= packages
 
 
 def test_an_unusable_url_is_refused_before_the_run(

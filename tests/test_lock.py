@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -125,3 +126,18 @@ def test_two_processes_never_reconcile_at_the_same_time(path_world: World) -> No
         assert proc.returncode == 0, err
         assert out.strip() == "ok"
     assert not witness.exists()
+
+
+def test_the_lock_file_names_its_holder(path_world: World) -> None:
+    """While held, the lock file holds exactly the holder's pid, whatever it held before."""
+    app = path_world.clone("app")
+    lock_file = app / ".git" / "git-reconcile.lock"
+    lock_file.write_text("123456789012\nleft by an older holder\n")
+    for _ in range(2):  # the second time the file holds this pid already
+        with RepoLock(app / ".git"):
+            assert lock_file.read_text() == f"{os.getpid()}\n"
+    holder = _holder(app / ".git")
+    try:
+        assert lock_file.read_text() == f"{holder.pid}\n"
+    finally:
+        _release(holder)

@@ -190,6 +190,52 @@ def test_temporaries_of_a_killed_fetch_are_removed_once_old(
     assert subprocess.run(["git", "-C", str(app), "fsck", "--strict"], check=False).returncode == 0
 
 
+def test_every_stale_lock_and_old_temporary_is_found_wherever_it_is(
+    path_world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Locks nobody holds are cleared at the top of the git directory and at any depth
+    under refs/ (dot-names too), and old temporaries in objects/ and objects/pack/;
+    a folder under refs/ that is a symlink is not followed, and files that only look
+    alike (a lock-named folder, a name that merely contains the prefix) are left."""
+    world = path_world
+    app = world.clone("app")
+    gitdir = app / ".git"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outside = elsewhere / "main.lock"
+    (gitdir / "refs" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    stale = [
+        gitdir / "index.lock",
+        gitdir / "packed-refs.lock",
+        gitdir / "refs" / "heads" / "main.lock",
+        gitdir / "refs" / "heads" / "team" / "a" / "topic.lock",
+        gitdir / "refs" / "remotes" / "origin" / ".hidden.lock",
+        gitdir / "refs" / "tags" / "v1.lock",
+    ]
+    temporaries = [
+        gitdir / "objects" / "pack" / "tmp_pack_abc",
+        gitdir / "objects" / "pack" / "pack_git2_0123",
+        gitdir / "objects" / "tmp_object_git2_4567",
+        gitdir / "objects" / "streamed_git2_89ab",
+    ]
+    kept = [outside, gitdir / "objects" / "pack" / "old_tmp_pack", gitdir / "objects" / "x_tmp_"]
+    for path in stale + temporaries + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"left behind\n")
+        _age(path, 2 * 3600)
+    (gitdir / "refs" / "heads" / "folder.lock").mkdir()
+    with caplog.at_level(logging.WARNING, logger="reconcile"):
+        result = reconcile(world.spec(app))
+    assert result.outcome is Outcome.IN_SYNC, result.reason
+    assert [p for p in stale + temporaries if p.exists()] == []
+    assert all(p.exists() for p in kept)
+    assert (gitdir / "refs" / "heads" / "folder.lock").is_dir()
+    for path in stale:
+        assert f"removed a stale lock file left by a crashed process: {path}" in caplog.text
+    for path in temporaries:
+        assert f"removed a temporary file left by a crashed process: {path}" in caplog.text
+
+
 # --- as an unprivileged user ----------------------------------------------------------
 
 

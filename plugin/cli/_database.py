@@ -26,7 +26,7 @@ _FORMS = "give sqlite:///PATH or postgresql://USER@HOST/DB"
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
-    from plugin._config import ENV_DATABASE_URL
+    from plugin._environment import ENV_DATABASE_URL
 
     parser.add_argument(
         "--database-url",
@@ -50,7 +50,7 @@ def database_url(
 ) -> str:
     """The audit store's URL: --database-url, RECONCILE_DATABASE_URL, the config file's,
     else a SQLite file in the data directory."""
-    from plugin._config import ENV_DATABASE_URL
+    from plugin._environment import ENV_DATABASE_URL
 
     explicit = getattr(args, "database_url", None)
     if explicit or environ.get(ENV_DATABASE_URL) or configured:

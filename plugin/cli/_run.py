@@ -26,7 +26,7 @@ __all__ = ["COMMAND", "add_arguments", "interrupted", "reconcile_now", "run", "s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from plugin._config import ENV_DATABASE_URL
+    from plugin._environment import ENV_DATABASE_URL
     from reconcile import HTTPAuth, RepoSpec, Retry
 
     parser.description = (
@@ -200,7 +200,7 @@ def _audit_store(args: argparse.Namespace) -> tuple[str, AuditStore] | None:
     """The audit store the run is recorded in, and its URL: --database-url, else
     RECONCILE_DATABASE_URL; None (and nothing imported or touched) without either.
     A URL that cannot be used is refused before the run, as ``db`` refuses it."""
-    from plugin._config import ENV_DATABASE_URL
+    from plugin._environment import ENV_DATABASE_URL
 
     url = args.database_url or os.environ.get(ENV_DATABASE_URL)
     if not url:

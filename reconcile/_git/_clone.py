@@ -84,6 +84,7 @@ def _settle(repo: pygit2.Repository, remote: str, branch: str | None, *, bare: b
 
 def set_remote_url(repo: GitRepo, remote: str, url: str) -> str | None:
     """Point ``remote`` at ``url`` (creating it when missing); its old URL, or None."""
+    repo.forget_remotes()
     with translate("open"):
         remotes = repo.raw.remotes
         if remote not in [r.name for r in remotes]:

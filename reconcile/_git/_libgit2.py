@@ -34,14 +34,21 @@ from typing import Any
 import pygit2
 from pygit2 import _libgit2 as _libgit2_module
 from pygit2.callbacks import git_fetch_options, git_push_options, git_remote_callbacks
-from pygit2.enums import FileMode
+from pygit2.enums import FileMode, RepositoryOpenFlag
 from pygit2.errors import check_error
 from pygit2.ffi import C, ffi
 from pygit2.utils import StrArray
 
 from ._nodelay import install as install_nodelay
 
-__all__ = ["TIMEOUTS", "Callbacks", "index_add_written", "remote_stopper", "transfer_stats"]
+__all__ = [
+    "TIMEOUTS",
+    "Callbacks",
+    "index_add_written",
+    "open_repository",
+    "remote_stopper",
+    "transfer_stats",
+]
 
 _GIT_CERT_SSH_RAW = 1 << 3
 
@@ -78,6 +85,25 @@ class _Timeouts:
 
 
 TIMEOUTS = _Timeouts()
+
+
+# --- opening a repository ------------------------------------------------------------
+
+
+def open_repository(path: str, flags: RepositoryOpenFlag) -> pygit2.Repository:
+    """``pygit2.Repository(path, flags)``, with the GIL let go while libgit2 opens it.
+
+    pygit2's constructor holds the GIL through ``git_repository_open_ext``, which
+    reads the repository's, the user's and the system's configuration files: with
+    several runs in threads, the others' Python code waits for that. Called through
+    cffi, the same function runs without the GIL, and pygit2 wraps the handle as
+    its constructor does (the repository owned, freed with the object). A failure
+    is left to pygit2's constructor, so that it raises as it always did.
+    """
+    out = ffi.new("git_repository **")
+    if C.git_repository_open_ext(out, os.fsencode(path), int(flags), ffi.NULL) < 0:
+        return pygit2.Repository(path, flags)
+    return pygit2.Repository._from_c(out[0], True)
 
 
 # --- git_remote_stop -----------------------------------------------------------------

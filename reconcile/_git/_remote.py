@@ -1,8 +1,9 @@
 """The remote of a run: fetch, push and the remote's heads, one network session each.
 
 Each operation takes a fresh pygit2 ``Remote`` (a reused one reports stale transfer
-statistics) and a fresh ``Session``. A fetch lists the heads on the connection it
-opened and downloads only a tip that is not here yet, into the remote-tracking ref
+statistics; the first takes the one ``GitRepo.remote_url`` looked up, unused so far)
+and a fresh ``Session``. A fetch lists the heads on the connection it opened and
+downloads only a tip that is not here yet, into the remote-tracking ref
 and never into a local branch. A push goes under a lease per ref, and reads the
 server's answer per ref: a server's refusal does not raise.
 """
@@ -69,7 +70,7 @@ class GitRemote:
         """The remote's heads, from one connection and no pack."""
         session = Session(self.url, self.net, "fetch")
         with translate("fetch", self.url, session):
-            remote = self.repo.raw.remotes[self.name]
+            remote = self.repo.unused_remote(self.name)
             with session.running(remote):
                 session.connect(remote)
                 return _listed(remote)
@@ -86,7 +87,7 @@ class GitRemote:
         message = f"git-reconcile: fetch {branch}"
         received = objects = 0
         with translate("fetch", self.url, session):
-            remote = raw.remotes[self.name]
+            remote = self.repo.unused_remote(self.name)
             with session.running(remote):
                 session.connect(remote)
                 heads = _listed(remote)
@@ -119,7 +120,7 @@ class GitRemote:
         specs = [f"{'+' if force else ''}{name}:{name}" for name in refs]
         try:
             with translate("push", self.url, session):
-                remote = self.repo.raw.remotes[self.name]
+                remote = self.repo.unused_remote(self.name)
                 with session.running(remote):
                     session.upload(remote, specs)
         except AlreadyLanded:  # push negotiation found the try before landed; nothing sent

@@ -15,6 +15,7 @@ import pygit2
 from pygit2.enums import RepositoryOpenFlag, RepositoryState, SortMode
 
 from .._errors import GitError, NotARepositoryError, UnknownRemoteError
+from ._libgit2 import open_repository
 from ._translate import translate
 from ._trust import dubious_ownership, is_ownership_error, trust
 
@@ -50,7 +51,7 @@ class GitRepo:
             trust(path)
         try:
             with translate("open"):
-                self.raw = pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+                self.raw = open_repository(str(path), RepositoryOpenFlag.NO_SEARCH)
         except GitError as exc:
             if is_ownership_error(str(exc)):
                 raise dubious_ownership(path) from None
@@ -60,19 +61,24 @@ class GitRepo:
                 "give the path of a clone or of a bare repository"
             ) from None
         self.path = path
+        self._gitdir = Path(self.raw.path)
+        workdir = self.raw.workdir
+        self._workdir = Path(workdir) if workdir else None
+        # The remote remote_url() looked up, kept for the remote's first network
+        # operation (a run reads the URL, then fetches: one lookup, not two).
+        self._unused_remote: tuple[str, pygit2.Remote] | None = None
 
     # --- local state ------------------------------------------------------------
 
     @property
     def gitdir(self) -> Path:
         """The git directory: ``.git`` of a working tree, or the bare repository."""
-        return Path(self.raw.path)
+        return self._gitdir
 
     @property
     def workdir(self) -> Path | None:
         """The working tree, or None for a bare repository."""
-        workdir = self.raw.workdir
-        return Path(workdir) if workdir else None
+        return self._workdir
 
     @property
     def is_bare(self) -> bool:
@@ -96,7 +102,7 @@ class GitRepo:
         places = [gitdir, gitdir / "objects", gitdir / "refs", gitdir / "refs" / "heads"]
         places.append(gitdir / "git-reconcile.lock")
         for place in places:
-            if place.exists() and not os.access(place, os.W_OK):
+            if not os.access(place, os.W_OK) and place.exists():
                 return place
         return None
 
@@ -123,7 +129,21 @@ class GitRepo:
             raise UnknownRemoteError(
                 f"{self.path} has no remote named {name!r} (remotes: {known}); {hint}"
             ) from None
+        self._unused_remote = (name, remote)
         return remote.url or ""
+
+    def unused_remote(self, name: str) -> pygit2.Remote:
+        """A pygit2 ``Remote`` of ``name`` that no operation has used yet (a used one
+        reports stale transfer statistics): the one ``remote_url`` looked up, the
+        first time, and a new lookup after that. For the git layer only."""
+        unused, self._unused_remote = self._unused_remote, None
+        if unused is not None and unused[0] == name:
+            return unused[1]
+        return self.raw.remotes[name]
+
+    def forget_remotes(self) -> None:
+        """Drop the remote kept by ``remote_url``: its configuration changed."""
+        self._unused_remote = None
 
     def branch_tip(self, branch: str) -> str | None:
         return self.ref_target(f"refs/heads/{branch}")
@@ -174,8 +194,11 @@ class GitRepo:
     def checked_out_elsewhere(self, branch: str) -> str | None:
         """The path of another working tree (``git worktree``) that has ``branch``
         checked out, or None. Moving it from here would leave that tree stale."""
+        paths = self._worktrees()
+        if not paths:
+            return None
         mine = self.workdir.resolve() if self.workdir is not None else None
-        for path in self._worktrees():
+        for path in paths:
             if mine is not None and path.resolve() == mine:
                 continue
             try:

@@ -73,11 +73,11 @@ _TOP_LEVEL = (
     "FETCH_HEAD.lock",
     "ORIG_HEAD.lock",
 )
-_TEMPORARIES = (
-    ("objects/pack", "tmp_*"),
-    ("objects/pack", "pack_git2_*"),
-    ("objects", "tmp_object_git2_*"),
-    ("objects", "streamed_git2_*"),
+_TEMPORARIES = (  # folder, and the prefix of the names (git's and libgit2's)
+    ("objects/pack", "tmp_"),
+    ("objects/pack", "pack_git2_"),
+    ("objects", "tmp_object_git2_"),
+    ("objects", "streamed_git2_"),
 )
 
 
@@ -163,19 +163,73 @@ def _garbage(held: bool | None, age: float) -> bool:
 
 
 def _lock_paths(gitdir: Path) -> list[Path]:
-    found = [gitdir / name for name in _TOP_LEVEL]
-    refs = gitdir / "refs"
-    if refs.is_dir():
-        found += [p for p in refs.rglob("*.lock") if p.is_file()]
+    """The lock files there are: git's top-level ones, and any under refs/.
+
+    One directory listing per folder (``os.scandir``), Path objects only for what is
+    found: a repository without a lock costs a listing of the git directory and of
+    each folder under refs/, and no ``stat`` per name."""
+    try:
+        with os.scandir(gitdir) as listing:
+            there = {e.name for e in listing}
+    except OSError:
+        there = set(_TOP_LEVEL)  # each name is looked at on its own, then
+    found = [gitdir / name for name in _TOP_LEVEL if name in there]
+    found += _refs_locks(gitdir / "refs")
+    return found
+
+
+def _refs_locks(folder: Path) -> list[Path]:
+    """Files named ``*.lock`` under ``folder``, as ``rglob`` finds them: a folder's
+    own first, then its subfolders' (symlinked folders are not followed)."""
+    return [Path(p) for p in _locks_under(os.fspath(folder))]
+
+
+def _locks_under(folder: str) -> list[str]:
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError:
+        return []
+    found = [e.path for e in entries if e.name.endswith(".lock") and _is_file(e)]
+    for entry in entries:
+        if _is_dir(entry):
+            found += _locks_under(entry.path)
     return found
 
 
 def _temporary_paths(gitdir: Path) -> list[Path]:
     found: list[Path] = []
-    for folder, pattern in _TEMPORARIES:
-        if (gitdir / folder).is_dir():
-            found += [p for p in (gitdir / folder).glob(pattern) if p.is_file()]
+    listings: dict[str, list[str]] = {}
+    for folder, prefix in _TEMPORARIES:
+        if folder not in listings:
+            listings[folder] = _files(gitdir / folder)
+        found += [gitdir / folder / name for name in listings[folder] if name.startswith(prefix)]
     return found
+
+
+def _files(folder: Path) -> list[str]:
+    """The names of the files in ``folder`` (symlinks followed); none when it cannot
+    be listed."""
+    try:
+        with os.scandir(folder) as listing:
+            return [e.name for e in listing if _is_file(e)]
+    except OSError:
+        return []
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """A folder, not a symlink to one."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _existing(paths: Iterable[Path]) -> list[_Found]:

@@ -83,6 +83,8 @@ TARGET_CLI_PATH_MS = 130.0  # `git-reconcile run --json` in-sync over a path (wh
 TARGET_CLI_SSH = 1.5  # ... over ssh, at most this times the shell git command
 TARGET_LIST_HEADS = {"path": 2.0, "ssh": 1.1}  # in-process in-sync / pygit2 list_heads
 TARGET_TAIL = 1.3  # over ssh, p95 at most this times the median
+TARGET_BIGGER_SSH = {"rebase": 0.5, "conflict": 0.6}  # over ssh, at most this times git's
+TARGET_SCALE = 0.15  # in-sync repos (the largest count), at most this times the shell loop
 TARGET_LINEAR = 1.25  # per-repo wall time at 1,000 repos at most this times at 100
 TARGET_RSS_PER_REPO_KIB = 64.0  # peak RSS growth per repository, 100 -> 1,000
 
@@ -674,6 +676,7 @@ def bigger_operations(  # noqa: C901  (one row per operation and transport, in o
                     f"{ours_n} ({', '.join(a.services)}) vs {git_n}",
                     ours_n <= git_n,
                 )
+            _bigger_target(targets, transport, op, f"{outcome.value} over ssh", (a, b, shown))
             rows.append(
                 f"| {title} | {transport.name} | {ms(a.median_ms)} | `{shown}` | "
                 f"{ms(b.median_ms)} | {ratio(a.median_ms, b.median_ms)} | {connections} |"
@@ -693,6 +696,26 @@ def bigger_operations(  # noqa: C901  (one row per operation and transport, in o
             "|---|---|---|---|---|---|---|",
             *rows,
         ],
+    )
+
+
+def _bigger_target(
+    targets: Targets,
+    transport: Transport,
+    op: str,
+    what: str,
+    pair: tuple[Contender, Contender, str],
+) -> None:
+    """Target 6: over ssh, a rebase or a conflict escape at most its limit times git's
+    sequence (``pair``: git-reconcile, git, and the sequence as shown)."""
+    if transport.counter is None or op not in TARGET_BIGGER_SSH:
+        return
+    a, b, shown = pair
+    limit = TARGET_BIGGER_SSH[op]
+    targets.add(
+        f"6. {what} at most {limit}x git's `{shown}`",
+        f"{ratio(a.median_ms, b.median_ms)} ({ms(a.median_ms)} vs {ms(b.median_ms)})",
+        a.median_ms <= limit * b.median_ms,
     )
 
 
@@ -831,6 +854,13 @@ def scale(root: Path, counts: Sequence[int], runs: int, workers: int, targets: T
         "|---|---|---|---|---|---|",
         *rows,
     ]
+    most = counts[-1]
+    ours_most, theirs_most = med(most, "reconcile", "wall"), med(most, "shell", "wall")
+    targets.add(
+        f"7. {most:,} in-sync repositories at most {TARGET_SCALE}x the sequential shell loop",
+        f"{ratio(ours_most, theirs_most)} ({ms(ours_most * 1000)} vs {ms(theirs_most * 1000)})",
+        ours_most <= TARGET_SCALE * theirs_most,
+    )
     if len(counts) > 1:
         small, large = counts[0], counts[-1]
         per_small = med(small, "reconcile", "wall") / small
