@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from reconcile import (
     CircuitBreaker,
     CommitPolicy,
     FileChange,
+    InvalidSpecError,
     LLMConfig,
     LLMGenerator,
     MessageContext,
@@ -292,8 +294,6 @@ class Clock:
 
 
 def context() -> MessageContext:
-    from datetime import UTC, datetime
-
     return MessageContext(
         repo="data",
         branch="main",
@@ -402,8 +402,6 @@ def test_an_explicit_message_never_asks_the_model(path_world: World, server: Cha
 )
 def test_a_bad_llm_config_is_refused(config: dict[str, object], problem: str) -> None:
     """Each bad setting is refused when the config is made, naming it."""
-    from reconcile import InvalidSpecError
-
     args: dict[str, object] = {"base_url": "http://127.0.0.1:1/v1", "model": "m"} | config
     with pytest.raises(InvalidSpecError, match=problem.replace("(", r"\(")):
         LLMConfig(**args)  # type: ignore[arg-type]
