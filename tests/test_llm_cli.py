@@ -206,14 +206,16 @@ base_url = "http://127.0.0.1:8080/v1"
 model = "local"
 """,
     )
-    data, other = load_config(path, environ={}).repos
-    signer, generator = data.spec.commit_policy.signer, data.spec.commit_policy.generator
+    data, other = (repo.spec for repo in load_config(path, environ={}).repos)
+    assert data is not None
+    assert other is not None
+    signer, generator = data.commit_policy.signer, data.commit_policy.generator
     assert isinstance(signer, SSHSigner)
     assert signer.key == tmp_path / "keys" / "signing"
     assert isinstance(generator, LLMGenerator)
     assert generator.name == "llm:qwen2.5-coder:7b"
     assert (generator.config.timeout, generator.config.concurrency) == (5, 2)
-    signer, generator = other.spec.commit_policy.signer, other.spec.commit_policy.generator
+    signer, generator = other.commit_policy.signer, other.commit_policy.generator
     assert isinstance(signer, GPGSigner)
     assert signer.key_id == "0123456789ABCDEF"
     assert isinstance(generator, LLMGenerator)
