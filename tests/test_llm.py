@@ -15,7 +15,11 @@ from commitutil import commit, message, write
 from gitutil import World, git
 from servers.chat import Answer, ChatServer, chat_server
 from servers.receiver import closed_port, silent_port
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
+from plugin import PluginConfig, ReconcilePlugin, RepoConfig
+from plugin.audit import AuditStore
 from reconcile import (
     CircuitBreaker,
     CommitPolicy,
@@ -28,6 +32,8 @@ from reconcile import (
     Outcome,
 )
 
+ADMIN = "admin-t0ken"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 AWS_LINE = f"aws_access_key_id = {AWS_KEY}\n"
 
@@ -405,3 +411,30 @@ def test_a_bad_llm_config_is_refused(config: dict[str, object], problem: str) ->
     args: dict[str, object] = {"base_url": "http://127.0.0.1:1/v1", "model": "m"} | config
     with pytest.raises(InvalidSpecError, match=problem.replace("(", r"\(")):
         LLMConfig(**args)  # type: ignore[arg-type]
+
+
+def test_the_audit_row_and_the_metric_carry_the_model(
+    path_world: World, server: ChatServer, tmp_path: Path
+) -> None:
+    """Through the plugin, the commit's audit row, its listing and the commits metric
+    say the model wrote the message."""
+    tree = path_world.clone("app")
+    database = tmp_path / "audit.db"
+    repo = RepoConfig("data", tree, poll_interval=0, commit_policy=policy(server.base_url))
+    plugin = ReconcilePlugin(
+        PluginConfig(repos=(repo,), admin_token=ADMIN, database_url=f"sqlite:///{database}")
+    )
+    app = Starlette(routes=[plugin.mount("/reconcile")], lifespan=plugin.lifespan())
+    with TestClient(app) as client:
+        write(tree, {"a.txt": "a\n"})
+        done = client.post("/reconcile/commit?wait=true", headers=AUTH).json()
+        listed = client.get("/reconcile/commits?repo=data", headers=AUTH).json()["commits"]
+        metrics = client.get("/reconcile/metrics").text
+    assert done["result"]["commit"]["message_source"] == "llm:test-model"
+    assert [c["message_source"] for c in listed] == ["llm:test-model"]
+    with AuditStore(f"sqlite:///{database}") as store:
+        [row] = store.commits()
+    assert row.message_source == "llm:test-model"
+    assert 'git_reconcile_commits_total{message_source="llm:test-model",repo="data"} 1.0' in (
+        metrics
+    )
