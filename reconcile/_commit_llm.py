@@ -149,7 +149,8 @@ class CircuitBreaker:
             left = self._open_until - self.clock()
             if left > 0:
                 raise MessageSkipped(
-                    f"skipped: the endpoint failed {self._count} times in a row; "
+                    f"skipped: the endpoint failed {self._count} time"
+                    f"{'' if self._count == 1 else 's'} in a row; "
                     f"trying it again in {math.ceil(left)} s"
                 )
             if self._count >= self.failures:  # half-open: this one request tries it
@@ -169,6 +170,7 @@ class CircuitBreaker:
 _SHARED_LOCK = threading.Lock()
 _SEMAPHORES: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _BREAKERS: dict[str, CircuitBreaker] = {}
+_CLIENT: httpx.Client | None = None
 
 
 def _semaphore(endpoint: str, concurrency: int) -> threading.BoundedSemaphore:
@@ -181,6 +183,19 @@ def _semaphore(endpoint: str, concurrency: int) -> threading.BoundedSemaphore:
 def _breaker(endpoint: str) -> CircuitBreaker:
     with _SHARED_LOCK:
         return _BREAKERS.setdefault(endpoint, CircuitBreaker())
+
+
+def _client() -> httpx.Client:
+    """The process's HTTP client (made once: making one costs ~100 ms, its TLS
+    context; it is safe to share between threads). Proxies from the environment are
+    not used: the endpoint is asked directly."""
+    global _CLIENT  # noqa: PLW0603  (made on first use, then shared)
+    with _SHARED_LOCK:
+        if _CLIENT is None:
+            _CLIENT = httpx.Client(
+                trust_env=False, limits=httpx.Limits(max_keepalive_connections=8)
+            )
+        return _CLIENT
 
 
 class _Failed(Exception):
@@ -302,8 +317,9 @@ class LLMGenerator:
         if left <= 0:
             raise _Failed(f"no answer within the timeout ({self.config.timeout:g} s)")
         try:
-            with httpx.Client(timeout=left, trust_env=False) as client:
-                response = client.post(self.config.endpoint, json=body, headers=headers)
+            response = _client().post(
+                self.config.endpoint, json=body, headers=headers, timeout=left
+            )
         except httpx.TimeoutException:
             raise _Failed(f"no answer within the timeout ({self.config.timeout:g} s)") from None
         except httpx.TransportError as exc:

@@ -346,7 +346,7 @@ def test_an_open_breaker_costs_a_commit_nothing(path_world: World) -> None:
         assert time.monotonic() - started < 0.3
     assert result.commit is not None
     assert result.commit.message_source == "template"
-    assert "skipped: the endpoint failed 1 times in a row" in str(result.commit.message_skipped)
+    assert "skipped: the endpoint failed 1 time in a row" in str(result.commit.message_skipped)
 
 
 def test_requests_to_one_endpoint_are_bounded_by_its_concurrency(server: ChatServer) -> None:
