@@ -131,6 +131,7 @@ def run(runs: int, slow_runs: int) -> list[Row]:
         root = Path(scratch)
         isolate_git_config(root / "home")
         tree = build(root)
+        preview_commit(RepoSpec(tree))  # warm-up: imports, the secret detectors
 
         def generator(url: str, timeout: float = 10.0) -> Timed:
             config = LLMConfig(url, "test-model", timeout=timeout)
