@@ -254,10 +254,10 @@ class LLMGenerator:
     def generate(self, context: MessageContext) -> str:
         """The model's message; raises ``MessageSkipped`` with the reason it has none."""
         deadline = time.monotonic() + self.config.timeout
-        self.breaker.check()
         key = self.config.api_key()
+        self.breaker.check()
         body = self._body(context)
-        if not self._semaphore.acquire(timeout=self.config.timeout):
+        if not self._semaphore.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             raise MessageSkipped(
                 f"skipped: {self.config.concurrency} request(s) to the endpoint already "
                 f"took the whole timeout ({self.config.timeout:g} s)"
