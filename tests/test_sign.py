@@ -232,3 +232,63 @@ def test_a_bad_signing_setting_is_refused(args: tuple[str, ...], problem: str) -
     """Each bad signing setting is refused when the signer is made, naming the key."""
     with pytest.raises(InvalidSpecError, match=problem):
         make_signer(*args)
+
+
+class FailsAfter:
+    """Signs with ``key`` ``good`` times, then fails (a key revoked meanwhile)."""
+
+    format = "ssh"
+
+    def __init__(self, key: Path, good: int) -> None:
+        self.signer, self.good = SSHSigner(key), good
+
+    def sign(self, payload: str) -> str:
+        if self.good <= 0:
+            raise RuntimeError("the signing key was revoked")
+        self.good -= 1
+        return self.signer.sign(payload)
+
+
+@needs_ssh
+def test_a_squash_that_cannot_be_signed_pushes_the_signed_commits(
+    path_world: World, tmp_path: Path
+) -> None:
+    """When the squashed commit cannot be signed, nothing is squashed: the commits,
+    each signed already, are pushed as they are, and no unsigned commit is made."""
+    key = ssh_key(tmp_path)
+    app = path_world.clone("app")
+    trust_ssh(app, key)
+    signer = FailsAfter(key, good=2)
+    policy = CommitPolicy(signer=signer, squash_unpushed=True)
+    write(app, {"a.txt": "a\n"})
+    commit(path_world.spec(app, commit_policy=policy, push=False))
+    write(app, {"b.txt": "b\n"})
+    result = commit(path_world.spec(app, commit_policy=policy))
+    assert result.outcome is Outcome.PUSHED_AHEAD
+    assert result.commit is not None
+    assert result.commit.squashed == 0
+    assert path_world.remote_tip() == git(app, "rev-parse", "HEAD")
+    for rev in ("HEAD", "HEAD~1"):
+        assert 'Good "git" signature' in verify(app, rev)
+
+
+def test_a_signing_tool_that_hangs_is_stopped(
+    path_world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signing tool that does not finish is stopped at the signer's timeout and the
+    commit is not made."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    hanging = tools / "ssh-keygen"
+    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    hanging.chmod(0o755)
+    key = tmp_path / "key"
+    key.write_text("unused\n")
+    app = path_world.clone("app")
+    write(app, {"a.txt": "a\n"})
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    signer = SSHSigner(key, timeout=0.5)
+    result = commit(path_world.spec(app, commit_policy=CommitPolicy(signer=signer)))
+    assert result.outcome is Outcome.BLOCKED
+    assert "ssh-keygen took more than 0.5 s to sign" in result.reason
+    assert git(app, "rev-list", "--count", "HEAD") == "1"
