@@ -119,14 +119,19 @@ def _left_out(path: str, text: str, exclude: tuple[str, ...]) -> str:
 
 
 def _redacted(text: str) -> str:
-    """``text`` with each line holding a secret replaced, its diff marker kept."""
+    """``text`` with each line holding a secret replaced, its diff marker kept (the
+    lines of a file's header are git's own, until its first hunk)."""
     lines = text.split("\n")
+    in_hunk = False
     for number, line in enumerate(lines):
-        if line.startswith(("diff --git", "index ", "--- ", "+++ ", "@@")):
+        if line.startswith(("diff --git ", "@@")):
+            in_hunk = line.startswith("@@")
             continue
-        kind = secret_in_line(line[1:] if line[:1] in "+- " else line)
+        if not in_hunk and line.startswith(("index ", "--- ", "+++ ", "new file", "deleted file")):
+            continue
+        kind = secret_in_line(line[1:] if in_hunk else line)
         if kind is not None:
-            lines[number] = f"{line[:1]}[redacted: {kind}]"
+            lines[number] = f"{line[:1] if in_hunk else ''}[redacted: {kind}]"
     return "\n".join(lines)
 
 

@@ -123,9 +123,10 @@ def test_excluded_and_secret_content_never_reaches_the_endpoint(
 def test_a_new_secret_line_is_redacted_when_the_scan_is_off(
     path_world: World, server: ChatServer
 ) -> None:
-    """With scan_secrets off the commit takes a secret, but the model never sees it."""
+    """With scan_secrets off the commit takes a secret, but the model never sees it
+    (nor in a line that looks like a diff header: ``++ `` added is ``+++ ``)."""
     app = path_world.clone("app")
-    write(app, {"keys.txt": AWS_LINE})
+    write(app, {"keys.txt": AWS_LINE + "++ " + AWS_LINE})
     generator = LLMGenerator(LLMConfig(server.base_url, "test-model"), breaker=CircuitBreaker())
     spec = path_world.spec(app, commit_policy=CommitPolicy(scan_secrets=False, generator=generator))
     result = commit(spec)
