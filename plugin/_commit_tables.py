@@ -6,15 +6,26 @@ the loader adds to ``exclude``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from reconcile import DEFAULT_EXCLUDE, CommitPolicy, Identity, InvalidSpecError, parse_trailer
+from reconcile import (
+    DEFAULT_EXCLUDE,
+    CommitPolicy,
+    Identity,
+    InvalidSpecError,
+    LLMConfig,
+    parse_trailer,
+)
 
-from ._table_kit import Default, Sets, Shown, Table, Text, key
+from ._table_kit import Default, EnvName, FilePath, Sets, Shown, Table, Text, key
 
-__all__ = ["CommitTable", "RepoCommitTable"]
+__all__ = ["SIGN_KEYS", "CommitTable", "LLMTable", "RepoCommitTable", "RepoLLMTable"]
+
+#: The keys that choose the signer; the loader makes it of them.
+SIGN_KEYS = ("sign", "signing_key", "gpg_home")
 
 
 def _identity(value: str) -> str:
@@ -36,6 +47,47 @@ def _trailer(value: str) -> str:
 IdentityText = Annotated[str, AfterValidator(_identity)]
 TrailerText = Annotated[str, AfterValidator(_trailer)]
 _EXCLUDED = ", ".join(f"`{p}`" for p in DEFAULT_EXCLUDE)
+
+
+class LLMTable(Table):
+    """Commit messages written by a language model behind an OpenAI-compatible
+    chat-completions endpoint (see [Messages from a language
+    model](#messages-from-a-language-model)); when it fails or is slow, the template
+    writes the message. A `[repos.commit.llm]` table replaces this one as a whole."""
+
+    base_url: Annotated[Text, Sets(LLMConfig, "base_url")] = Field(
+        description="the API's root, e.g. `http://127.0.0.1:11434/v1` (Ollama), "
+        "`http://127.0.0.1:8080/v1` (llama.cpp)"
+    )
+    model: Annotated[Text, Sets(LLMConfig, "model")] = Field(
+        description="the model's name, as the endpoint knows it"
+    )
+    api_key_env: Annotated[EnvName | None, Sets(LLMConfig, "api_key_env")] = key(
+        "the environment variable that holds the API key (none needed for a local "
+        "server); or `api_key_file`"
+    )
+    api_key_file: Annotated[FilePath | None, Sets(LLMConfig, "api_key_file")] = key(
+        "a file that holds the API key"
+    )
+    timeout: Annotated[float | None, Sets(LLMConfig, "timeout")] = key(
+        "seconds a commit waits for its message, everything included (then the template writes it)"
+    )
+    max_diff_chars: Annotated[int | None, Sets(LLMConfig, "max_diff_chars")] = key(
+        "characters of diff the model is shown, shared among the files"
+    )
+    concurrency: Annotated[int | None, Sets(LLMConfig, "concurrency")] = key(
+        "requests at once to the endpoint, for all the repositories of the process"
+    )
+    temperature: Annotated[float | None, Sets(LLMConfig, "temperature")] = key(
+        "the sampling temperature"
+    )
+    system_prompt: Annotated[Text | None, Sets(LLMConfig, "system_prompt")] = key(
+        "replaces the default instructions to the model"
+    )
+
+
+class RepoLLMTable(LLMTable):
+    """This repository's language model, instead of `[commit.llm]`'s (as a whole)."""
 
 
 class CommitTable(Table):
@@ -91,8 +143,32 @@ class CommitTable(Table):
     scan_secrets: Annotated[bool | None, Sets(CommitPolicy, "scan_secrets")] = key(
         "scan the lines a commit adds for private keys and token formats"
     )
+    sign: Annotated[Literal["ssh", "gpg"] | None, Default("none (unsigned)")] = key(
+        '`"ssh"` or `"gpg"`: sign every commit (and every replayed one) with `signing_key`; '
+        "a commit that cannot be signed is not made"
+    )
+    signing_key: Annotated[Text | None, Default("none")] = key(
+        'an SSH private key file (`sign = "ssh"`, relative to this file\'s folder) or a GPG '
+        'key id or fingerprint (`sign = "gpg"`)'
+    )
+    gpg_home: Annotated[FilePath | None, Default("gpg's own")] = key(
+        'the GnuPG home directory that holds the key (`sign = "gpg"`)'
+    )
+    llm: LLMTable | None = key("messages from a language model")
+
+    @field_validator("signing_key")
+    @classmethod
+    def _key_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An SSH key file relative to the configuration file's folder."""
+        if value is None or info.data.get("sign") != "ssh":
+            return value
+        path = Path(value).expanduser()
+        base: Path | None = (info.context or {}).get("base")
+        return str(base / path if base is not None and not path.is_absolute() else path)
 
 
 class RepoCommitTable(CommitTable):
     """How this repository's commits are made: each key replaces the same key of
     `[commit]` (the others keep `[commit]`'s value)."""
+
+    llm: RepoLLMTable | None = key("this repository's language model")

@@ -35,6 +35,8 @@ from reconcile import (
     SSHKey,
 )
 
+from ._commit_load import commit_extras
+from ._commit_tables import LLMTable
 from ._config import (
     ENV_ADMIN_TOKEN,
     ENV_DATABASE_URL,
@@ -357,8 +359,16 @@ def _policy(
             extend = table.extend_exclude or []
     if extend:
         args["exclude"] = (*args.get("exclude", DEFAULT_EXCLUDE), *extend)
+    args |= commit_extras([(n.loc, n.table, _llm(n)) for n in tables if n.table], problems.add)
     leads = _leads(CommitTable, CommitPolicy)
     return _build(problems, own.loc, leads, partial(CommitPolicy, **args)), own
+
+
+def _llm(node: _Node) -> tuple[Loc, LLMTable] | None:
+    found = next(iter(node.children.get("llm", [])), None)
+    if found is None or found.table is None:
+        return None
+    return found.loc, cast(LLMTable, found.table)
 
 
 def _committing(node: _Node, problems: _Problems, defaults: _Defaults) -> dict[str, Any]:

@@ -28,9 +28,12 @@ if TYPE_CHECKING:
         FileChange,
         MessageContext,
         MessageGenerator,
+        MessageSkipped,
         Trailer,
         parse_trailer,
     )
+    from ._commit_llm import CircuitBreaker, LLMConfig, LLMGenerator
+    from ._committing import CommitPreview
     from ._control import CancelToken, Progress
     from ._diagram import state_diagram
     from ._engine import (
@@ -60,7 +63,7 @@ if TYPE_CHECKING:
         UnknownBranchError,
         UnknownRemoteError,
     )
-    from ._git import IgnoreRules, scan_host_key
+    from ._git import GPGSigner, IgnoreRules, SigningError, SSHSigner, make_signer, scan_host_key
     from ._github_app import GitHubApp
     from ._guard import RunGuard
     from ._hostkeys import (
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
     from ._identity import Identity
     from ._lock import RepoLock
     from ._logging import configure_logging
+    from ._preview import preview_commit
     from ._redact import redact_text, redact_url
     from ._result import NetworkOperation, Outcome, PushResult, PushStatus, Result
     from ._spec import Credentials, HTTPAuth, RepoSpec, Retry, SSHKey
@@ -94,6 +98,16 @@ _WHERE = {
     "check_fingerprint": "_hostkeys",
     "check_host_key": "_hostkeys",
     "CheckoutBlockedError": "_errors",
+    "CircuitBreaker": "_commit_llm",
+    "CommitPreview": "_committing",
+    "GPGSigner": "_git",
+    "LLMConfig": "_commit_llm",
+    "LLMGenerator": "_commit_llm",
+    "make_signer": "_git",
+    "MessageSkipped": "_commit",
+    "preview_commit": "_preview",
+    "SigningError": "_git",
+    "SSHSigner": "_git",
     "commit_reachable": "_engine",
     "CommitInfo": "_commit",
     "CommitPolicy": "_commit",
@@ -160,13 +174,16 @@ __all__ = [
     "CancelToken",
     "CancelledError",
     "CheckoutBlockedError",
+    "CircuitBreaker",
     "CommitInfo",
     "CommitPolicy",
+    "CommitPreview",
     "CommitRequest",
     "CommitSigner",
     "Credentials",
     "DubiousOwnershipError",
     "FileChange",
+    "GPGSigner",
     "GitError",
     "GitHubApp",
     "HTTPAuth",
@@ -176,9 +193,12 @@ __all__ = [
     "Identity",
     "IgnoreRules",
     "InvalidSpecError",
+    "LLMConfig",
+    "LLMGenerator",
     "LockLostError",
     "MessageContext",
     "MessageGenerator",
+    "MessageSkipped",
     "NetworkError",
     "NetworkOperation",
     "NotARepositoryError",
@@ -199,6 +219,8 @@ __all__ = [
     "Retry",
     "RunGuard",
     "SSHKey",
+    "SSHSigner",
+    "SigningError",
     "Trailer",
     "UnknownBranchError",
     "UnknownRemoteError",
@@ -212,7 +234,9 @@ __all__ = [
     "git_directory",
     "inspect_repo",
     "known_hosts_line",
+    "make_signer",
     "parse_trailer",
+    "preview_commit",
     "push_with_lease",
     "reconcile",
     "redact_text",

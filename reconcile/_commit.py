@@ -29,6 +29,7 @@ __all__ = [
     "FileChange",
     "MessageContext",
     "MessageGenerator",
+    "MessageSkipped",
     "Trailer",
     "parse_trailer",
 ]
@@ -102,6 +103,14 @@ def _clean_path(path: str) -> str:
             "inside it and outside .git"
         )
     return "" if normal == "." else normal
+
+
+def signature_kind(signer: CommitSigner | None) -> str | None:
+    """What a commit signed by ``signer`` reports as its ``signature``."""
+    if signer is None:
+        return None
+    kind = getattr(signer, "format", None)
+    return kind if isinstance(kind, str) else "custom"
 
 
 def _coauthor(item: Identity | str) -> Identity:
@@ -182,17 +191,25 @@ class MessageContext:
     when: datetime  # UTC
     changes: tuple[FileChange, ...]
     diff: Callable[[], str] = field(repr=False, compare=False, default=lambda: "")
+    skipped: tuple[str, ...] = ()  # changed paths ``exclude`` left out of the commit
+    exclude: tuple[str, ...] = ()  # the policy's exclude globs
 
     @property
     def paths(self) -> tuple[str, ...]:
         return tuple(c.path for c in self.changes)
 
 
+class MessageSkipped(Exception):
+    """Raised by a ``MessageGenerator`` that writes no message this time: the template
+    writes it, and the commit's ``message_skipped`` is this exception's text (why)."""
+
+
 class MessageGenerator(Protocol):
     """Writes commit messages: ``generate`` returns the message, or None to leave it
     to the template. Its ``name`` is the ``message_source`` of what it wrote. An
     exception is logged and the template writes the message instead, so a
-    generator that is down never stops a commit."""
+    generator that is down never stops a commit; ``MessageSkipped`` says why
+    without a traceback."""
 
     @property
     def name(self) -> str: ...
@@ -202,7 +219,9 @@ class MessageGenerator(Protocol):
 
 class CommitSigner(Protocol):
     """Signs commits: ``sign`` gets the commit object's text and returns the armored
-    signature (``gpg --detach-sign --armor``, or ``ssh-keygen -Y sign -n git``)."""
+    signature (``gpg --detach-sign --armor``, or ``ssh-keygen -Y sign -n git``).
+    A ``format`` attribute (``"ssh"``, ``"gpg"``), when it has one, is the commit's
+    ``signature``."""
 
     def sign(self, payload: str) -> str: ...
 
@@ -275,10 +294,12 @@ class CommitPolicy:
 @dataclass(frozen=True)
 class CommitInfo:
     """The commit a run made: its id, the paths it changed, its message and where
-    the message came from (``explicit``, ``template``, or a generator's name), its
-    author and committer, whether it is signed, and how many of this tool's earlier
-    unpushed commits it absorbed (``squash_unpushed``). ``sha`` is the commit on the
-    branch after the run (a rebase gives it a new id)."""
+    the message came from (``explicit``, ``template``, or a generator's name: the
+    LLM generator's is ``llm:<model>``), its author and committer, whether it is
+    signed and how (``signature``: ``ssh``, ``gpg``), and how many of this tool's
+    earlier unpushed commits it absorbed (``squash_unpushed``). ``message_skipped``
+    says why the generator wrote no message when the template did. ``sha`` is the
+    commit on the branch after the run (a rebase gives it a new id)."""
 
     sha: str
     paths: tuple[str, ...]
@@ -288,6 +309,8 @@ class CommitInfo:
     committer: Identity
     signed: bool = False
     squashed: int = 0
+    signature: str | None = None
+    message_skipped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -298,5 +321,7 @@ class CommitInfo:
             "author": str(self.author),
             "committer": str(self.committer),
             "signed": self.signed,
+            "signature": self.signature,
             "squashed": self.squashed,
+            "message_skipped": self.message_skipped,
         }

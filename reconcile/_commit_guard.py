@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SecretHit", "excluded", "find_secret", "is_binary"]
+__all__ = ["SecretHit", "excluded", "find_secret", "is_binary", "secret_in_line"]
 
 _BINARY_PROBE = 8000  # bytes git looks at to call a file binary
 _SHORTEST = 8  # no detected format fits in a shorter line
@@ -130,9 +130,19 @@ def find_secret(path: str, new: bytes, old: bytes | None) -> SecretHit | None:
         return None
     known = set(_lines(old)) if old is not None and not is_binary(old) else set()
     for number, line in enumerate(_lines(new), 1):
-        if len(line) < _SHORTEST or line in known:
+        if line in known:
             continue
-        for detector in _detectors():
-            if next(iter(detector.analyze_string(line)), None) is not None:
-                return SecretHit(path, number, str(detector.secret_type))
+        kind = secret_in_line(line)
+        if kind is not None:
+            return SecretHit(path, number, kind)
+    return None
+
+
+def secret_in_line(line: str) -> str | None:
+    """The kind of secret ``line`` holds (a detector's name for it), or None."""
+    if len(line) < _SHORTEST:
+        return None
+    for detector in _detectors():
+        if next(iter(detector.analyze_string(line)), None) is not None:
+            return str(detector.secret_type)
     return None

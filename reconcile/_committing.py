@@ -29,8 +29,18 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from ._commit import CommitInfo, CommitPolicy, CommitRequest, FileChange, MessageContext, Trailer
+from ._commit import (
+    CommitInfo,
+    CommitPolicy,
+    CommitRequest,
+    FileChange,
+    MessageContext,
+    MessageSkipped,
+    Trailer,
+    signature_kind,
+)
 from ._commit_guard import excluded, find_secret
 from ._commit_message import cleanup, compose, files_text, render
 from ._errors import ReconcileError, RefMovedError
@@ -47,7 +57,7 @@ from ._git import (
 from ._identity import Identity
 from ._target import Target
 
-__all__ = ["SQUASH_MARKER", "Committed", "commit_worktree", "repo_name"]
+__all__ = ["SQUASH_MARKER", "CommitPreview", "Committed", "commit_worktree", "repo_name"]
 
 logger = logging.getLogger("reconcile")
 
@@ -57,14 +67,41 @@ _SHOWN = 10  # paths named in a reason
 
 
 @dataclass(frozen=True)
+class CommitPreview:
+    """The commit a run would make (``git-reconcile commit --dry-run``): the changes
+    (none: nothing to commit), the message and where it came from (and why a
+    generator wrote none), the paths ``exclude`` leaves out, and why the commit
+    would be refused (None: it would not)."""
+
+    changes: tuple[FileChange, ...] = ()
+    message: str = ""
+    message_source: str = ""
+    message_skipped: str | None = None
+    skipped_paths: tuple[str, ...] = ()
+    refusal: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": [{"path": c.path, "status": c.status} for c in self.changes],
+            "message": self.message,
+            "message_source": self.message_source,
+            "message_skipped": self.message_skipped,
+            "skipped_paths": list(self.skipped_paths),
+            "refusal": self.refusal,
+        }
+
+
+@dataclass(frozen=True)
 class Committed:
     """What the committing step did: the commit (None: none was made), the paths left
-    out by ``exclude``, why it refused (None: it did not), and a note for the reason."""
+    out by ``exclude``, why it refused (None: it did not), and a note for the reason.
+    A preview makes no commit and says what it would be (``preview``)."""
 
     info: CommitInfo | None = None
     skipped: tuple[str, ...] = ()
     refusal: str | None = None
     note: str = ""
+    preview: CommitPreview | None = None
 
 
 @dataclass(frozen=True)
@@ -84,10 +121,14 @@ def repo_name(target: Target) -> str:
     return name or target.path.name.removesuffix(".git") or str(target.path)
 
 
-def commit_worktree(target: Target, request: CommitRequest, head: str | None) -> Committed:
+def commit_worktree(
+    target: Target, request: CommitRequest, head: str | None, *, preview: bool = False
+) -> Committed:
     """Stage and commit the working tree of ``target`` as ``request`` asks, on the
     branch's tip ``head`` (as the inspecting step left it: it may have finished a
-    move a crash cut short)."""
+    move a crash cut short). With ``preview``, only say what would be committed:
+    the guards and the message as for a commit, no hook run, nothing written
+    (the index untouched, no commit, no ref moved)."""
     problem = _cannot_commit(target, head)
     if problem is not None:
         return Committed(refusal=problem)
@@ -96,7 +137,8 @@ def commit_worktree(target: Target, request: CommitRequest, head: str | None) ->
         return Committed(refusal=who)
     try:
         with Staging(target.repo, head) as staging:
-            return _Commit(target, request, staging, who, head).run()
+            one = _Commit(target, request, staging, who, head)
+            return one.preview() if preview else one.run()
     except IndexBusy as exc:
         return Committed(refusal=str(exc))
 
@@ -158,6 +200,20 @@ class _Commit:
         self.when = time.time()
         self.skipped: tuple[str, ...] = ()
         self.busy: list[str] = []
+        self.message_skipped: str | None = None
+
+    def preview(self) -> Committed:
+        """What ``run`` would commit, writing nothing (the lock released unchanged)."""
+        refusal = self._stage()
+        if refusal is not None:
+            return Committed(skipped=self.skipped, refusal=refusal)
+        tree = self.staging.commit_tree()
+        if tree == str(self.staging.head_tree.id):
+            return Committed(skipped=self.skipped, note=self._note("nothing to commit"))
+        changes = [FileChange(path, status) for path, status in self.staging.changes(tree)]
+        message, source = self._message(changes, tree)
+        shown = CommitPreview(tuple(changes), message, source, self.message_skipped, self.skipped)
+        return Committed(skipped=self.skipped, note=self._note("dry run"), preview=shown)
 
     def run(self) -> Committed:
         refusal = self._stage()
@@ -248,6 +304,8 @@ class _Commit:
 
     def _note(self, what: str) -> str:
         notes = [what]
+        if self.message_skipped:
+            notes.append(f"message from the template ({self.message_skipped})")
         if self.skipped:
             notes.append(f"left out (exclude): {_shown(self.skipped)}")
         if self.busy:
@@ -307,6 +365,8 @@ class _Commit:
             when=moment,
             changes=tuple(changes),
             diff=lambda: self.staging.patch(tree),
+            skipped=self.skipped,
+            exclude=self.policy.exclude,
         )
         generated = self._generated(context)
         if generated is not None:
@@ -329,14 +389,24 @@ class _Commit:
             return None
         try:
             text = generator.generate(context)
-        except Exception:
+        except MessageSkipped as skipped:
+            self.message_skipped = str(skipped) or "skipped"
+            logger.info(
+                "%s: the template writes the message: %s", generator.name, self.message_skipped
+            )
+            return None
+        except Exception as exc:
+            self.message_skipped = f"{generator.name} failed: {type(exc).__name__}"
             logger.warning(
                 "the message generator %s failed; the template writes the message",
                 generator.name,
                 exc_info=True,
             )
             return None
-        return (text, generator.name) if text and text.strip() else None
+        if text and text.strip():
+            return text, generator.name
+        self.message_skipped = f"{generator.name} wrote no message"
+        return None
 
     def _trailers(self) -> list[Trailer]:
         request, policy, author = self.request, self.policy, self.who.author
@@ -382,6 +452,8 @@ class _Commit:
             author=who.author,
             committer=who.committer,
             signed=signed,
+            signature=signature_kind(self.policy.signer) if signed else None,
+            message_skipped=self.message_skipped,
         )
         note = self._note(f"committed {len(changes)} file(s) as {sha[:10]}")
         return Committed(info=info, skipped=self.skipped, note=note)

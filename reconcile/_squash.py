@@ -8,22 +8,28 @@ the newest such commits in a row at the branch's tip that the remote branch does
 not contain, and stops at the first one that is not: a commit someone else made
 (or a merge) is never rewritten, nor anything below it. The squashed commit has
 the tree of the newest, the author of the oldest, the others' authors as
-co-authors, and every message and trailer in order.
+co-authors, and every message and trailer in order. With a signer it is signed;
+when the signature cannot be made, nothing is squashed (the commits, signed
+already, are pushed as they are).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
-from ._commit import CommitInfo
+from ._commit import CommitInfo, signature_kind
 from ._commit_message import combine, compose, split_trailers
 from ._committing import SQUASH_MARKER
+from ._errors import ReconcileError
 from ._git import StoredCommit, contains, read_commit, update_branch, write_commit
 from ._identity import Identity
 from ._target import Target
 
 __all__ = ["Squashed", "relocated", "squash_unpushed", "squashed_commit"]
+
+logger = logging.getLogger("reconcile")
 
 _LONGEST = 1000  # commits one squash takes at most
 
@@ -68,16 +74,27 @@ def squash_unpushed(target: Target, local: str, remote_tip: str | None) -> Squas
         [("Co-authored-by", str(a)) for a in co_authors],
     )
     policy = target.spec.commit_policy
-    sha, signed = write_commit(
-        target.repo,
-        newest.tree,
-        list(oldest.parents),
-        oldest.author,
-        newest.committer,
-        message,
-        when=time.time(),
-        signer=policy.signer,
-    )
+    try:
+        sha, signed = write_commit(
+            target.repo,
+            newest.tree,
+            list(oldest.parents),
+            oldest.author,
+            newest.committer,
+            message,
+            when=time.time(),
+            signer=policy.signer,
+        )
+    except ReconcileError:
+        raise
+    except Exception as exc:  # the signer failed: no unsigned commit, the commits kept
+        logger.warning(
+            "%s: not squashing %d unpushed commits: signing the squashed commit failed: %s",
+            target.path,
+            len(chain),
+            exc,
+        )
+        return None
     update_branch(
         target.repo,
         target.branch,
@@ -104,6 +121,8 @@ def squashed_commit(target: Target, squashed: Squashed, made: CommitInfo | None)
         committer=squashed.committer,
         signed=squashed.signed,
         squashed=squashed.count - 1,
+        signature=signature_kind(target.spec.commit_policy.signer) if squashed.signed else None,
+        message_skipped=None if made is None else made.message_skipped,
     )
 
 

@@ -203,7 +203,12 @@ class Steps(Conditions):
         facts, repo, spec = self.facts, self.target.repo, self.target.spec
         assert facts.local is not None
         assert facts.remote_tip is not None
-        replayed = replay(repo, facts.local, facts.remote_tip, spec.committer)
+        replayed = replay(
+            repo, facts.local, facts.remote_tip, spec.committer, spec.commit_policy.signer
+        )
+        if replayed.unsigned is not None:  # fail closed: blocked, the branch as it was
+            self.facts = replace(facts, move_error=replayed.unsigned)
+            return
         if replayed.tip is None:
             self.facts = replace(
                 facts,

@@ -92,6 +92,17 @@ PUBLIC = {
     "parse_trailer",
     "IgnoreRules",
     "Trailer",
+    # messages from a language model, previews and signed commits
+    "CircuitBreaker",
+    "CommitPreview",
+    "GPGSigner",
+    "LLMConfig",
+    "LLMGenerator",
+    "MessageSkipped",
+    "SSHSigner",
+    "SigningError",
+    "make_signer",
+    "preview_commit",
 }
 
 

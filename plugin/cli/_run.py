@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -20,9 +21,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from plugin.audit import AuditStore
-    from reconcile import CancelToken, CommitRequest, HTTPAuth, RepoSpec, Result, SSHKey
+    from reconcile import (
+        CancelToken,
+        CommitPolicy,
+        CommitRequest,
+        HTTPAuth,
+        RepoSpec,
+        Result,
+        SSHKey,
+    )
 
-__all__ = ["COMMAND", "add_arguments", "interrupted", "reconcile_now", "run", "summary"]
+__all__ = ["COMMAND", "add_arguments", "interrupted", "reconcile_now", "run", "spec_of", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,10 +147,12 @@ def reconcile_now(
     args: argparse.Namespace,
     commit: CommitRequest | None = None,
     summarize: Callable[[Result], str] | None = None,
+    policy: CommitPolicy | None = None,
 ) -> int:
-    """Run ``run``'s flags (committing first, with ``commit``: ``git-reconcile
-    commit``), print the result (``summarize``: its summary) and return the exit code."""
-    spec = _spec(args)
+    """Run ``run``'s flags (committing first, with ``commit`` and ``policy``:
+    ``git-reconcile commit``), print the result (``summarize``: its summary) and
+    return the exit code."""
+    spec = spec_of(args, policy)
     if args.verbose or args.log_format:
         from reconcile import configure_logging
 
@@ -239,6 +250,12 @@ def _record(audit: tuple[str, AuditStore], result: Result, started: float) -> No
             f"git-reconcile: the run was not recorded: {_unreachable(url, exc)}",
             file=sys.stderr,
         )
+
+
+def spec_of(args: argparse.Namespace, policy: CommitPolicy | None = None) -> RepoSpec:
+    """The spec of ``run``'s flags, with the commit ``policy`` (None: the default)."""
+    spec = _spec(args)
+    return spec if policy is None else dataclasses.replace(spec, commit_policy=policy)
 
 
 def _spec(args: argparse.Namespace) -> RepoSpec:

@@ -15,6 +15,7 @@
   (snapshots of each file, the new index and the commit's tree).
 - ``_entries``: index entries with their stat data, past pygit2's ``IndexEntry``.
 - ``_commit``: writing a commit (signed, when asked) and moving the branch to it.
+- ``_sign``: SSH and GPG signatures, made by ``ssh-keygen`` and ``gpg`` as git does.
 - ``_hooks``: the repository's ``pre-commit`` and ``commit-msg`` hooks, run as git
   runs them.
 - ``_ignore``: which paths git ignores (``IgnoreRules``), for watchers.
@@ -56,6 +57,7 @@ from ._replay import Replay, replay
 from ._repo import GitRepo
 from ._resume import Resumed, finish_interrupted_move
 from ._session import NetOptions
+from ._sign import GPGSigner, SigningError, SSHSigner, make_signer
 from ._stage import IndexBusy, Pending, Snapshot, Staging
 from ._stale_locks import Locks, clear_stale_locks, local_repository
 
@@ -63,6 +65,7 @@ __all__ = [
     "JOURNAL",
     "Blockers",
     "Cloned",
+    "GPGSigner",
     "GitRemote",
     "GitRepo",
     "HookFailure",
@@ -75,6 +78,8 @@ __all__ = [
     "RemoteState",
     "Replay",
     "Resumed",
+    "SSHSigner",
+    "SigningError",
     "Snapshot",
     "Staging",
     "StoredCommit",
@@ -89,6 +94,7 @@ __all__ = [
     "hook_path",
     "hooks_dir",
     "local_repository",
+    "make_signer",
     "move_branch",
     "read_commit",
     "replay",

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import pygit2
 from pygit2.enums import MergeFlag, SortMode
 
+from .._commit import CommitSigner
 from .._errors import GitError
 from .._spec import Identity
 from ._dir_renames import directory_rename
@@ -57,12 +58,20 @@ class Replay:
     replayed: int = 0
     dropped: int = 0
     upstream: int = 0
+    unsigned: str | None = None  # why a replayed commit could not be signed
 
 
-def replay(repo: GitRepo, local: str, onto: str, committer: Identity | None) -> Replay:
+def replay(
+    repo: GitRepo,
+    local: str,
+    onto: str,
+    committer: Identity | None,
+    signer: CommitSigner | None = None,
+) -> Replay:
     """Replay the commits of ``local`` that ``onto`` lacks (oldest first) onto
     ``onto`` in memory. Writes objects only; refs, index and working tree are
-    untouched.
+    untouched. With a ``signer``, every replayed commit is signed anew; when a
+    signature cannot be made, nothing is replayed (``unsigned`` says why).
 
     A commit whose patch is already upstream is dropped, as is one that *became*
     empty; a commit that was empty to begin with is kept. Merge commits are not
@@ -81,7 +90,7 @@ def replay(repo: GitRepo, local: str, onto: str, committer: Identity | None) -> 
                 "not replayed, so its changes cannot be lost",
             )
         upstream = already_upstream(raw, commits, _upstream(raw, onto, local))
-        run = _Run(raw, raw[onto].peel(pygit2.Commit), _committer_for(raw, committer))
+        run = _Run(raw, raw[onto].peel(pygit2.Commit), _committer_for(raw, committer), signer)
         for commit in commits:
             if commit.id in upstream:
                 continue
@@ -115,9 +124,13 @@ class _Run:
     """One replay under way: the tip so far, and what became of each commit."""
 
     def __init__(
-        self, raw: pygit2.Repository, tip: pygit2.Commit, committer: pygit2.Signature | None
+        self,
+        raw: pygit2.Repository,
+        tip: pygit2.Commit,
+        committer: pygit2.Signature | None,
+        signer: CommitSigner | None,
     ) -> None:
-        self.raw, self.tip, self.committer = raw, tip, committer
+        self.raw, self.tip, self.committer, self.signer = raw, tip, committer, signer
         self.replayed = self.dropped = 0
 
     def pick(self, commit: pygit2.Commit) -> Replay | None:
@@ -132,12 +145,33 @@ class _Run:
             self.dropped += 1
             return None
         committer = self.committer or _original_committer(commit)
-        new_id = raw.create_commit(
-            None, commit.author, committer, commit.message, tree_id, [self.tip.id]
-        )
+        new_id = self._create(commit, committer, tree_id)
+        if isinstance(new_id, Replay):
+            return new_id
         self.tip = raw[new_id].peel(pygit2.Commit)
         self.replayed += 1
         return None
+
+    def _create(
+        self, commit: pygit2.Commit, committer: pygit2.Signature, tree_id: pygit2.Oid
+    ) -> pygit2.Oid | Replay:
+        """The replayed commit, signed when there is a signer; a stopped ``Replay``
+        when the signature cannot be made (no unsigned commit is made instead)."""
+        raw = self.raw
+        parents: list[str | pygit2.Oid] = [self.tip.id]
+        author, message = commit.author, commit.message
+        if self.signer is None:
+            return raw.create_commit(None, author, committer, message, tree_id, parents)
+        # pygit2's stubs say Oid; it is the commit's text.
+        content = str(raw.create_commit_string(author, committer, message, tree_id, parents))
+        try:
+            signature = self.signer.sign(content)
+        except Exception as exc:  # a signer is the caller's code: its failure stops the replay
+            return Replay(
+                tip=None,
+                unsigned=f"signing the replayed commit {str(commit.id)[:10]} failed: {exc}",
+            )
+        return raw.create_commit_with_signature(content, signature)
 
 
 def _merge(
