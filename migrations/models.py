@@ -210,6 +210,9 @@ class RepoCommit(AuditModel, table=True):
     signed: bool = Field(sa_type=Boolean)
     squashed: int
     created_at: datetime = Field(sa_type=UTCDateTime)  # when the run finished
+    # How it is signed (ssh, gpg), and why a message generator was skipped (0005).
+    signature: str | None = None
+    message_skipped: str | None = Field(default=None, sa_type=Text)
 
 
 class WebhookDelivery(AuditModel, table=True):

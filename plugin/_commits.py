@@ -41,6 +41,7 @@ class CommitEntry:
     signed: bool
     squashed: int
     created_at: float  # Unix time the run finished
+    signature: str | None = None  # ssh, gpg
 
     @property
     def day(self) -> str:
@@ -59,6 +60,7 @@ class CommitEntry:
             "author": self.author,
             "committer": self.committer,
             "signed": self.signed,
+            "signature": self.signature,
             "squashed": self.squashed,
             "created_at": datetime.fromtimestamp(self.created_at, UTC).isoformat(),
         }
@@ -83,6 +85,7 @@ def entry_of(record: RunRecord) -> CommitEntry | None:
         signed=commit.signed,
         squashed=commit.squashed,
         created_at=record.finished_at or record.queued_at,
+        signature=commit.signature,
     )
 
 

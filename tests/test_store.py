@@ -366,9 +366,10 @@ def test_upgrading_from_the_first_revision_keeps_the_runs(
     db_url: str, results: dict[Outcome, Result]
 ) -> None:
     """A database at revision 0001 with runs in it upgrades to the newest revision
-    (dropping the operations' never-filled commit column, adding the commits, the
-    runs' replica and their hooks) and keeps every run and operation, with the schema the models
-    describe; downgrading brings the column back."""
+    (dropping the operations' never-filled commit column, adding the commits with
+    their signature, the runs' replica and their hooks) and keeps every run and
+    operation, with the schema the models describe; downgrading brings the column
+    back."""
     store = AuditStore(db_url)
     try:
         store.upgrade("0001")
@@ -812,6 +813,8 @@ def _committed(result: Result, author: str, source: str, n: int) -> Result:
         author=Identity.parse(author),
         committer=Identity("Data Sync", "sync@example.invalid"),
         signed=n % 2 == 0,
+        signature="ssh" if n % 2 == 0 else None,
+        message_skipped=None if n % 2 == 0 else "no answer within the timeout (10 s)",
     )
     return dataclasses.replace(result, commit=info, skipped_paths=(".env",))
 
@@ -836,6 +839,7 @@ def test_commits_are_stored_listed_and_counted(
         ada,
     )
     assert [c.signed for c in listed] == [False, True, False]
+    assert [c.to_dict()["signature"] for c in listed] == [None, "ssh", None]
     assert [c.sha[-1] for c in store.commits(repo="data", limit=1)] == ["3"]
     since = datetime.fromtimestamp(T0 + 2, UTC)
     assert [c.sha[-1] for c in store.commits(since=since)] == ["3", "2"]
@@ -852,6 +856,11 @@ def test_commits_are_stored_listed_and_counted(
     assert run.result is not None
     assert run.result.commit is not None
     assert run.result.commit.message == "Commit 1\n"
+    assert run.result.commit.message_skipped == "no answer within the timeout (10 s)"
+    [signed] = [r for r in store.runs() if r.run_id == "other-2"]
+    assert signed.result is not None
+    assert signed.result.commit is not None
+    assert (signed.result.commit.signed, signed.result.commit.signature) == (True, "ssh")
     assert run.result.skipped_paths == (".env",)
     store.prune(datetime.fromtimestamp(T0 + 10, UTC))
     assert store.commits() == []

@@ -1,4 +1,5 @@
-"""reconcile_run.hook_*: what the repository's exec_hook did after each run.
+"""reconcile_run.hook_*: what the repository's exec_hook did after each run; and
+reconcile_commit.signature and message_skipped.
 
 Revision ID: 0005
 Revises: 0004
@@ -8,8 +9,9 @@ A run that changed the repository runs its ``exec_hook``; the hook's status (``o
 ``failed``, ``timed-out``), exit code, duration, error and the end of its output
 (redacted) are kept with the run, so ``/history`` and ``git-reconcile history`` show
 them after a restart. Rows stored before this revision, and runs without a hook,
-have none (NULL). On SQLite the table is copied (batch mode), keeping its rows and
-indexes.
+have none (NULL). A commit's row says how it is signed (``ssh``, ``gpg``) and why
+the message generator was skipped, when it was. On SQLite the tables are copied
+(batch mode), keeping their rows and indexes.
 """
 
 from __future__ import annotations
@@ -33,13 +35,25 @@ _COLUMNS = (
 )
 
 
+_COMMIT_COLUMNS = (
+    ("signature", sa.String()),
+    ("message_skipped", sa.Text()),
+)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("reconcile_run") as batch:
         for name, kind in _COLUMNS:
             batch.add_column(sa.Column(name, kind, nullable=True))
+    with op.batch_alter_table("reconcile_commit") as batch:
+        for name, kind in _COMMIT_COLUMNS:
+            batch.add_column(sa.Column(name, kind, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("reconcile_commit") as batch:
+        for name, _ in reversed(_COMMIT_COLUMNS):
+            batch.drop_column(name)
     with op.batch_alter_table("reconcile_run") as batch:
         for name, _ in reversed(_COLUMNS):
             batch.drop_column(name)

@@ -170,6 +170,8 @@ def commit_row(run_pk: int, record: RunRecord) -> RepoCommit | None:
         signed=commit.signed,
         squashed=commit.squashed,
         created_at=datetime.fromtimestamp(finished, UTC),
+        signature=commit.signature,
+        message_skipped=clean(commit.message_skipped),
     )
 
 
@@ -209,6 +211,8 @@ def _commit_info(row: RepoCommit) -> CommitInfo:
         committer=Identity(row.committer_name, row.committer_email),
         signed=row.signed,
         squashed=row.squashed,
+        signature=row.signature,
+        message_skipped=row.message_skipped,
     )
 
 
@@ -228,6 +232,7 @@ def commit_entry(row: RepoCommit) -> CommitEntry:
         signed=info.signed,
         squashed=info.squashed,
         created_at=row.created_at.timestamp(),
+        signature=info.signature,
     )
 
 
