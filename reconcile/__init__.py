@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         known_hosts_line,
     )
     from ._identity import Identity
+    from ._local import LocalCommit, LocalState, commit_only, local_state
     from ._lock import RepoLock
     from ._logging import configure_logging
     from ._redact import redact_text, redact_url
@@ -92,6 +93,7 @@ _WHERE = {
     "check_fingerprint": "_hostkeys",
     "check_host_key": "_hostkeys",
     "CheckoutBlockedError": "_errors",
+    "commit_only": "_local",
     "commit_reachable": "_engine",
     "CommitInfo": "_commit",
     "CommitPolicy": "_commit",
@@ -115,6 +117,9 @@ _WHERE = {
     "inspect_repo": "_engine",
     "InvalidSpecError": "_errors",
     "known_hosts_line": "_hostkeys",
+    "local_state": "_local",
+    "LocalCommit": "_local",
+    "LocalState": "_local",
     "MessageContext": "_commit",
     "MessageGenerator": "_commit",
     "NetworkError": "_errors",
@@ -172,6 +177,8 @@ __all__ = [
     "Identity",
     "IgnoreRules",
     "InvalidSpecError",
+    "LocalCommit",
+    "LocalState",
     "MessageContext",
     "MessageGenerator",
     "NetworkError",
@@ -199,6 +206,7 @@ __all__ = [
     "__version__",
     "check_fingerprint",
     "check_host_key",
+    "commit_only",
     "commit_reachable",
     "configure_logging",
     "default_known_hosts",
@@ -206,6 +214,7 @@ __all__ = [
     "git_directory",
     "inspect_repo",
     "known_hosts_line",
+    "local_state",
     "parse_trailer",
     "push_with_lease",
     "reconcile",
