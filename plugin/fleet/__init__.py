@@ -1,0 +1,29 @@
+"""Fleet mode: every repository under a few base paths, committed and pushed in two
+phases, with an HTTP API to watch and steer it (``git-reconcile fleet``)."""
+
+from __future__ import annotations
+
+from ._config import DEFAULT_FLEET_EXCLUDE, PUSH_POLICIES, FleetConfig, FleetOverride
+from ._cycle import AlwaysOnce, CycleGate, Fleet, host_of
+from ._discover import Discovery, FoundRepo, discover
+from ._report import CycleReport, RepoResult
+from ._state import FleetLocked, FleetSettings, hold_data_dir
+
+__all__ = [
+    "DEFAULT_FLEET_EXCLUDE",
+    "PUSH_POLICIES",
+    "AlwaysOnce",
+    "CycleGate",
+    "CycleReport",
+    "Discovery",
+    "Fleet",
+    "FleetConfig",
+    "FleetLocked",
+    "FleetOverride",
+    "FleetSettings",
+    "FoundRepo",
+    "RepoResult",
+    "discover",
+    "hold_data_dir",
+    "host_of",
+]
