@@ -17,7 +17,7 @@ from ._errors import ConfigError
 if TYPE_CHECKING:
     # A type only: the alerts package does not import this module, so no cycle.
     from .alerts import AlertConfig
-    from .fleet import FleetConfig
+    from .fleet._config import FleetConfig
 
 __all__ = [
     "BOOT_POLICIES",
