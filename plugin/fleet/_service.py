@@ -71,6 +71,8 @@ class FleetService:
         self.cancel = CancelToken()
         self._wake = anyio.Event()
         self._finished: dict[str, anyio.Event] = {}
+        self.cycles_done = 0
+        self._done = anyio.Event()
 
     # --- steering -----------------------------------------------------------------------
 
@@ -89,6 +91,12 @@ class FleetService:
         event = self._finished.get(cycle_id)
         if event is not None:
             await event.wait()
+
+    async def cycles(self, count: int) -> CycleReport | None:
+        """Wait until ``count`` cycles have finished since the service started; the last."""
+        while self.cycles_done < count:
+            await self._done.wait()
+        return self.last
 
     def set_enabled(self, enabled: bool, repo: str | None = None) -> str | None:
         """Enable or disable the daemon, or one repository (its name or path); the
@@ -165,6 +173,9 @@ class FleetService:
     async def _finish(self, report: CycleReport) -> None:
         self.last = report
         self.kept.append(report)
+        self.cycles_done += 1
+        self._done.set()
+        self._done = anyio.Event()
         self.metrics.observe(report)
         logger.info(
             "fleet: %s: %d repositories, %d committed, %d pushed, %d failed",
