@@ -172,6 +172,7 @@ def test_the_timer_runs_a_cycle_when_the_daemon_is_enabled(tmp_path: Path) -> No
     (a / "data.txt").write_text("2\n")
     service = FleetService(tree.config(), settings=FleetSettings(), admin_token=TOKEN)
     with TestClient(fleet_app(service)) as client:
+        assert client.portal is not None
         report = client.portal.call(service.cycles, 1)
     assert report is not None
     assert report.trigger == "timer"
