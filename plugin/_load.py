@@ -32,6 +32,7 @@ from reconcile import (
 
 from ._config import ENV_ADMIN_TOKEN, ENV_DATABASE_URL, ENV_WEBHOOK_SECRET, PluginConfig, RepoConfig
 from ._errors import ConfigError
+from ._load_fleet import fleet_config
 from ._load_kit import Node as _Node
 from ._load_kit import Problems as _Problems
 from ._load_kit import args_of as _args
@@ -52,6 +53,7 @@ from ._tables import (
     WebhookTable,
 )
 from .alerts import AlertConfig, Alerter, PullRequestSink, Sink, SlackSink, WebhookSink
+from .fleet._config import FleetConfig
 
 __all__ = ["config_from_mapping", "load_config"]
 
@@ -101,6 +103,7 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
     ]
     secrets = _secrets(node.children.get("webhooks", []), environ, problems)
     alerts = [_alerts(n, environ, problems) for n in node.children.get("alerts", [])]
+    fleets = [_fleet(n, problems, defaults) for n in node.children.get("fleet", [])]
     table = cast("FileTable | None", node.table)
     if table is None:
         return None
@@ -116,11 +119,23 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
         args["admin_token"] = admin_token
     if alerts and alerts[0] is not None:
         args["alerts"] = alerts[0]
-    # Until every [[repos]] entry is right, "no repositories" or "names repeat" may be wrong.
-    repos_wrong = any(loc[:1] == ("repos",) for loc, _message in problems.found)
+    if fleets and fleets[0] is not None:
+        args["fleet"] = fleets[0]
+    # Until every [[repos]] entry (and [fleet]) is right, "no repositories" or "names
+    # repeat" may be wrong.
+    repos_wrong = any(loc[:1] in (("repos",), ("fleet",)) for loc, _message in problems.found)
     ignore = frozenset({"repos"}) if repos_wrong else frozenset()
     make = partial(PluginConfig, repos=tuple(repos), webhook_secrets=secrets, **args)
     return _build(problems, (), _leads(FileTable, PluginConfig), make, ignore=ignore)
+
+
+def _fleet(node: _Node, problems: _Problems, defaults: _Defaults) -> FleetConfig | None:
+    """``[fleet]``, with each override's own committer and commit policy."""
+    committing = [
+        (_identity(o, problems), _policy(o, problems, defaults.commit)[0])
+        for o in node.children.get("overrides", [])
+    ]
+    return fleet_config(node, problems, committing, defaults.identity, defaults.policy)
 
 
 def _secrets(

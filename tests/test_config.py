@@ -137,7 +137,7 @@ def test_one_problem_is_one_line_after_the_file_name(tmp_path: Path) -> None:
         (
             "colour = 1\n" + REPO,
             "colour: unknown key (known: admin_token_env, alerts, auto_upgrade, boot_policy, "
-            "commit, database_url, database_url_env, history_size, identity, repos, "
+            "commit, database_url, database_url_env, fleet, history_size, identity, repos, "
             "retention_days, shutdown_timeout, webhooks)",
         ),
         (

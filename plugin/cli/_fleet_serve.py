@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._database import audit_store, database_url
 from ._exit import CommandError, ExitCode
@@ -26,14 +25,9 @@ def fleet_app(service: FleetService) -> Starlette:
     """The fleet's app: its routes at ``/``, the service running in its lifespan."""
     from starlette.applications import Starlette
 
-    from plugin.fleet import STATE_KEY, fleet_routes
+    from plugin.fleet import fleet_routes
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with service.running():
-            yield {STATE_KEY: service}
-
-    return Starlette(routes=fleet_routes(), lifespan=lifespan)
+    return Starlette(routes=fleet_routes(), lifespan=service.lifespan())
 
 
 def serve_fleet(

@@ -18,12 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ._service import FleetService
+from ._service import STATE_KEY, FleetService
 
 __all__ = ["STATE_KEY", "fleet_of", "routes"]
-
-#: The key of the service in the lifespan state.
-STATE_KEY = "fleet"
 
 
 def fleet_of(request: Request) -> FleetService:

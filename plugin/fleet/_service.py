@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,10 @@ from ._metrics import FleetMetrics
 from ._report import CycleReport
 from ._state import FleetSettings
 
-__all__ = ["FleetService"]
+__all__ = ["STATE_KEY", "FleetService"]
+
+#: The key of the service in the app's lifespan state (``request.state.fleet``).
+STATE_KEY = "fleet"
 
 logger = logging.getLogger("plugin.fleet")
 _KEPT = 50  # cycles kept in memory, for /history without an audit store
@@ -113,6 +116,18 @@ class FleetService:
         return str(found.path)
 
     # --- running ------------------------------------------------------------------------
+
+    def lifespan(self) -> Callable[[Any], AbstractAsyncContextManager[dict[str, Any]]]:
+        """A lifespan for an app serving the fleet's routes: the service runs while the
+        app does, and the app's state holds it under ``STATE_KEY`` (``ReconcilePlugin.
+        lifespan(service.lifespan())`` runs it beside the plugin)."""
+
+        @asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
+            async with self.running():
+                yield {STATE_KEY: self}
+
+        return lifespan
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[FleetService]:
