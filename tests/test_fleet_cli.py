@@ -10,8 +10,9 @@ import pytest
 from fleetutil import Tree
 from gitutil import rev
 
+from plugin.audit import AuditStore
 from plugin.cli import main
-from plugin.fleet import hold_data_dir
+from plugin.fleet import FleetAudit, hold_data_dir
 
 SECRET = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
@@ -23,7 +24,8 @@ def test_once_json_has_exactly_the_summary_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One cycle prints one object with the summary's keys, each result carrying the
-    write path's commit and the run, and exits 0 when every repository ended well."""
+    write path's commit and the run, exits 0 when every repository ended well, and is
+    kept in the data directory's audit store."""
     tree = Tree(tmp_path)
     a = tree.repo("base/a")
     tree.repo("base/b")
@@ -47,6 +49,14 @@ def test_once_json_has_exactly_the_summary_keys(
     assert first["commit"]["sha"] == rev(a, "HEAD") == tree.remote_tip(a)
     assert first["run"]["outcome"] == "pushed-ahead"
     assert out["results"][1]["run"] is None
+    store = AuditStore(f"sqlite:///{tmp_path / 'd' / 'audit.sqlite3'}")
+    try:
+        (cycle,) = FleetAudit(store).history()
+    finally:
+        store.close()
+    assert cycle["cycle_id"] == out["cycle_id"]
+    assert cycle["trigger"] == "cli"
+    assert [r["commit"]["sha"] for r in cycle["results"]] == [first["commit"]["sha"]]
 
 
 def test_once_exits_6_when_a_repository_did_not_end_well(

@@ -135,11 +135,28 @@ def _once(config: FleetConfig, data_dir: Path, args: argparse.Namespace) -> int:
     finally:
         os.close(fd)
     assert report is not None  # a single fleet's gate always runs the cycle
+    _record(report, data_dir)
     if args.json:
         print(json.dumps(report.summary()))
     else:
         print(summary(report, fleet.problems))
     return ExitCode.OK if report.ok else ExitCode.BLOCKED
+
+
+def _record(report: CycleReport, data_dir: Path) -> None:
+    """Keep the cycle in the data directory's audit store, as the service does; a store
+    that cannot be written is said in one line, and the cycle's exit code stands."""
+    import sys
+
+    from plugin.fleet._audit import FleetAudit
+
+    from ._database import audit_store, database_url
+
+    try:
+        with audit_store(database_url(argparse.Namespace(data_dir=data_dir), {})) as store:
+            FleetAudit(store).record(report)
+    except CommandError as exc:
+        print(f"git-reconcile: the cycle was not recorded: {exc}", file=sys.stderr)
 
 
 def summary(report: CycleReport, problems: tuple[tuple[str, str], ...] = ()) -> str:

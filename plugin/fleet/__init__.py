@@ -3,6 +3,7 @@ phases, with an HTTP API to watch and steer it (``git-reconcile fleet``)."""
 
 from __future__ import annotations
 
+from ._audit import FleetAudit
 from ._config import DEFAULT_FLEET_EXCLUDE, PUSH_POLICIES, FleetConfig, FleetOverride
 from ._cycle import AlwaysOnce, CycleGate, Fleet, host_of
 from ._discover import Discovery, FoundRepo, discover
@@ -22,6 +23,7 @@ __all__ = [
     "CycleReport",
     "Discovery",
     "Fleet",
+    "FleetAudit",
     "FleetConfig",
     "FleetLocked",
     "FleetMetrics",
