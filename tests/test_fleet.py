@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fleetutil import Tree, backdate, hook
 from gitutil import git, rev
 
 from plugin.fleet import Fleet, discover, host_of
+from plugin.fleet import _cycle as cycle_module
 
 
 @pytest.fixture
@@ -233,3 +236,33 @@ def test_discovery_again_adds_new_repositories_and_drops_removed_ones(tree: Tree
 def test_pushes_are_bounded_per_host(url: str, host: str) -> None:
     """Each remote URL is counted against its host, a path against 'local'."""
     assert host_of(url) == host
+
+
+def test_pushes_to_one_host_are_bounded(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With per_host_concurrency 1, no two reconciles of repositories on one host overlap,
+    though four may commit at a time."""
+    real = cycle_module.reconcile
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(cycle_module, "reconcile", counted)
+    repos = [tree.repo(f"base/r{n}", ssh=True) for n in range(4)]
+    for repo in repos:
+        (repo / "data.txt").write_text("2\n")
+    fleet = Fleet(tree.config(concurrency=4, per_host_concurrency=1))
+    fleet.discover()
+    report = fleet.cycle()
+    assert report is not None
+    assert report.pushed == 4
+    assert most == 1

@@ -4,10 +4,15 @@ doubled, enable and disable kept across restarts, history from the audit store."
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from fleetutil import Tree, hook
 from gitutil import git, rev
@@ -177,3 +182,58 @@ def test_the_timer_runs_a_cycle_when_the_daemon_is_enabled(tmp_path: Path) -> No
     assert report is not None
     assert report.trigger == "timer"
     assert tree.remote_tip(a) == rev(a, "HEAD")
+
+
+def test_discovery_runs_again_before_a_cycle_once_its_interval_passed(tmp_path: Path) -> None:
+    """A repository cloned while the service runs is in a cycle once discovery_interval
+    has passed."""
+    tree = Tree(tmp_path)
+    tree.repo("base/a")
+    settings = FleetSettings()
+    settings.enabled = False
+    config = replace(tree.config(), discovery_interval=0.001)
+    service = FleetService(config, settings=settings, admin_token=TOKEN)
+    with TestClient(fleet_app(service)) as client:
+        first = client.post("/trigger", headers=ADMIN, params={"wait": "1"}).json()
+        late = tree.repo("base/late")
+        (late / "data.txt").write_text("2\n")
+        second = client.post("/trigger", headers=ADMIN, params={"wait": "1"}).json()
+    assert [r["name"] for r in first["cycle"]["results"]] == ["base/a"]
+    assert [r["name"] for r in second["cycle"]["results"]] == ["base/a", "base/late"]
+    assert tree.remote_tip(late) == rev(late, "HEAD")
+
+
+def test_fleet_serves_until_stopped_and_a_second_one_exits(tmp_path: Path) -> None:
+    """git-reconcile fleet without --once serves its routes; a second fleet on the same
+    data directory exits 7 while it runs; SIGTERM stops it."""
+    tree = Tree(tmp_path)
+    tree.repo("base/a")
+    data = str(tmp_path / "d")
+    env = os.environ | {"RECONCILE_ADMIN_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "plugin", "fleet", str(tmp_path / "base"), "--data-dir", data]
+    server = subprocess.Popen(
+        [*command, "--port", "0", "--log-level", "INFO", "--log-format", "console"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stderr is not None
+        url = ""
+        for line in server.stderr:
+            if "Uvicorn running on" in line:
+                url = line.split("Uvicorn running on ")[1].split()[0]
+                break
+        assert url
+        second = subprocess.run(
+            [*command, "--once"], capture_output=True, text=True, env=env, check=False
+        )
+        assert second.returncode == 7
+        assert f"pid {server.pid}" in second.stderr
+        status = httpx.get(f"{url}/status", timeout=10).json()
+        assert status["repos"] == 1
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        if server.stderr is not None:
+            server.stderr.close()

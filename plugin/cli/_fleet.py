@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     config = fleet_config(args, environ)
     data_dir = (args.data_dir or default_data_dir(environ)).expanduser().absolute()
     if args.log_format != "auto" or args.log_level != "WARNING":
-        configure_logging(args.log_format, args.log_level, loggers=("reconcile", "plugin"))
+        configure_logging(
+            args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn")
+        )
     if args.once:
         return _once(config, data_dir, args)
     from ._fleet_serve import serve_fleet
