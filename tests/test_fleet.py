@@ -11,6 +11,7 @@ import pytest
 from fleetutil import Tree, backdate, hook
 from gitutil import git, rev
 
+import reconcile
 from plugin.fleet import Fleet, discover, host_of
 from plugin.fleet import _cycle as cycle_module
 
@@ -241,7 +242,7 @@ def test_pushes_are_bounded_per_host(url: str, host: str) -> None:
 def test_pushes_to_one_host_are_bounded(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
     """With per_host_concurrency 1, no two reconciles of repositories on one host overlap,
     though four may commit at a time."""
-    real = cycle_module.reconcile
+    real = reconcile.reconcile
     lock = threading.Lock()
     running, most = 0, 0
 
