@@ -62,13 +62,19 @@ def test_admin_routes_need_the_token(tmp_path: Path) -> None:
 
 def test_repos_answers_each_state(tmp_path: Path) -> None:
     """GET /repos gives each repository's path, branch and state: clean, dirty, ahead,
-    disabled, and error for one without its remote."""
+    behind (as last fetched), disabled, and error for one without its remote."""
     tree = Tree(tmp_path)
     clean = tree.repo("base/clean")
     dirty = tree.repo("base/dirty")
     ahead = tree.repo("base/ahead")
     off = tree.repo("base/off")
     broken = tree.repo("base/broken")
+    behind = tree.repo("base/behind")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(tree.remotes[behind]), str(other))
+    git(other, "commit", "-q", "--allow-empty", "-m", "theirs")
+    git(other, "push", "-q", "origin", "main")
+    git(behind, "fetch", "-q", "origin")
     (dirty / "new.txt").write_text("new\n")
     git(ahead, "commit", "-q", "--allow-empty", "-m", "ahead")
     git(broken, "remote", "remove", "origin")
@@ -79,6 +85,7 @@ def test_repos_answers_each_state(tmp_path: Path) -> None:
         repos = {r["name"]: r for r in client.get("/repos").json()["repos"]}
     assert {n: r["state"] for n, r in repos.items()} == {
         "base/ahead": "ahead",
+        "base/behind": "behind",
         "base/broken": "error",
         "base/clean": "clean",
         "base/dirty": "dirty",
