@@ -18,16 +18,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .._errors import LifespanMissing
 from ._service import STATE_KEY, FleetService
 
 __all__ = ["STATE_KEY", "fleet_of", "routes"]
 
 
 def fleet_of(request: Request) -> FleetService:
+    """The fleet service serving ``request``; raises ``LifespanMissing`` without one."""
     state = request.scope.get("state")
     found = state.get(STATE_KEY) if isinstance(state, Mapping) else None
     if not isinstance(found, FleetService):
-        raise RuntimeError("the fleet routes found no fleet service in the app's lifespan state")
+        raise LifespanMissing(
+            "the fleet routes found no fleet service in the app's lifespan state: build "
+            "the app with lifespan=service.lifespan() (or plugin.lifespan(service."
+            "lifespan()) beside the plugin), and run it with its lifespan"
+        )
     return found
 
 
