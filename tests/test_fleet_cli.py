@@ -12,6 +12,8 @@ from gitutil import rev
 
 from plugin.audit import AuditStore
 from plugin.cli import main
+from plugin.cli._fleet import fleet_config
+from plugin.cli._main import build_parser
 from plugin.fleet import FleetAudit, hold_data_dir
 
 SECRET = (
@@ -105,3 +107,27 @@ def test_depth_and_exclude_flags_narrow_the_search(
     assert main([*args, "--depth", "2", "--exclude", "skipped"]) == 0
     names = [r["name"] for r in json.loads(capsys.readouterr().out)["results"]]
     assert names == ["base/a"]
+
+
+def test_flags_win_over_the_file(tmp_path: Path) -> None:
+    """--interval, --depth, --exclude and base paths on the command line change the
+    file's [fleet] section: the base paths and numbers replace, the globs add."""
+    (tmp_path / "f.toml").write_text('[fleet]\nbase_paths = ["a"]\nexclude = ["x"]\n')
+    args = build_parser().parse_args(
+        [
+            "fleet",
+            "b",
+            "--config",
+            str(tmp_path / "f.toml"),
+            "--interval",
+            "5",
+            "--depth",
+            "1",
+            "--exclude",
+            "y",
+        ]
+    )
+    config = fleet_config(args, {})
+    assert config.base_paths == (Path("b"),)
+    assert (config.cycle_interval, config.recursive_depth) == (5, 1)
+    assert config.exclude == ("x", "y")
