@@ -34,6 +34,8 @@ __all__ = [
     "NAMING_CONVENTION",
     "VERSION_TABLE",
     "AuditModel",
+    "FleetCycle",
+    "FleetRepoResult",
     "GitOperation",
     "ReconcileRun",
     "RepoCommit",
@@ -246,3 +248,63 @@ class WebhookDelivery(AuditModel, table=True):
     verified: bool = Field(sa_type=Boolean)
     result: str  # queued, present, ignored, unauthorized, too-large, malformed, ...
     received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FleetCycle(AuditModel, table=True):
+    """One cycle of fleet mode (revision 0006): what asked for it, its push policy, when
+    it started, when its commits (phase 1) and the whole cycle finished, its counts,
+    and whether ``all-or-none`` held every push back."""
+
+    __tablename__ = "reconcile_fleet_cycle"
+    __table_args__ = (Index(None, "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(unique=True)
+    trigger: str  # timer, manual, cli
+    push_policy: str
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    commits_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    duration_ms: float
+    repos: int
+    committed: int
+    pushed: int
+    failed: int
+    held: bool = Field(sa_type=Boolean)
+
+
+class FleetRepoResult(AuditModel, table=True):
+    """One repository's part of a fleet cycle (revision 0006): its status and reason,
+    the commit phase 1 made (with its message and where that came from), phase 2's
+    outcome and push, and when each phase started and finished for it. Only results
+    that did something, or did not end well, are kept (``unchanged`` and ``clean`` are
+    counted in the cycle, not stored)."""
+
+    __tablename__ = "reconcile_fleet_repo"
+    __table_args__ = (Index(None, "repo", "cycle_pk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_pk: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("reconcile_fleet_cycle.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    cycle_id: str
+    repo: str  # the fleet's name of the repository
+    path: str
+    branch: str | None = None
+    status: str
+    reason: str | None = Field(default=None, sa_type=Text)
+    sha: str | None = None  # the commit phase 1 made
+    paths: list[str] | None = Field(default=None, sa_type=JSON)
+    message: str | None = Field(default=None, sa_type=Text)
+    message_source: str | None = None
+    outcome: str | None = None  # phase 2's run
+    push_status: str | None = None
+    commit_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    commit_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    push_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    push_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

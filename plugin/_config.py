@@ -17,6 +17,7 @@ from ._errors import ConfigError
 if TYPE_CHECKING:
     # A type only: the alerts package does not import this module, so no cycle.
     from .alerts import AlertConfig
+    from .fleet._config import FleetConfig
 
 __all__ = [
     "BOOT_POLICIES",
@@ -155,7 +156,8 @@ class PluginConfig:
     (the app does not start). ``admin_token_env`` names the environment variable the
     admin token is read from, when it is (``git-reconcile serve``, ``load_config``), so
     the admin routes' 503 can say what to set; without it the 503 names
-    ``PluginConfig(admin_token=...)``.
+    ``PluginConfig(admin_token=...)``. ``fleet`` adds fleet mode beside the repositories
+    (with it, ``repos`` may be empty).
 
     Several replicas coordinate through PostgreSQL (``plugin.replicas``) when the
     audit store is PostgreSQL, or ``lock_database_url`` names one: a direct
@@ -182,6 +184,7 @@ class PluginConfig:
     replica_id: str | None = None
     lock_database_url: str | None = field(default=None, repr=False)
     lock_session_timeout: float = 30.0
+    fleet: FleetConfig | None = None
 
     def __post_init__(self) -> None:
         problems = [*self._repo_problems(), *self._value_problems()]
@@ -189,7 +192,7 @@ class PluginConfig:
             raise ConfigError(*problems)
 
     def _repo_problems(self) -> list[str]:
-        if not self.repos:
+        if not self.repos and self.fleet is None:
             return ["repos: configure at least one repository"]
         names = [r.name for r in self.repos]
         repeated = sorted({n for n in names if names.count(n) > 1})

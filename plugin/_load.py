@@ -10,18 +10,14 @@ no default of its own: it passes on only the keys a file sets.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
-
-from pydantic import ValidationError
 
 from reconcile import (
     DEFAULT_EXCLUDE,
@@ -29,7 +25,6 @@ from reconcile import (
     GitHubApp,
     HTTPAuth,
     Identity,
-    InvalidSpecError,
     RepoSpec,
     Retry,
     SSHKey,
@@ -46,9 +41,17 @@ from ._config import (
     RepoConfig,
 )
 from ._errors import ConfigError
+from ._load_fleet import fleet_config
+from ._load_kit import Loc
+from ._load_kit import Node as _Node
+from ._load_kit import Problems as _Problems
+from ._load_kit import args_of as _args
+from ._load_kit import build as _build
+from ._load_kit import leads as _leads
+from ._load_kit import one_of as _one_of
+from ._load_kit import walk as _walk
 from ._tables import (
     AlertsTable,
-    Child,
     CommitTable,
     FileTable,
     GitHubAppTable,
@@ -56,21 +59,13 @@ from ._tables import (
     PullRequestTable,
     RepoTable,
     SlackTable,
-    Table,
     WebhookSinkTable,
     WebhookTable,
-    children,
-    error_text,
-    got,
-    sets,
 )
 from .alerts import AlertConfig, Alerter, PullRequestSink, Sink, SlackSink, WebhookSink
+from .fleet._config import FleetConfig
 
 __all__ = ["config_from_mapping", "load_config"]
-
-T = TypeVar("T")
-Loc = tuple[str | int, ...]
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> PluginConfig:
@@ -108,166 +103,6 @@ def config_from_mapping(
     return config
 
 
-def where(loc: Loc) -> str:
-    """A key's path in TOML terms: ``alerts.webhook[0].url``, ``alerts.hosts."a.b"``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
-            text += f".{key}" if text else key
-    return text
-
-
-@dataclass
-class _Problems:
-    found: list[tuple[Loc, str]] = field(default_factory=list)
-    tables: dict[Loc, int] = field(default_factory=dict)  # in the file's order
-
-    def add(self, loc: Loc, message: str) -> None:
-        self.found.append((loc, message))
-
-    @property
-    def lines(self) -> list[str]:
-        """The problems, grouped by the table they are in (tables in reading order)."""
-
-        def table(loc: Loc) -> int:
-            return max(n for t, n in self.tables.items() if loc[: len(t)] == t)
-
-        ordered = sorted(self.found, key=lambda item: table(item[0]))
-        return [f"{where(loc)}: {message}" if loc else message for loc, message in ordered]
-
-    def blame(self, text: str, loc: Loc, leads: Mapping[str, str], ignore: frozenset[str]) -> None:
-        """Add a value object's complaint at the key its first words name (messages
-        start with the parameter: ``timeout must be ...``), else at its table."""
-        for lead in sorted(leads, key=len, reverse=True):
-            rest = text[len(lead) :]
-            if text.startswith(lead) and rest[:1] in (" ", ":"):
-                if leads[lead] not in ignore:
-                    self.add((*loc, leads[lead]), rest.lstrip(":").strip())
-                return
-        self.add(loc, text)
-
-
-# --- tables: shape ----------------------------------------------------------------------
-
-
-@dataclass
-class _Node:
-    """A table of the file: its path, its validated keys (None when its shape is wrong)
-    and the tables under it."""
-
-    loc: Loc
-    table: Table | None
-    children: dict[str, list[_Node]] = field(default_factory=dict)
-
-
-def _walk(
-    model: type[Table], raw: Any, loc: Loc, context: dict[str, Any], problems: _Problems
-) -> _Node:
-    problems.tables.setdefault(loc, len(problems.tables))
-    if not isinstance(raw, dict):
-        problems.add(loc, f"expected a table, got {got(raw)}")
-        return _Node(loc, None)
-    kids = children(model)
-    table = _validate(
-        model, {k: v for k, v in raw.items() if k not in kids}, loc, context, problems
-    )
-    node = _Node(loc, table)
-    for key, child in kids.items():
-        if key in raw:
-            node.children[key] = list(_tables(child, raw[key], (*loc, key), context, problems))
-    return node
-
-
-def _tables(
-    child: Child, raw: Any, loc: Loc, context: dict[str, Any], problems: _Problems
-) -> Iterator[_Node]:
-    problems.tables.setdefault(loc, len(problems.tables))
-    if child.shape == "table" or (child.shape == "array" and isinstance(raw, dict)):
-        yield _walk(child.model, raw, loc, context, problems)
-    elif child.shape == "array":
-        if not isinstance(raw, list):
-            problems.add(loc, f"expected an array of tables ([[{where(loc)}]]), got {got(raw)}")
-            return
-        for index, item in enumerate(raw):
-            yield _walk(child.model, item, (*loc, index), context, problems)
-    else:
-        assert child.names is not None
-        what, names = child.names.what, child.names.names
-        if not isinstance(raw, dict):
-            problems.add(loc, f"expected tables ([{where(loc)}.<{what}>]), got {got(raw)}")
-            return
-        for name, item in raw.items():
-            if name in names:
-                yield _walk(child.model, item, (*loc, name), context, problems)
-            else:
-                problems.tables.setdefault((*loc, name), len(problems.tables))
-                problems.add((*loc, name), f"unknown {what} (known: {', '.join(names)})")
-
-
-def _validate(
-    model: type[Table], raw: dict[str, Any], loc: Loc, context: dict[str, Any], problems: _Problems
-) -> Table | None:
-    try:
-        return model.model_validate(raw, context=context)
-    except ValidationError as exc:
-        for error in exc.errors():
-            problems.add((*loc, *error["loc"]), error_text(error, model))
-        return None
-
-
-# --- tables -> value objects ------------------------------------------------------------
-
-
-def _args(table: Table, owner: type) -> dict[str, Any]:
-    """The parameters of ``owner`` that ``table`` sets: only the keys the file has."""
-    given = table.model_fields_set
-    found = {}
-    for key, param in sets(type(table), owner).items():
-        if key in given:
-            value = getattr(table, key)
-            found[param] = tuple(value) if isinstance(value, list) else value
-    return found
-
-
-def _leads(model: type[Table], owner: type, **more: str) -> dict[str, str]:
-    """``{first words of owner's messages: key}``: each parameter names its key."""
-    return {param: key for key, param in sets(model, owner).items()} | more
-
-
-def _build(
-    problems: _Problems,
-    loc: Loc,
-    leads: Mapping[str, str],
-    make: Callable[[], T],
-    ignore: frozenset[str] = frozenset(),
-) -> T | None:
-    """``make()``; its complaints, if any, become problems at the keys they name."""
-    try:
-        return make()
-    except ConfigError as exc:
-        for text in exc.problems:
-            problems.blame(text, loc, leads, ignore)
-    except InvalidSpecError as exc:
-        problems.blame(str(exc), loc, leads, ignore)
-    return None
-
-
-def _one_of(
-    problems: _Problems, node: _Node, keys: tuple[str, str], *, required: bool = True
-) -> bool:
-    """Whether the table gives exactly one of ``keys`` (or none, when not required)."""
-    assert node.table is not None
-    given = [k for k in keys if k in node.table.model_fields_set]
-    if len(given) == 1 or (not given and not required):
-        return True
-    both = ", not both" if given else ""
-    problems.add((*node.loc, keys[0]), f"give {keys[0]} or {keys[1]}{both}")
-    return False
-
-
 def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> PluginConfig | None:
     identity = _identity(node, problems)
     defaults = _Defaults(identity, *_policy(node, problems, None))
@@ -278,6 +113,7 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
     ]
     secrets = _secrets(node.children.get("webhooks", []), environ, problems)
     alerts = [_alerts(n, environ, problems) for n in node.children.get("alerts", [])]
+    fleets = [_fleet(n, problems, defaults) for n in node.children.get("fleet", [])]
     table = cast("FileTable | None", node.table)
     if table is None:
         return None
@@ -294,8 +130,11 @@ def _plugin(node: _Node, environ: Mapping[str, str], problems: _Problems) -> Plu
         args["admin_token"] = admin_token
     if alerts and alerts[0] is not None:
         args["alerts"] = alerts[0]
-    # Until every [[repos]] entry is right, "no repositories" or "names repeat" may be wrong.
-    repos_wrong = any(loc[:1] == ("repos",) for loc, _message in problems.found)
+    if fleets and fleets[0] is not None:
+        args["fleet"] = fleets[0]
+    # Until every [[repos]] entry (and [fleet]) is right, "no repositories" or "names
+    # repeat" may be wrong.
+    repos_wrong = any(loc[:1] in (("repos",), ("fleet",)) for loc, _message in problems.found)
     ignore = frozenset({"repos"}) if repos_wrong else frozenset()
     make = partial(PluginConfig, repos=tuple(repos), webhook_secrets=secrets, **args)
     return _build(problems, (), _leads(FileTable, PluginConfig), make, ignore=ignore)
@@ -309,6 +148,15 @@ def _replica_args(table: FileTable, environ: Mapping[str, str]) -> dict[str, str
     if table.lock_database_url_env is not None:
         found["lock_database_url"] = environ[table.lock_database_url_env]
     return found
+
+
+def _fleet(node: _Node, problems: _Problems, defaults: _Defaults) -> FleetConfig | None:
+    """``[fleet]``, with each override's own committer and commit policy."""
+    committing = [
+        (_identity(o, problems), _policy(o, problems, defaults.commit)[0])
+        for o in node.children.get("overrides", [])
+    ]
+    return fleet_config(node, problems, committing, defaults.identity, defaults.policy)
 
 
 def _secrets(

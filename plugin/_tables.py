@@ -57,6 +57,7 @@ from .alerts import (
     SlackSink,
     WebhookSink,
 )
+from .fleet._tables import FleetTable
 
 __all__ = [
     "AlertsTable",
@@ -400,9 +401,9 @@ class FileTable(Table):
     commit: CommitTable | None = _key(
         "how the commits of the write path are made and guarded, for every repository"
     )
-    repos: Annotated[list[RepoTable] | None, Sets(PluginConfig, "repos"), Default("required")] = (
-        _key("the repositories (at least one)")
-    )
+    repos: Annotated[
+        list[RepoTable] | None, Sets(PluginConfig, "repos"), Default("required without `[fleet]`")
+    ] = _key("the repositories (at least one, unless there is a `[fleet]` section)")
     webhooks: Annotated[
         dict[str, WebhookTable] | None,
         Sets(PluginConfig, "webhook_secrets"),
@@ -410,4 +411,7 @@ class FileTable(Table):
     ] = _key("push webhook secrets, per provider")
     alerts: Annotated[AlertsTable | None, Sets(PluginConfig, "alerts")] = _key(
         "operator alerts; without this table, none are sent"
+    )
+    fleet: Annotated[FleetTable | None, Sets(PluginConfig, "fleet")] = _key(
+        "fleet mode: every repository under some folders, committed and pushed"
     )

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
         known_hosts_line,
     )
     from ._identity import Identity
+    from ._local import LocalCommit, LocalState, commit_only, local_state
     from ._lock import RepoLock
     from ._logging import configure_logging
     from ._preview import preview_commit
@@ -108,6 +109,7 @@ _WHERE = {
     "preview_commit": "_preview",
     "SigningError": "_git",
     "SSHSigner": "_git",
+    "commit_only": "_local",
     "commit_reachable": "_engine",
     "CommitInfo": "_commit",
     "CommitPolicy": "_commit",
@@ -132,6 +134,9 @@ _WHERE = {
     "InvalidSpecError": "_errors",
     "known_hosts_line": "_hostkeys",
     "LockLostError": "_errors",
+    "local_state": "_local",
+    "LocalCommit": "_local",
+    "LocalState": "_local",
     "MessageContext": "_commit",
     "MessageGenerator": "_commit",
     "NetworkError": "_errors",
@@ -195,6 +200,8 @@ __all__ = [
     "InvalidSpecError",
     "LLMConfig",
     "LLMGenerator",
+    "LocalCommit",
+    "LocalState",
     "LockLostError",
     "MessageContext",
     "MessageGenerator",
@@ -227,6 +234,7 @@ __all__ = [
     "__version__",
     "check_fingerprint",
     "check_host_key",
+    "commit_only",
     "commit_reachable",
     "configure_logging",
     "default_known_hosts",
@@ -234,6 +242,7 @@ __all__ = [
     "git_directory",
     "inspect_repo",
     "known_hosts_line",
+    "local_state",
     "make_signer",
     "parse_trailer",
     "preview_commit",

@@ -137,8 +137,8 @@ def test_one_problem_is_one_line_after_the_file_name(tmp_path: Path) -> None:
         (
             "colour = 1\n" + REPO,
             "colour: unknown key (known: admin_token_env, alerts, auto_upgrade, boot_policy, "
-            "commit, database_url, database_url_env, history_size, identity, lock_database_url, "
-            "lock_database_url_env, lock_session_timeout, replica_id, repos, "
+            "commit, database_url, database_url_env, fleet, history_size, identity, "
+            "lock_database_url, lock_database_url_env, lock_session_timeout, replica_id, repos, "
             "retention_days, shutdown_timeout, webhooks)",
         ),
         (
@@ -549,14 +549,15 @@ def _toml_examples() -> list[str]:
 
 
 def test_every_readme_toml_example_loads(tmp_path: Path) -> None:
-    """Each TOML example in the README loads, given the variables it names."""
+    """Each TOML example in the README loads, given the variables it names, with its
+    repositories or its fleet."""
     examples = _toml_examples()
     assert examples
     for example in examples:
         names = re.findall(r"_envs? = \[?([^\n]*)", example)
         env = dict.fromkeys(re.findall(r'"(\w+)"', " ".join(names)), "https://hooks.example.com/x")
         loaded = load_config(_write(tmp_path, example), env)
-        assert loaded.repos
+        assert loaded.repos or loaded.fleet is not None
 
 
 def test_readme_reference_is_current() -> None:

@@ -197,9 +197,9 @@ def test_test_file_examples_pass_as_pasted(tmp_path: Path) -> None:
 
 
 def test_toml_example_loads(tmp_path: Path) -> None:
-    """The configuration file example in the README loads."""
+    """The configuration file examples in the README load: serve's, and the fleet's."""
 
-    example = _blocks("toml")[0]
+    [example, fleet] = [block for block in _blocks("toml") if "lock_database_url" not in block]
     config = tmp_path / "git-reconcile.toml"
     config.write_text(example)
     names = ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_NEXT", "GITLAB_WEBHOOK_TOKEN")
@@ -214,6 +214,11 @@ def test_toml_example_loads(tmp_path: Path) -> None:
     assert loaded.secrets_for("github") == ("x", "x")
     assert loaded.alerts is not None
     assert [s.kind for s in loaded.alerts.sinks] == ["slack", "webhook", "pull-request"]
+    config.write_text(fleet)
+    loaded = load_config(config, {})
+    assert loaded.fleet is not None
+    assert loaded.repos == ()
+    assert [o.path for o in loaded.fleet.overrides] == ["~/code/scratch*", "~/notes"]
 
 
 def test_the_replicas_example_loads(tmp_path: Path) -> None:
@@ -231,7 +236,7 @@ def test_the_replicas_example_loads(tmp_path: Path) -> None:
 def test_documented_commands_parse() -> None:
     """Every subcommand and flag in the README's usage block is known to the parser."""
     helptext = ""
-    commands = ("", "run", "commit", "clone", "known-hosts", "serve", "db", "history")
+    commands = ("", "run", "commit", "clone", "known-hosts", "serve", "fleet", "db", "history")
     for command in (*commands, "diagram", "demo"):
         done = subprocess.run(
             [sys.executable, "-m", "plugin", *filter(None, [command]), "--help"],

@@ -187,6 +187,8 @@ def test_migrations_and_models_agree(db_url: str) -> None:
             "reconcile_git_operation",
             "reconcile_commit",
             "reconcile_webhook_delivery",
+            "reconcile_fleet_cycle",
+            "reconcile_fleet_repo",
         }
         assert host_version == [("hosts-own",)]
         # env.py's own path, from the URL alone, with its table filter: nothing to do.

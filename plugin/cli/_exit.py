@@ -98,6 +98,13 @@ MEANINGS: dict[str, dict[ExitCode, str]] = {
     "serve": {
         ExitCode.FETCH_FAILED: "a first boot's clone failed (a restart tries again)",
     },
+    "fleet": {
+        ExitCode.OK: "every repository ended well (committed and pushed, or nothing to do)",
+        ExitCode.BLOCKED: "a repository was refused, skipped, not pushed or failed; the "
+        "summary gives each one's reason, and the other repositories were done",
+        ExitCode.UNAVAILABLE: "another fleet service holds the data directory's lock, or "
+        "the directory is not writable",
+    },
     "diagram": {ExitCode.FAILED: "--check: the diagram is out of date, or an unexpected error"},
     "demo": {ExitCode.FAILED: "a scenario ended otherwise, or an unexpected error"},
 }
@@ -111,6 +118,7 @@ COMMAND_NAMES: Final = (
     "diagram",
     "demo",
     "serve",
+    "fleet",
     "db",
     "history",
 )
@@ -123,8 +131,8 @@ RETURNED_BY: dict[ExitCode, tuple[str, ...]] = {
     ExitCode.CONFLICT: ("run", "commit"),
     ExitCode.FETCH_FAILED: ("run", "commit", "clone", "known-hosts", "serve"),
     ExitCode.PUSH_NOT_LANDED: ("run", "commit"),
-    ExitCode.BLOCKED: ("run", "commit"),
-    ExitCode.UNAVAILABLE: ("serve", "db", "history"),
+    ExitCode.BLOCKED: ("run", "commit", "fleet"),
+    ExitCode.UNAVAILABLE: ("serve", "fleet", "db", "history"),
     ExitCode.INTERRUPTED: COMMAND_NAMES,
     ExitCode.OUTPUT_CLOSED: COMMAND_NAMES,
     ExitCode.TERMINATED: ("run", "commit"),

@@ -27,6 +27,7 @@ from ._db import COMMAND as DB
 from ._demo import COMMAND as DEMO
 from ._diagram import COMMAND as DIAGRAM
 from ._exit import CommandError, ExitCode
+from ._fleet import COMMAND as FLEET
 from ._history import COMMAND as HISTORY
 from ._known_hosts import COMMAND as KNOWN_HOSTS
 from ._run import COMMAND as RUN
@@ -39,7 +40,7 @@ PROG = "git-reconcile"
 # In the order `git-reconcile --help` lists them.
 COMMANDS: dict[str, Command] = {
     command.name: command
-    for command in (RUN, COMMIT, CLONE, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, DB, HISTORY)
+    for command in (RUN, COMMIT, CLONE, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, FLEET, DB, HISTORY)
 }
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from plugin import PluginConfig, ReconcilePlugin
+    from plugin.fleet import FleetService
 
 __all__ = [
     "COMMAND",
@@ -108,14 +109,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_app(config: PluginConfig) -> Starlette:
-    """The standalone app: the plugin's routes at ``/``, and its lifespan."""
+def build_app(config: PluginConfig, fleet: FleetService | None = None) -> Starlette:
+    """The standalone app: the plugin's routes at ``/``, and its lifespan; with ``fleet``,
+    the fleet's routes under ``/fleet`` and the fleet running inside that lifespan."""
     from starlette.applications import Starlette
+    from starlette.routing import BaseRoute, Mount
 
     from plugin import ReconcilePlugin
 
     plugin = ReconcilePlugin(config)
-    app = Starlette(routes=plugin.routes(), lifespan=plugin.lifespan())
+    routes: list[BaseRoute] = list(plugin.routes())
+    inner = None
+    if fleet is not None:
+        from plugin.fleet import fleet_routes
+
+        routes.append(Mount("/fleet", routes=fleet_routes()))
+        inner = fleet.lifespan()
+    app = Starlette(routes=routes, lifespan=plugin.lifespan(inner))
     app.state.reconcile = plugin
     return app
 
@@ -208,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
             args.log_format, args.log_level, loggers=("reconcile", "plugin", "uvicorn")
         )
         config = _checked_config(args, environ)
-        _serve(build_app(config), listener, args)
+        fleet = None if config.fleet is None else _fleet_service(config, args, environ, stack)
+        _serve(build_app(config, fleet), listener, args)
     return ExitCode.OK
 
 
@@ -229,6 +240,38 @@ def _checked_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Plu
     with audit_store(config.database_url, upgrade=config.auto_upgrade):
         pass
     return config
+
+
+def _fleet_service(
+    config: PluginConfig, args: argparse.Namespace, environ: Mapping[str, str], stack: ExitStack
+) -> FleetService:
+    """The ``[fleet]`` section's service, holding the data directory's fleet lock (a
+    second fleet on it exits 7) and writing the same audit store, until ``stack`` ends."""
+    from plugin.audit import AuditStore
+    from plugin.fleet import FleetLocked, FleetService, FleetSettings, hold_data_dir
+
+    from ._database import default_data_dir
+
+    assert config.fleet is not None
+    assert config.database_url is not None
+    data_dir = (args.data_dir or default_data_dir(environ)).expanduser().absolute()
+    try:
+        fd = hold_data_dir(data_dir)
+    except FleetLocked as exc:
+        raise CommandError(str(exc), ExitCode.UNAVAILABLE) from None
+    except OSError as exc:
+        raise CommandError(f"cannot use {data_dir}: {exc.strerror}", ExitCode.UNAVAILABLE) from None
+    stack.callback(os.close, fd)
+    store = AuditStore(config.database_url)
+    stack.callback(store.close)
+    return FleetService(
+        config.fleet,
+        settings=FleetSettings.load(data_dir),
+        store=store,
+        admin_token=config.admin_token,
+        admin_token_env=config.admin_token_env,
+        retention_days=config.retention_days,
+    )
 
 
 def _serve(app: Starlette, listener: socket.socket, args: argparse.Namespace) -> None:

@@ -34,6 +34,7 @@
   and cleared safely, deciding who holds them as any user (also in a remote reached
   by path, which libgit2 writes from this process).
 - ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
+- ``_status``: whether a working tree has changes (``git status``).
 - ``_sandbox``: the plumbing behind ``reconcile.testing``'s sandboxes.
 """
 
@@ -60,6 +61,7 @@ from ._session import NetOptions
 from ._sign import GPGSigner, SigningError, SSHSigner, make_signer
 from ._stage import IndexBusy, Pending, Snapshot, Staging
 from ._stale_locks import Locks, clear_stale_locks, local_repository
+from ._status import worktree_dirty
 
 __all__ = [
     "JOURNAL",
@@ -102,5 +104,6 @@ __all__ = [
     "scan_host_key",
     "set_remote_url",
     "update_branch",
+    "worktree_dirty",
     "write_commit",
 ]
