@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from plugin import PluginConfig, ReconcilePlugin
-    from plugin.fleet import FleetService
+    from plugin.fleet import CycleGate, FleetService
 
 __all__ = [
     "COMMAND",
@@ -266,12 +266,29 @@ def _fleet_service(
     stack.callback(store.close)
     return FleetService(
         config.fleet,
+        gate=_fleet_gate(config, stack),
         settings=FleetSettings.load(data_dir),
         store=store,
         admin_token=config.admin_token,
         admin_token_env=config.admin_token_env,
         retention_days=config.retention_days,
     )
+
+
+def _fleet_gate(config: PluginConfig, stack: ExitStack) -> CycleGate | None:
+    """With replicas coordinated by PostgreSQL, the fleet's cycle runs on one of them
+    at a time (``plugin.fleet.ReplicaGate``); alone, every cycle runs."""
+    url = config.coordination_url
+    if url is None:
+        return None
+    from plugin.fleet import ReplicaGate
+    from plugin.replicas import Replicas
+
+    replicas = Replicas(
+        url, replica_id=config.replica_id, session_timeout=config.lock_session_timeout
+    )
+    stack.callback(replicas.close)
+    return ReplicaGate(replicas)
 
 
 def _serve(app: Starlette, listener: socket.socket, args: argparse.Namespace) -> None:

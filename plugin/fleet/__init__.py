@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ._config import DEFAULT_FLEET_EXCLUDE, PUSH_POLICIES, FleetConfig, FleetOverride
     from ._cycle import AlwaysOnce, CycleGate, Fleet, host_of
     from ._discover import Discovery, FoundRepo, discover
+    from ._gate import FLEET_CYCLE, ReplicaGate
     from ._metrics import FleetMetrics
     from ._report import CycleReport, RepoResult
     from ._routes import routes as fleet_routes
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "DEFAULT_FLEET_EXCLUDE": ("_config", "DEFAULT_FLEET_EXCLUDE"),
+    "FLEET_CYCLE": ("_gate", "FLEET_CYCLE"),
     "PUSH_POLICIES": ("_config", "PUSH_POLICIES"),
     "STATE_KEY": ("_service", "STATE_KEY"),
     "AlwaysOnce": ("_cycle", "AlwaysOnce"),
@@ -39,6 +41,7 @@ _WHERE = {
     "FleetSettings": ("_state", "FleetSettings"),
     "FoundRepo": ("_discover", "FoundRepo"),
     "RepoResult": ("_report", "RepoResult"),
+    "ReplicaGate": ("_gate", "ReplicaGate"),
     "discover": ("_discover", "discover"),
     "fleet_routes": ("_routes", "routes"),
     "hold_data_dir": ("_state", "hold_data_dir"),
@@ -47,6 +50,7 @@ _WHERE = {
 
 __all__ = [
     "DEFAULT_FLEET_EXCLUDE",
+    "FLEET_CYCLE",
     "PUSH_POLICIES",
     "STATE_KEY",
     "AlwaysOnce",
@@ -62,6 +66,7 @@ __all__ = [
     "FleetService",
     "FleetSettings",
     "FoundRepo",
+    "ReplicaGate",
     "RepoResult",
     "discover",
     "fleet_routes",

@@ -22,6 +22,7 @@ psycopg (the ``postgres`` extra) is imported only when a connection is made.
 
 from __future__ import annotations
 
+from .._errors import ReplicaLockError
 from ._connection import is_postgres, libpq_url
 from ._keys import ONCE, REPOSITORY, advisory_key, name_hash
 from ._lock import AdvisoryLock
@@ -36,6 +37,7 @@ __all__ = [
     "Exclusive",
     "Listener",
     "Publisher",
+    "ReplicaLockError",
     "Replicas",
     "Trigger",
     "advisory_key",
