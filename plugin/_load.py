@@ -3,9 +3,11 @@
 Every table is checked by its model (``_tables``), and every value object it makes
 checks its own values. All the problems are gathered, each with its key's full path
 in TOML terms (``repos[0].timeout: expected a number, got 'x'``), and raised at once
-as one ``ConfigError``. A table whose shape is wrong makes no value objects (their
-checks would only repeat the problem); the other tables still do. The loader writes
-no default of its own: it passes on only the keys a file sets.
+as one ``ConfigError``. A key whose type is wrong is reported, and its table is
+still checked without it, so the value objects' range problems of its other keys
+come out together (only those at keys the file sets: the others would be guesses);
+a table missing a required key, or with an unknown key, makes no value objects. The
+loader writes no default of its own: it passes on only the keys a file sets.
 """
 
 from __future__ import annotations

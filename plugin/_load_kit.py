@@ -51,8 +51,18 @@ def where(loc: Loc) -> str:
 class Problems:
     found: list[tuple[Loc, str]] = field(default_factory=list)
     tables: dict[Loc, int] = field(default_factory=dict)  # in the file's order
+    # Tables whose malformed keys were left out: the well-formed keys the file sets.
+    partial: dict[Loc, frozenset[str | int]] = field(default_factory=dict)
 
     def add(self, loc: Loc, message: str) -> None:
+        """Add a problem at ``loc``; the first one found at a key is the one said, and
+        of a table checked without its malformed keys only those at keys it sets."""
+        if loc and any(found == loc for found, _ in self.found):
+            return
+        for table, keys in self.partial.items():
+            rest = loc[len(table) :]
+            if loc[: len(table)] == table and (not rest or rest[0] not in keys):
+                return
         self.found.append((loc, message))
 
     @property
@@ -98,9 +108,11 @@ def walk(
         problems.add(loc, f"expected a table, got {got(raw)}")
         return Node(loc, None)
     kids = children(model)
-    table = _validate(
+    table, malformed = _validate(
         model, {k: v for k, v in raw.items() if k not in kids}, loc, context, problems
     )
+    if table is not None and malformed:
+        problems.partial[loc] = frozenset(raw) - malformed
     node = Node(loc, table)
     for key, child in kids.items():
         if key in raw:
@@ -136,12 +148,34 @@ def _tables(
 
 def _validate(
     model: type[Table], raw: dict[str, Any], loc: Loc, context: dict[str, Any], problems: Problems
-) -> Table | None:
+) -> tuple[Table | None, frozenset[str | int]]:
+    """The table, and the keys left out of it as malformed (reported here)."""
     try:
-        return model.model_validate(raw, context=context)
+        return model.model_validate(raw, context=context), frozenset()
     except ValidationError as exc:
-        for error in exc.errors():
-            problems.add((*loc, *error["loc"]), error_text(error, model))
+        errors = exc.errors()
+    for error in errors:
+        problems.add((*loc, *error["loc"]), error_text(error, model))
+    malformed = frozenset(error["loc"][0] for error in errors if error["loc"])
+    return _without(model, raw, errors, context), malformed
+
+
+def _without(
+    model: type[Table], raw: dict[str, Any], errors: list[Any], context: dict[str, Any]
+) -> Table | None:
+    """The table without the keys whose shape is wrong (reported already), so that the
+    value objects its other keys build still check them: every problem of a table is
+    found at once, not the range errors after the type errors are fixed. None when
+    the table cannot do without them (a required key, a problem of the whole) or has
+    keys it does not know (what they meant is unknown: the other keys' complaints
+    would be guesses)."""
+    bad = {error["loc"][0] for error in errors if error["loc"]}
+    known = model.model_fields
+    if any(not error["loc"] or error["loc"][0] not in known for error in errors):
+        return None
+    try:
+        return model.model_validate({k: v for k, v in raw.items() if k not in bad}, context=context)
+    except ValidationError:
         return None
 
 

@@ -89,6 +89,20 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     ]
 
 
+def test_a_malformed_key_hides_no_other_problem_of_its_table(tmp_path: Path) -> None:
+    """A key of the wrong type is reported with the range problems of its table's other
+    keys, not instead of them; keys the file does not set get no guessed complaint."""
+    text = '[[repos]]\npath = "a"\npoll_interval = "x"\ntimeout = -3\n'
+    text += '[webhooks.github]\nsecret_envs = ["GH_NEW"]\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, text), {})
+    assert caught.value.problems == (
+        "repos[0].poll_interval: expected a number, got 'x'",
+        "repos[0].timeout: must be a positive number of seconds, at most a day, not -3.0",
+        "webhooks.github.secret_envs[0]: environment variable GH_NEW is not set",
+    )
+
+
 def test_one_problem_is_one_line_after_the_file_name(tmp_path: Path) -> None:
     """A single problem is reported on the file's line, so a log shows it whole."""
     path = _write(tmp_path, REPO + "timeout = 0\n")
