@@ -41,7 +41,13 @@ def expand(path: Path | str) -> Path:
 class FleetOverride:
     """Settings for the repositories whose real path matches ``path`` (a glob: ``~`` is
     expanded, ``*`` matches across folders, as in ``fnmatch``). A key left None keeps
-    the fleet's value (or an earlier override's)."""
+    the fleet's value (or an earlier override's).
+
+    ``url``, for an override that names one repository (a path without a wildcard):
+    when that path is missing or an empty folder, the fleet clones it from ``url``
+    before it looks for repositories; a clone whose remote names another URL is
+    pointed at this one (``reconcile.ensure_clone``, as ``serve`` does at its first
+    boot)."""
 
     path: str
     remote: str | None = None
@@ -49,12 +55,25 @@ class FleetOverride:
     enabled: bool | None = None
     committer: Identity | None = None
     commit_policy: CommitPolicy | None = None
+    url: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.url is not None and self.is_glob:
+            raise ConfigError(
+                f"url: clones one repository: give its path without a wildcard, not {self.path!r}"
+            )
+        if self.url is not None and not self.url.strip():
+            raise ConfigError("url: give the remote's URL")
+
+    @property
+    def is_glob(self) -> bool:
+        return any(c in self.path for c in "*?[")
 
     def matches(self, repo: Path) -> bool:
         """Whether this override applies to ``repo`` (a real path). A pattern without
         a wildcard names one repository, its symbolic links resolved."""
         pattern = os.path.expanduser(self.path)
-        if not any(c in pattern for c in "*?["):
+        if not self.is_glob:
             pattern = str(expand(pattern))
         return fnmatch.fnmatchcase(str(repo), pattern)
 

@@ -35,14 +35,17 @@ from reconcile import (
     BadInputError,
     CancelToken,
     CommitRequest,
+    ReconcileError,
     RepoSpec,
     commit_only,
+    ensure_clone,
     local_state,
     reconcile,
+    redact_url,
 )
 
 from ._changes import changed_since
-from ._config import FleetConfig
+from ._config import FleetConfig, expand
 from ._discover import Discovery, FoundRepo, discover
 from ._report import CycleReport, RepoResult
 
@@ -120,12 +123,29 @@ class Fleet:
     def discover(self) -> Discovery:
         """Walk the base paths again: new repositories appear, removed ones go."""
         config = self.config
+        cloned = self._first_boot()
         found = discover(config.base_paths, config.recursive_depth, config.exclude)
+        found = Discovery(found.repos, (*cloned, *found.problems))
         self.repos = {r.path: r for r in found.repos}
         self.problems = found.problems
         self._memory = {p: self._memory.get(p, _Memory()) for p in self.repos}
         self.discovered_at = time.time()
         return found
+
+    def _first_boot(self) -> list[tuple[str, str]]:
+        """Clone each repository an override names with a ``url`` where its path is
+        missing or empty (and point a clone at a rotated URL); what could not be
+        done, as discovery's problems (the cycle goes on without it)."""
+        problems = []
+        for override in self.config.overrides:
+            if override.url is None:
+                continue
+            path = expand(override.path)
+            try:
+                ensure_clone(self.config.spec_for(path, path.name), override.url)
+            except ReconcileError as exc:
+                problems.append((str(path), f"not cloned from {redact_url(override.url)}: {exc}"))
+        return problems
 
     def by_name(self, name: str) -> FoundRepo | None:
         """The repository of that name, or of that path."""

@@ -44,6 +44,10 @@ class FleetOverrideTable(Table):
     enabled: Annotated[bool | None, Sets(FleetOverride, "enabled"), Default("`true`")] = key(
         "`false` leaves these repositories out of every cycle"
     )
+    url: Annotated[Text | None, Sets(FleetOverride, "url")] = key(
+        "for a `path` without a wildcard: the URL it is cloned from at start when it is "
+        "missing or empty (a clone whose remote names another URL is pointed at this one)"
+    )
     identity: FleetIdentityTable | None = key("the committer for these repositories")
     commit: RepoCommitTable | None = key(
         "how these repositories' commits are made: keys over `[commit]`'s"
