@@ -382,10 +382,17 @@ def test_help_and_version_import_nothing_heavy(flag: str) -> None:
     assert loaded & HEAVY == set()
 
 
+COMMAND_MODULES = (
+    "_run _commit _clone _known_hosts _diagram _demo _serve _fleet _db _history".split()
+)
+
+
 def test_cli_package_imports_only_the_standard_library() -> None:
-    """Importing plugin.cli loads nothing outside the standard library and plugin.cli itself."""
+    """Importing plugin.cli and every command's module loads nothing outside the
+    standard library and plugin.cli itself."""
+    modules = "; ".join(f"import plugin.cli.{m}" for m in COMMAND_MODULES)
     code = (
-        "import sys; before = set(sys.modules); import plugin.cli; "
+        f"import sys; before = set(sys.modules); import plugin.cli; {modules}; "
         "print(' '.join(sorted(set(sys.modules) - before)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -400,6 +407,21 @@ def test_cli_package_imports_only_the_standard_library() -> None:
         name.startswith("plugin.") and not name.startswith("plugin.cli")
         for name in done.stdout.split()
     )
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    """`git-reconcile --help` loads no command's module; a command's parser loads its
+    module alone (its flags and its run live there)."""
+    code = (
+        "import sys; import plugin.cli; from plugin.cli._main import COMMANDS, build_parser; "
+        "print(' '.join(m for m in sys.modules if m.startswith('plugin.cli.')) or '-'); "
+        "build_parser().parse_args(['diagram']); "
+        "print(' '.join(m for m in sys.modules if m.startswith('plugin.cli.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, then = (set(line.split()) for line in done.stdout.splitlines())
+    assert first & {f"plugin.cli.{m}" for m in COMMAND_MODULES} == set()
+    assert then - first == {"plugin.cli._diagram"}
 
 
 def _ssh_args(world: World) -> list[str]:

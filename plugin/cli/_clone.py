@@ -11,12 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._command import Command
 from ._defaults import default
 from ._exit import ExitCode, HelpFormatter, epilog
 from ._run import _credential_arguments, _credentials
 
-__all__ = ["COMMAND", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,11 +77,3 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.FETCH_FAILED
     print(done.describe())
     return ExitCode.OK
-
-
-COMMAND = Command(
-    name="clone",
-    help="clone into an empty path, or point an existing clone at a new URL",
-    add_arguments=add_arguments,
-    run=run,
-)

@@ -10,7 +10,7 @@ __all__ = ["Command"]
 
 
 class Command(NamedTuple):
-    """A subcommand of ``git-reconcile``, as its module declares it.
+    """A subcommand of ``git-reconcile``, as the command table (``_main``) names it.
 
     ``add_arguments`` adds the flags (and sets the parser's description when there
     is one); ``run`` does the work and returns the exit code. (A named tuple rather

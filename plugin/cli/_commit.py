@@ -6,7 +6,6 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from ._command import Command
 from ._exit import ExitCode, epilog
 from ._run import add_arguments as run_arguments
 from ._run import reconcile_now, spec_of
@@ -15,7 +14,7 @@ from ._run import summary as run_summary
 if TYPE_CHECKING:
     from reconcile import CommitPolicy, CommitPreview, CommitRequest, Result
 
-__all__ = ["COMMAND", "add_arguments", "dry_run_summary", "run", "summary"]
+__all__ = ["add_arguments", "dry_run_summary", "run", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -195,11 +194,3 @@ def _source(result: Result) -> str:
     assert result.commit is not None
     skipped = result.commit.message_skipped
     return result.commit.message_source + (f" ({skipped})" if skipped else "")
-
-
-COMMAND = Command(
-    name="commit",
-    help="commit the working tree, then reconcile",
-    add_arguments=add_arguments,
-    run=run,
-)

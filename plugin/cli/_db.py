@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._command import Command
 from ._database import add_database_options, audit_store, database_url, shown
 from ._exit import ExitCode, HelpFormatter, epilog
 
-__all__ = ["COMMAND", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +26,3 @@ def run(args: argparse.Namespace) -> int:
         pass
     print(f"the audit store is at the latest schema ({shown(url)})")
     return ExitCode.OK
-
-
-COMMAND = Command(
-    name="db",
-    help="the audit store: apply its migrations",
-    add_arguments=add_arguments,
-    run=run,
-)

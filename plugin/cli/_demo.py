@@ -11,7 +11,6 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._command import Command
 from ._exit import ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
     from reconcile import Outcome, RepoSpec, Result
 
-__all__ = ["COMMAND", "add_arguments", "make_demo_clone", "run", "run_demo", "serve_demo_directory"]
+__all__ = ["add_arguments", "make_demo_clone", "run", "run_demo", "serve_demo_directory"]
 
 
 _ENV = {
@@ -215,11 +214,3 @@ def run_demo(*, keep: bool = False, as_json: bool = False) -> int:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
     return ExitCode.OK if failures == 0 else ExitCode.FAILED
-
-
-COMMAND = Command(
-    name="demo",
-    help="build a throwaway remote and clone, and drive them through every outcome",
-    add_arguments=add_arguments,
-    run=run,
-)

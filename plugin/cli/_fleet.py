@@ -11,13 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._command import Command
 from ._exit import CommandError, ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
     from plugin.fleet import CycleReport, FleetConfig
 
-__all__ = ["COMMAND", "add_arguments", "fleet_config", "run", "summary"]
+__all__ = ["add_arguments", "fleet_config", "run", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,11 +177,3 @@ def summary(report: CycleReport, problems: tuple[tuple[str, str], ...] = ()) -> 
         sha = f" {made.sha[:10]}" if made is not None else ""
         lines.append(f"  {result.status}: {result.path}{sha}: {result.reason or ''}".rstrip(": "))
     return "\n".join(lines)
-
-
-COMMAND = Command(
-    name="fleet",
-    help="commit and push every repository under base paths, in two phases",
-    add_arguments=add_arguments,
-    run=run,
-)

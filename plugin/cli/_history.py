@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ._command import Command
 from ._database import add_database_options, audit_store, database_url
 from ._exit import CommandError, ExitCode, HelpFormatter, epilog
 
-__all__ = ["COMMAND", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 LIMIT = 20
 
@@ -101,11 +100,3 @@ def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
         f"{result.get('outcome') or 'error'}\n{str(result.get('new_commit') or '')[:10]}",
         f"{reason}\n{branch}" if branch else reason,
     )
-
-
-COMMAND = Command(
-    name="history",
-    help="past runs from the audit store, newest first",
-    add_arguments=add_arguments,
-    run=run,
-)

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from ._command import Command
 from ._exit import ExitCode, HelpFormatter, epilog
 
 if TYPE_CHECKING:
     from reconcile import HostKey
 
-__all__ = ["COMMAND", "add_arguments", "run"]
+__all__ = ["add_arguments", "run"]
 
 SCAN_TIMEOUT = 15.0  # seconds: a host key scan is one handshake, not a transfer
 
@@ -130,14 +129,6 @@ def _refusal(args: argparse.Namespace, server: _Server, path: Path) -> str | Non
         "not recorded: check that fingerprint with the host's operator, then run again "
         f"with --fingerprint {key.fingerprint} (or --trust-on-first-use to skip the check)"
     )
-
-
-COMMAND = Command(
-    name="known-hosts",
-    help="show or record an SSH server's host key",
-    add_arguments=add_arguments,
-    run=run,
-)
 
 
 def parse_target(target: str) -> tuple[str, int | None, str]:

@@ -1,10 +1,10 @@
 """The one parser of ``git-reconcile``, with every subcommand, and the dispatch.
 
-Each command is a module that declares ``COMMAND``: its name, its line in
-``git-reconcile --help``, ``add_arguments(parser)`` (its flags, and its description
-when it has one) and ``run(args) -> int`` (the exit code). This module and the
-command modules import only the standard library when loaded; a command imports
-what it needs when it runs.
+Each command is a module with ``add_arguments(parser)`` (its flags, and its
+description when it has one) and ``run(args) -> int`` (the exit code); the table
+here names it and gives its line in ``git-reconcile --help``. A command's module is
+imported only when that command is used, and imports only the standard library
+when loaded; a command imports what it needs when it runs.
 
 A command's flags are added the first time its parser is used (to parse its
 arguments, or to show its ``--help``): their defaults come from the value objects
@@ -20,27 +20,45 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from ._clone import COMMAND as CLONE
 from ._command import Command
-from ._commit import COMMAND as COMMIT
-from ._db import COMMAND as DB
-from ._demo import COMMAND as DEMO
-from ._diagram import COMMAND as DIAGRAM
 from ._exit import CommandError, ExitCode
-from ._fleet import COMMAND as FLEET
-from ._history import COMMAND as HISTORY
-from ._known_hosts import COMMAND as KNOWN_HOSTS
-from ._run import COMMAND as RUN
-from ._serve import COMMAND as SERVE
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 PROG = "git-reconcile"
 
-# In the order `git-reconcile --help` lists them.
+
+class _Deferred:
+    """A command module's ``add_arguments`` or ``run``, the module imported when it is
+    called: ``git-reconcile --help`` and each command load only their own module."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, value: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f".{self.module}", __package__), self.name)(value)
+
+
+#: Each command: its name, the module with its ``add_arguments`` and ``run``, and its
+#: line in ``git-reconcile --help``; in the order ``--help`` lists them.
+_TABLE = (
+    ("run", "_run", "reconcile one repository now"),
+    ("commit", "_commit", "commit the working tree, then reconcile"),
+    ("clone", "_clone", "clone into an empty path, or point an existing clone at a new URL"),
+    ("known-hosts", "_known_hosts", "show or record an SSH server's host key"),
+    ("diagram", "_diagram", "print the state machine as a mermaid diagram"),
+    ("demo", "_demo", "build a throwaway remote and clone, and drive them through every outcome"),
+    ("serve", "_serve", "serve repositories: boot reconcile, webhooks, polling, status (uvicorn)"),
+    ("fleet", "_fleet", "commit and push every repository under base paths, in two phases"),
+    ("db", "_db", "the audit store: apply its migrations"),
+    ("history", "_history", "past runs from the audit store, newest first"),
+)
+
 COMMANDS: dict[str, Command] = {
-    command.name: command
-    for command in (RUN, COMMIT, CLONE, KNOWN_HOSTS, DIAGRAM, DEMO, SERVE, FLEET, DB, HISTORY)
+    name: Command(name, text, _Deferred(module, "add_arguments"), _Deferred(module, "run"))
+    for name, module, text in _TABLE
 }
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._command import Command
 from ._defaults import default
 from ._exit import ExitCode, HelpFormatter, epilog, exit_code
 from ._signals import Interruptible
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
         SSHKey,
     )
 
-__all__ = ["COMMAND", "add_arguments", "interrupted", "reconcile_now", "run", "spec_of", "summary"]
+__all__ = ["add_arguments", "interrupted", "reconcile_now", "run", "spec_of", "summary"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -351,11 +350,3 @@ def summary(result: Result) -> str:
 
 def _short(commit: str | None) -> str:
     return commit[:10] if commit else "(no commits)"
-
-
-COMMAND = Command(
-    name="run",
-    help="reconcile one repository now",
-    add_arguments=add_arguments,
-    run=run,
-)

@@ -25,7 +25,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from ._command import Command
 from ._database import audit_store, database_url
 from ._defaults import default
 from ._exit import CommandError, ExitCode, HelpFormatter, epilog
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from plugin.fleet import CycleGate, FleetService
 
 __all__ = [
-    "COMMAND",
     "add_arguments",
     "build_app",
     "check_repositories",
@@ -394,11 +392,3 @@ def _serve_a_demo(
         "  (the demo is removed when serve stops)",
         flush=True,
     )
-
-
-COMMAND = Command(
-    name="serve",
-    help="serve repositories: boot reconcile, webhooks, polling, status (uvicorn)",
-    add_arguments=add_arguments,
-    run=run,
-)
