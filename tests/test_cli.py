@@ -382,9 +382,18 @@ def test_help_and_version_import_nothing_heavy(flag: str) -> None:
     assert loaded & HEAVY == set()
 
 
-COMMAND_MODULES = (
-    "_run _commit _clone _known_hosts _diagram _demo _serve _fleet _db _history".split()
-)
+COMMAND_MODULES = [
+    "_run",
+    "_commit",
+    "_clone",
+    "_known_hosts",
+    "_diagram",
+    "_demo",
+    "_serve",
+    "_fleet",
+    "_db",
+    "_history",
+]
 
 
 def test_cli_package_imports_only_the_standard_library() -> None:
