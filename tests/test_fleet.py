@@ -213,6 +213,36 @@ def test_a_repository_that_breaks_mid_cycle_does_not_stop_it(tree: Tree) -> None
     assert tree.remote_tip(fine) == rev(fine, "HEAD")
 
 
+def test_a_conflicting_change_is_escaped_not_lost(tree: Tree) -> None:
+    """A change that conflicts with a commit another writer pushed is committed, then
+    escaped to a pushed conflicts/ branch: the repository is `escaped` (not ended
+    well, for an operator to merge), the branch matches the remote, nothing is lost."""
+    mine = tree.repo("base/mine")
+    remote = tree.remotes[mine]
+    other = tree.root / "other"
+    git(tree.root, "clone", "-q", str(remote), str(other))
+    (other / "data.txt").write_text("theirs\n")
+    git(other, "commit", "-q", "-am", "theirs")
+    git(other, "push", "-q", "origin", "main")
+    (mine / "data.txt").write_text("mine\n")
+    fleet = Fleet(tree.config())
+    fleet.discover()
+    report = fleet.cycle(trigger="test")
+    assert report is not None
+    [result] = report.results
+    assert result.status == "escaped"
+    assert not report.ok
+    assert result.run is not None
+    branch = result.run.conflict_branch
+    assert branch is not None
+    assert branch.startswith("conflicts/")
+    escaped = rev(remote, f"refs/heads/{branch}")
+    assert escaped is not None
+    assert git(remote, "show", f"{escaped}:data.txt") == "mine"
+    assert rev(mine, "HEAD") == rev(remote, "refs/heads/main")
+    assert (mine / "data.txt").read_text() == "theirs\n"
+
+
 def test_discovery_again_adds_new_repositories_and_drops_removed_ones(tree: Tree) -> None:
     """Rediscovery sees a new clone and forgets a removed one."""
     a = tree.repo("base/a")

@@ -35,8 +35,10 @@ from reconcile import (
     BadInputError,
     CancelToken,
     CommitRequest,
+    Outcome,
     ReconcileError,
     RepoSpec,
+    Result,
     commit_only,
     ensure_clone,
     local_state,
@@ -47,7 +49,7 @@ from reconcile import (
 from ._changes import changed_since
 from ._config import FleetConfig, expand
 from ._discover import Discovery, FoundRepo, discover
-from ._report import CycleReport, RepoResult
+from ._report import CycleReport, RepoResult, RepoStatus
 
 __all__ = ["AlwaysOnce", "CycleGate", "Fleet", "host_of", "new_cycle_id"]
 
@@ -269,7 +271,7 @@ class Fleet:
                 result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
             else:
                 result.run, result.reason = run, run.reason
-                result.status = "pushed" if run.ok else "failed"
+                result.status = _status(run)
             result.push_finished_at = time.time()
         memory.pending = not result.ok
         self._tell(report, result, "push")
@@ -280,6 +282,16 @@ class Fleet:
                 self.listener(report, result, phase)
             except Exception:
                 logger.exception("fleet: a cycle listener failed")
+
+
+def _status(run: Result) -> RepoStatus:
+    """A phase-2 run's status: ``pushed``, ``escaped`` (the conflicting commits are
+    safe on a pushed ``conflicts/`` branch), else ``failed``."""
+    if run.ok:
+        return "pushed"
+    if run.outcome is Outcome.CONFLICT_ESCAPED and run.push.landed:
+        return "escaped"
+    return "failed"
 
 
 def _interleaved(plans: list[_Planned]) -> list[_Planned]:

@@ -16,8 +16,11 @@ __all__ = ["BAD", "CycleReport", "RepoResult", "RepoStatus"]
 #: committed or ahead, and reconciled with the push landed (or none needed);
 #: ``refused``: the commit was refused (an unsafe state, a guard, a hook);
 #: ``skipped``: no such remote or branch, or not a repository any more; ``failed``: the
-#: reconcile did not end well, or an unexpected error; ``held``: not pushed, because
-#: a commit of the cycle failed under ``all-or-none``; ``disabled``: turned off.
+#: reconcile did not end well, or an unexpected error; ``escaped``: local commits
+#: that conflicted with the remote were pushed to a ``conflicts/`` branch (the run's
+#: ``conflict_branch``) and the branch now matches the remote: nothing is lost, and
+#: an operator merges them; ``held``: not pushed, because a commit of the cycle
+#: failed under ``all-or-none``; ``disabled``: turned off.
 RepoStatus = Literal[
     "unchanged",
     "clean",
@@ -26,11 +29,12 @@ RepoStatus = Literal[
     "refused",
     "skipped",
     "failed",
+    "escaped",
     "held",
     "disabled",
 ]
-#: The statuses of a repository that did not end well.
-BAD: frozenset[str] = frozenset({"refused", "skipped", "failed", "held"})
+#: The statuses of a repository that did not end well (an escape needs an operator).
+BAD: frozenset[str] = frozenset({"refused", "skipped", "failed", "escaped", "held"})
 
 
 @dataclass
