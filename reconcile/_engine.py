@@ -12,6 +12,8 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -96,27 +98,39 @@ def reconcile(
         commit,
         Guard(guard),
     )
-    held = RepoLock(target.repo.gitdir, spec.lock_timeout, cancel) if lock else None
+    with run_lock(steps, spec.lock_timeout, cancel, take=lock):
+        _drive(steps)
+    result = _result(steps, Outcome(steps.state.replace("_", "-")), time.monotonic() - started)
+    _log(result)
+    return result
+
+
+@contextmanager
+def run_lock(
+    steps: Steps, timeout: float, cancel: CancelToken | None, *, take: bool = True
+) -> Iterator[None]:
+    """The repository's run lock (``RepoLock``) held around the steps (``take=False``:
+    the caller holds it). Another run holding it, or a git directory this user may
+    not write, is a fact found before the first step (``unsafe``: the inspecting
+    step looks no further), not an error."""
+    gitdir = steps.target.repo.gitdir
+    held = RepoLock(gitdir, timeout, cancel) if take else None
     try:
         if held is not None:
             held.acquire()
     except RepoLockTimeout as exc:
         held = None
-        # A fact found before the first step: the inspecting step looks no further.
         steps.facts = replace(steps.facts, unsafe=f"{exc}; run again when it is done")
     except OSError as exc:
         if exc.errno not in _UNWRITABLE or held is None:
             raise
-        steps.facts = replace(steps.facts, unsafe=unwritable(target.repo.gitdir, held.path))
+        steps.facts = replace(steps.facts, unsafe=unwritable(gitdir, held.path))
         held = None
     try:
-        _drive(steps)
+        yield
     finally:
         if held is not None:
             held.release()
-    result = _result(steps, Outcome(steps.state.replace("_", "-")), time.monotonic() - started)
-    _log(result)
-    return result
 
 
 @functools.cache

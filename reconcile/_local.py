@@ -10,25 +10,21 @@ later ``reconcile()`` pushes what it committed.
 
 from __future__ import annotations
 
-import errno
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ._commit import CommitInfo, CommitRequest
 from ._control import CancelToken
-from ._errors import RepoLockTimeout
+from ._engine import run_lock
 from ._facts import Facts
 from ._git import GitRepo, worktree_dirty
-from ._lock import RepoLock
 from ._redact import redact_url
 from ._spec import RepoSpec
-from ._steps import Steps, unwritable
+from ._steps import Steps
 from ._target import open_target
 
 __all__ = ["LocalCommit", "LocalState", "commit_only", "local_state"]
-
-_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 @dataclass(frozen=True)
@@ -139,23 +135,8 @@ def commit_only(
         commit_wanted=True,
     )
     steps = Steps(target, facts, request)
-    held: RepoLock | None = RepoLock(target.repo.gitdir, spec.lock_timeout, cancel)
-    try:
-        assert held is not None
-        held.acquire()
-    except RepoLockTimeout as exc:
-        held = None
-        steps.facts = replace(steps.facts, unsafe=f"{exc}; run again when it is done")
-    except OSError as exc:
-        if exc.errno not in _UNWRITABLE or held is None:
-            raise
-        steps.facts = replace(steps.facts, unsafe=unwritable(target.repo.gitdir, held.path))
-        held = None
-    try:
+    with run_lock(steps, spec.lock_timeout, cancel):
         _steps(steps)
-    finally:
-        if held is not None:
-            held.release()
     found = steps.facts
     refused = found.unsafe or found.commit_refusal
     note = found.commit_note or ("nothing to commit" if found.commit is None else "committed")
