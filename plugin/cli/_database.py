@@ -20,7 +20,14 @@ from ._exit import CommandError, ExitCode
 if TYPE_CHECKING:
     from plugin.audit import AuditStore
 
-__all__ = ["add_database_options", "audit_store", "database_url", "default_data_dir", "shown"]
+__all__ = [
+    "add_database_options",
+    "audit_store",
+    "database_url",
+    "default_data_dir",
+    "fleet_lock",
+    "shown",
+]
 
 _FORMS = "give sqlite:///PATH or postgresql://USER@HOST/DB"
 
@@ -43,6 +50,19 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
     """``$XDG_DATA_HOME/git-reconcile``, or ``~/.local/share/git-reconcile``."""
     base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "git-reconcile"
+
+
+def fleet_lock(data_dir: Path) -> int:
+    """The fleet's lock on ``data_dir``, as its file descriptor (close it to let go);
+    a second fleet there, or a folder that cannot be used, exits 7 saying so."""
+    from plugin.fleet import FleetLocked, hold_data_dir
+
+    try:
+        return hold_data_dir(data_dir)
+    except FleetLocked as exc:
+        raise CommandError(str(exc), ExitCode.UNAVAILABLE) from None
+    except OSError as exc:
+        raise CommandError(f"cannot use {data_dir}: {exc.strerror}", ExitCode.UNAVAILABLE) from None
 
 
 def database_url(

@@ -120,14 +120,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _once(config: FleetConfig, data_dir: Path, args: argparse.Namespace) -> int:
-    from plugin.fleet import Fleet, FleetLocked, FleetSettings, hold_data_dir
+    from plugin.fleet import Fleet, FleetSettings
 
-    try:
-        fd = hold_data_dir(data_dir)
-    except FleetLocked as exc:
-        raise CommandError(str(exc), ExitCode.UNAVAILABLE) from None
-    except OSError as exc:
-        raise CommandError(f"cannot use {data_dir}: {exc.strerror}", ExitCode.UNAVAILABLE) from None
+    from ._database import fleet_lock
+
+    fd = fleet_lock(data_dir)
     try:
         settings = FleetSettings.load(data_dir)
         fleet = Fleet(config)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._database import audit_store, database_url
+from ._database import audit_store, database_url, fleet_lock
 from ._exit import CommandError, ExitCode
 
 if TYPE_CHECKING:
@@ -34,16 +34,11 @@ def serve_fleet(
     config: FleetConfig, data_dir: Path, args: argparse.Namespace, environ: Mapping[str, str]
 ) -> int:
     from plugin._config import ENV_ADMIN_TOKEN
-    from plugin.fleet import FleetLocked, FleetService, FleetSettings, hold_data_dir
+    from plugin.fleet import FleetService, FleetSettings
 
     from ._serve import listening, serve_app
 
-    try:
-        fd = hold_data_dir(data_dir)
-    except FleetLocked as exc:
-        raise CommandError(str(exc), ExitCode.UNAVAILABLE) from None
-    except OSError as exc:
-        raise CommandError(f"cannot use {data_dir}: {exc.strerror}", ExitCode.UNAVAILABLE) from None
+    fd = fleet_lock(data_dir)
     try:
         url = database_url(argparse.Namespace(data_dir=data_dir), environ)
         with listening(args.host, args.port) as listener, audit_store(url) as store:

@@ -246,19 +246,14 @@ def _fleet_service(
     """The ``[fleet]`` section's service, holding the data directory's fleet lock (a
     second fleet on it exits 7) and writing the same audit store, until ``stack`` ends."""
     from plugin.audit import AuditStore
-    from plugin.fleet import FleetLocked, FleetService, FleetSettings, hold_data_dir
+    from plugin.fleet import FleetService, FleetSettings
 
-    from ._database import default_data_dir
+    from ._database import default_data_dir, fleet_lock
 
     assert config.fleet is not None
     assert config.database_url is not None
     data_dir = (args.data_dir or default_data_dir(environ)).expanduser().absolute()
-    try:
-        fd = hold_data_dir(data_dir)
-    except FleetLocked as exc:
-        raise CommandError(str(exc), ExitCode.UNAVAILABLE) from None
-    except OSError as exc:
-        raise CommandError(f"cannot use {data_dir}: {exc.strerror}", ExitCode.UNAVAILABLE) from None
+    fd = fleet_lock(data_dir)
     stack.callback(os.close, fd)
     store = AuditStore(config.database_url)
     stack.callback(store.close)
