@@ -28,6 +28,17 @@ _table_guard = threading.Lock()
 _in_process: dict[str, threading.Lock] = {}
 
 
+def _key(gitdir: Path) -> str:
+    """The same for every path of one git directory: its device and inode (one
+    ``stat``, where resolving the path looks at each of its parts), or the resolved
+    path of one that is not there."""
+    try:
+        st = os.stat(gitdir)
+    except OSError:
+        return str((gitdir / LOCK_NAME).resolve())
+    return f"{st.st_dev}:{st.st_ino}"
+
+
 class RepoLock:
     """Exclusive lock on one repository's reconciles.
 
@@ -46,7 +57,7 @@ class RepoLock:
         self.path = Path(gitdir) / LOCK_NAME
         self.timeout = timeout
         self.cancel = cancel
-        key = str(self.path.resolve())
+        key = _key(Path(gitdir))
         with _table_guard:
             self._thread_lock = _in_process.setdefault(key, threading.Lock())
         self._fd: int | None = None

@@ -79,6 +79,8 @@ _TEMPORARIES = (  # folder, and the prefix of the names (git's and libgit2's)
     ("objects", "tmp_object_git2_"),
     ("objects", "streamed_git2_"),
 )
+_TOP_LEVEL_NAMES = frozenset(_TOP_LEVEL)
+_PREFIXES = {folder: tuple(p for f, p in _TEMPORARIES if f == folder) for folder, _ in _TEMPORARIES}
 
 
 @dataclass(frozen=True)
@@ -165,14 +167,14 @@ def _garbage(held: bool | None, age: float) -> bool:
 def _lock_paths(gitdir: Path) -> list[Path]:
     """The lock files there are: git's top-level ones, and any under refs/.
 
-    One directory listing per folder (``os.scandir``), Path objects only for what is
-    found: a repository without a lock costs a listing of the git directory and of
-    each folder under refs/, and no ``stat`` per name."""
+    One listing per folder, and strings until something is found: a repository
+    without a lock costs a listing of the git directory and of each folder under
+    refs/, and no ``stat`` per name (a run makes this scan every time)."""
+    top = os.fspath(gitdir)
     try:
-        with os.scandir(gitdir) as listing:
-            there = {e.name for e in listing}
+        there = _TOP_LEVEL_NAMES.intersection(os.listdir(top))
     except OSError:
-        there = set(_TOP_LEVEL)  # each name is looked at on its own, then
+        there = _TOP_LEVEL_NAMES  # each name is looked at on its own, then
     found = [gitdir / name for name in _TOP_LEVEL if name in there]
     found += _refs_locks(gitdir / "refs")
     return found
@@ -198,23 +200,26 @@ def _locks_under(folder: str) -> list[str]:
 
 
 def _temporary_paths(gitdir: Path) -> list[Path]:
+    """The temporaries there are, folder by folder in ``_TEMPORARIES`` order; a name
+    is looked at (``stat``) only when it has a temporary's prefix."""
+    top = os.fspath(gitdir)
     found: list[Path] = []
     listings: dict[str, list[str]] = {}
     for folder, prefix in _TEMPORARIES:
         if folder not in listings:
-            listings[folder] = _files(gitdir / folder)
-        found += [gitdir / folder / name for name in listings[folder] if name.startswith(prefix)]
+            listings[folder] = _prefixed(f"{top}/{folder}", _PREFIXES[folder])
+        found += [gitdir / folder / n for n in listings[folder] if n.startswith(prefix)]
     return found
 
 
-def _files(folder: Path) -> list[str]:
-    """The names of the files in ``folder`` (symlinks followed); none when it cannot
-    be listed."""
+def _prefixed(folder: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The names of the files in ``folder`` (symlinks followed) that start with one
+    of ``prefixes``; none when it cannot be listed."""
     try:
-        with os.scandir(folder) as listing:
-            return [e.name for e in listing if _is_file(e)]
+        names = os.listdir(folder)
     except OSError:
         return []
+    return [n for n in names if n.startswith(prefixes) and os.path.isfile(f"{folder}/{n}")]
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:
