@@ -25,13 +25,12 @@ if TYPE_CHECKING:
         CommitPolicy,
         CommitRequest,
         CommitSigner,
-        FileChange,
-        MessageContext,
         MessageGenerator,
         MessageSkipped,
         Trailer,
         parse_trailer,
     )
+    from ._commit_context import FileChange, MessageContext
     from ._commit_llm import CircuitBreaker, LLMConfig, LLMGenerator
     from ._committing import CommitPreview
     from ._control import CancelToken, Progress
@@ -120,7 +119,7 @@ _WHERE = {
     "default_known_hosts": "_hostkeys",
     "DubiousOwnershipError": "_errors",
     "ensure_clone": "_clone",
-    "FileChange": "_commit",
+    "FileChange": "_commit_context",
     "git_directory": "_engine",
     "GitError": "_errors",
     "GitHubApp": "_github_app",
@@ -137,7 +136,7 @@ _WHERE = {
     "local_state": "_local",
     "LocalCommit": "_local",
     "LocalState": "_local",
-    "MessageContext": "_commit",
+    "MessageContext": "_commit_context",
     "MessageGenerator": "_commit",
     "NetworkError": "_errors",
     "NetworkOperation": "_result",

@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from ._errors import InvalidSpecError
 from ._identity import Identity
+
+if TYPE_CHECKING:
+    from ._commit_context import MessageContext
 
 __all__ = [
     "DEFAULT_EXCLUDE",
     "DEFAULT_TEMPLATE",
     "PLACEHOLDERS",
-    "ChangeStatus",
     "CommitInfo",
     "CommitPolicy",
     "CommitRequest",
     "CommitSigner",
-    "FileChange",
-    "MessageContext",
     "MessageGenerator",
     "MessageSkipped",
     "Trailer",
@@ -60,7 +59,6 @@ PLACEHOLDERS: Final = (
 
 Trailer = tuple[str, str]  # (key, value), as in "Key: value"
 HookMode = Literal["run", "skip"]
-ChangeStatus = Literal["added", "modified", "deleted"]
 
 _TRAILER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -169,34 +167,6 @@ class CommitRequest:
             trailers=_unique((*self.trailers, *later.trailers)),
             trigger=self.trigger,
         )
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """A path the commit changes: ``added``, ``modified`` or ``deleted``."""
-
-    path: str
-    status: ChangeStatus
-
-
-@dataclass(frozen=True)
-class MessageContext:
-    """What a ``MessageGenerator`` may read to write a message. ``diff()`` gives the
-    unified diff of the staged changes against HEAD, computed when first called."""
-
-    repo: str
-    branch: str
-    trigger: str
-    hostname: str
-    when: datetime  # UTC
-    changes: tuple[FileChange, ...]
-    diff: Callable[[], str] = field(repr=False, compare=False, default=lambda: "")
-    skipped: tuple[str, ...] = ()  # changed paths ``exclude`` left out of the commit
-    exclude: tuple[str, ...] = ()  # the policy's exclude globs
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        return tuple(c.path for c in self.changes)
 
 
 class MessageSkipped(Exception):

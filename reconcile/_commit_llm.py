@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 import httpx
 import tenacity
 
-from ._commit import MessageContext, MessageSkipped
+from ._commit import MessageSkipped
+from ._commit_context import MessageContext
 from ._commit_prompt import DEFAULT_SYSTEM_PROMPT, UnusableAnswer, build_prompt, clean_answer
 from ._errors import InvalidSpecError
 from ._redact import redact_url

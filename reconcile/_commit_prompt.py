@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from ._commit import FileChange, MessageContext
+from ._commit_context import FileChange, MessageContext
 from ._commit_guard import excluded, secret_in_line
 
 __all__ = [

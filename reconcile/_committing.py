@@ -35,12 +35,11 @@ from ._commit import (
     CommitInfo,
     CommitPolicy,
     CommitRequest,
-    FileChange,
-    MessageContext,
     MessageSkipped,
     Trailer,
     signature_kind,
 )
+from ._commit_context import FileChange, MessageContext
 from ._commit_guard import excluded, find_secret
 from ._commit_message import cleanup, compose, files_text, render
 from ._errors import ReconcileError, RefMovedError

@@ -39,7 +39,6 @@ from ._reasons import reason
 from ._redact import redact_url
 from ._result import Outcome, PushResult, Result
 from ._spec import RepoSpec
-from ._squash import relocated
 from ._steps import Steps, unwritable
 from ._target import open_target
 from ._transfers import Transfers
@@ -207,6 +206,8 @@ def _final_commit(steps: Steps, new: str | None) -> CommitInfo | None:
     info = facts.commit
     if info is None:
         return None
+    from ._squash import relocated  # only a run that committed: see _steps
+
     depth = facts.ahead + facts.replayed + 1
     found = relocated(steps.target, info, new, depth)
     return info if found is None or found == info.sha else replace(info, sha=found)

@@ -20,28 +20,23 @@ import os
 import pwd
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._commit import CommitRequest
-from ._committing import commit_worktree
 from ._errors import CheckoutBlockedError, GitError, LockLostError, RefMovedError
-from ._escape import escape_commits
 from ._facts import Conditions, Facts
-from ._git import (
-    Blockers,
-    GitRepo,
-    Locks,
-    blocking_paths,
-    clear_stale_locks,
-    finish_interrupted_move,
-    local_repository,
-    move_branch,
-    replay,
-)
+from ._git import GitRepo, clear_stale_locks, finish_interrupted_move, local_repository
 from ._guard import Guard
 from ._result import LOCK_LOST, PushResult, PushStatus
-from ._squash import squash_unpushed, squashed_commit
 from ._target import Target
 from ._transfers import Transfers
+
+if TYPE_CHECKING:
+    from ._git import Blockers, Locks
+
+# What only some runs do (committing, rebasing, moving a branch, squashing, escaping)
+# is imported by its step when it runs, so that an in-sync run, which needs none of
+# it, does not load those modules.
 
 __all__ = ["Steps", "unwritable"]
 
@@ -145,6 +140,8 @@ class Steps(Conditions):
             self.facts = replace(self.facts, lock_lost=lost)
         if self.facts.lock_lost is not None:  # nothing is written: the fetch ends the run
             return
+        from ._committing import commit_worktree
+
         done = commit_worktree(self.target, self.request, self.facts.local)
         local = done.info.sha if done.info is not None else self.facts.local
         self.facts = replace(
@@ -200,6 +197,8 @@ class Steps(Conditions):
     def rebase(self) -> None:
         """Replay the local commits onto the remote's tip in memory, as git rebase
         would (patches already upstream dropped), then move there."""
+        from ._git import replay
+
         facts, repo, spec = self.facts, self.target.repo, self.target.spec
         assert facts.local is not None
         assert facts.remote_tip is not None
@@ -227,6 +226,8 @@ class Steps(Conditions):
         self._move(replayed.tip, f"git-reconcile: rebase {self.target.branch} onto {spec.remote}")
 
     def _move(self, new: str, message: str) -> None:
+        from ._git import move_branch
+
         lost = self.guard.why(f"moving {self.target.branch}")
         if lost is not None:
             self.facts = replace(self.facts, move_error=lost, lock_lost=lost)
@@ -267,6 +268,8 @@ class Steps(Conditions):
         facts, spec = self.facts, self.target.spec
         if not (spec.commit_policy.squash_unpushed and spec.push) or facts.local is None:
             return
+        from ._squash import squash_unpushed, squashed_commit
+
         self.guard.check(f"squashing the unpushed commits of {self.target.branch}")
         squashed = squash_unpushed(self.target, facts.local, facts.remote_tip)
         if squashed is None:
@@ -283,6 +286,9 @@ class Steps(Conditions):
     def escape(self) -> None:
         """Put the local commits on a conflict branch; reset the local branch to the
         remote's only once that branch is on the remote."""
+        from ._escape import escape_commits
+        from ._git import blocking_paths
+
         facts, repo, spec = self.facts, self.target.repo, self.target.spec
         local, tip = facts.local, facts.remote_tip
         assert local is not None

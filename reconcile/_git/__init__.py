@@ -36,32 +36,86 @@
 - ``_translate``: the one place where pygit2's exceptions become git-reconcile's.
 - ``_status``: whether a working tree has changes (``git status``).
 - ``_sandbox``: the plumbing behind ``reconcile.testing``'s sandboxes.
+
+Each name loads its module on first use (``_WHERE``), so a run loads only the
+modules its steps use: an in-sync run stages, signs, replays and clones nothing.
 """
 
 from __future__ import annotations
 
-from ._clone import Cloned, clone_into, set_remote_url
-from ._commit import (
-    StoredCommit,
-    configured_identity,
-    contains,
-    read_commit,
-    update_branch,
-    write_commit,
-)
-from ._hooks import HookFailure, hook_path, hooks_dir, run_hook
-from ._ignore import IgnoreRules
-from ._move import Blockers, blocking_paths, create_ref, delete_ref, move_branch
-from ._note import JOURNAL
-from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
-from ._replay import Replay, replay
-from ._repo import GitRepo
-from ._resume import Resumed, finish_interrupted_move
-from ._session import NetOptions
-from ._sign import GPGSigner, SigningError, SSHSigner, make_signer
-from ._stage import IndexBusy, Pending, Snapshot, Staging
-from ._stale_locks import Locks, clear_stale_locks, local_repository
-from ._status import worktree_dirty
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._clone import Cloned, clone_into, set_remote_url
+    from ._commit import (
+        StoredCommit,
+        configured_identity,
+        contains,
+        read_commit,
+        update_branch,
+        write_commit,
+    )
+    from ._hooks import HookFailure, hook_path, hooks_dir, run_hook
+    from ._ignore import IgnoreRules
+    from ._move import Blockers, blocking_paths, create_ref, delete_ref, move_branch
+    from ._note import JOURNAL
+    from ._remote import GitRemote, PushOutcome, RemoteState, scan_host_key
+    from ._replay import Replay, replay
+    from ._repo import GitRepo
+    from ._resume import Resumed, finish_interrupted_move
+    from ._session import NetOptions
+    from ._sign import GPGSigner, SigningError, SSHSigner, make_signer
+    from ._stage import IndexBusy, Pending, Snapshot, Staging
+    from ._stale_locks import Locks, clear_stale_locks, local_repository
+    from ._status import worktree_dirty
+
+# Each name, and the module that defines it: a name loads its module on first use,
+# so a run that never stages, signs or replays does not import those modules.
+_WHERE = {
+    "Cloned": "_clone",
+    "clone_into": "_clone",
+    "set_remote_url": "_clone",
+    "StoredCommit": "_commit",
+    "configured_identity": "_commit",
+    "contains": "_commit",
+    "read_commit": "_commit",
+    "update_branch": "_commit",
+    "write_commit": "_commit",
+    "HookFailure": "_hooks",
+    "hook_path": "_hooks",
+    "hooks_dir": "_hooks",
+    "run_hook": "_hooks",
+    "IgnoreRules": "_ignore",
+    "Blockers": "_move",
+    "blocking_paths": "_move",
+    "create_ref": "_move",
+    "delete_ref": "_move",
+    "move_branch": "_move",
+    "JOURNAL": "_note",
+    "GitRemote": "_remote",
+    "PushOutcome": "_remote",
+    "RemoteState": "_remote",
+    "scan_host_key": "_remote",
+    "Replay": "_replay",
+    "replay": "_replay",
+    "GitRepo": "_repo",
+    "Resumed": "_resume",
+    "finish_interrupted_move": "_resume",
+    "NetOptions": "_session",
+    "GPGSigner": "_sign",
+    "SSHSigner": "_sign",
+    "SigningError": "_sign",
+    "make_signer": "_sign",
+    "IndexBusy": "_stage",
+    "Pending": "_stage",
+    "Snapshot": "_stage",
+    "Staging": "_stage",
+    "Locks": "_stale_locks",
+    "clear_stale_locks": "_stale_locks",
+    "local_repository": "_stale_locks",
+    "worktree_dirty": "_status",
+}
 
 __all__ = [
     "JOURNAL",
@@ -107,3 +161,16 @@ __all__ = [
     "worktree_dirty",
     "write_commit",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

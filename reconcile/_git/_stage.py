@@ -39,7 +39,7 @@ from types import TracebackType
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, FileStatus
 
-from .._commit import ChangeStatus
+from .._commit_context import ChangeStatus
 from .._errors import GitError
 from ._entries import SKIP_WORKTREE, add_entry, entry_flags_extended
 from ._repo import GitRepo, empty_tree
