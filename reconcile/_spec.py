@@ -156,32 +156,38 @@ class RepoSpec:
     commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "deadline"):
-            value = getattr(self, name)
-            if not (0 < value <= _MAX_TIMEOUT):
-                raise InvalidSpecError(
-                    f"{name} must be a positive number of seconds, at most a day, not {value!r}"
-                )
+        problems = self._problems()
+        if problems:  # every one at once: a fix of one should not reveal the next
+            raise InvalidSpecError("; ".join(problems))
+
+    def _problems(self) -> list[str]:
+        problems = [
+            f"{name} must be a positive number of seconds, at most a day, not {value!r}"
+            for name, value in (("timeout", self.timeout), ("deadline", self.deadline))
+            if not (0 < value <= _MAX_TIMEOUT)
+        ]
         if not (0 <= self.lock_timeout <= _MAX_TIMEOUT):
-            raise InvalidSpecError(
+            problems.append(
                 "lock_timeout must be a number of seconds from 0 (do not wait) to a day, "
                 f"not {self.lock_timeout!r}"
             )
-        for pin in self.host_key_fingerprints:
-            problem = check_fingerprint(pin)
-            if problem is not None:
-                raise InvalidSpecError(f"host_key_fingerprints: {problem}")
+        problems += [
+            f"host_key_fingerprints: {problem}"
+            for problem in map(check_fingerprint, self.host_key_fingerprints)
+            if problem is not None
+        ]
         if self.max_rounds < 1:
-            raise InvalidSpecError(f"max_rounds must be at least 1, not {self.max_rounds!r}")
+            problems.append(f"max_rounds must be at least 1, not {self.max_rounds!r}")
         prefix = self.conflict_prefix
         if not prefix or not _valid_ref_part(prefix + "x"):
-            raise InvalidSpecError(
+            problems.append(
                 f"conflict_prefix {prefix!r} is not a valid ref prefix (e.g. 'conflicts/')"
             )
         if self.branch is not None and (not self.branch or self.branch.startswith("refs/")):
-            raise InvalidSpecError(
+            problems.append(
                 f"branch {self.branch!r}: give a short branch name such as 'main', not a full ref"
             )
+        return problems
 
     @property
     def resolved_path(self) -> Path:

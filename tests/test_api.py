@@ -184,6 +184,21 @@ def test_malformed_spec_is_rejected(kwargs: dict[str, object]) -> None:
         RepoSpec("/srv/data", **kwargs)  # type: ignore[arg-type]
 
 
+def test_every_problem_of_a_spec_is_named_at_once() -> None:
+    """A spec with several malformed values names each of them in one error, so a
+    fix of one does not reveal the next."""
+    with pytest.raises(InvalidSpecError) as raised:
+        RepoSpec("/srv/data", timeout=0, deadline=-1, max_rounds=0, branch="refs/heads/x")
+    problems = str(raised.value).split("; ")
+    assert [p.split(" ", 1)[0] for p in problems] == [
+        "timeout",
+        "deadline",
+        "max_rounds",
+        "branch",
+    ]
+    assert "not -1" in problems[1]
+
+
 def test_ssh_key_needs_one_source_and_hides_secrets() -> None:
     """An SSHKey takes a file or text, not both, and never shows secrets in repr."""
     with pytest.raises(InvalidSpecError):

@@ -125,6 +125,12 @@ def test_a_detached_head_says_so(path_world: World, capsys: pytest.CaptureFixtur
         (["--timeout", "0"], "--timeout must be a positive number of seconds"),
         (["--retries", "0"], "--retries must be at least 1, not 0"),
         (["--fingerprint", "notafp"], "--fingerprint 'notafp' is not a host key fingerprint"),
+        (
+            ["--timeout", "0", "--deadline", "0", "--lock-timeout", "-1"],
+            "--timeout must be a positive number of seconds, at most a day, not 0.0; "
+            "--deadline must be a positive number of seconds, at most a day, not 0.0; "
+            "--lock-timeout must be a number of seconds from 0",
+        ),
     ],
 )
 def test_options_out_of_range_are_refused(

@@ -267,11 +267,15 @@ def _spec(args: argparse.Namespace) -> RepoSpec:
     try:
         return _spec_of(args)
     except InvalidSpecError as exc:  # name the option the user gave, not the field
-        message = str(exc)
-        for field, option in _OPTIONS.items():
-            if message.startswith(f"{field} "):
-                raise InvalidSpecError(option + message[len(field) :]) from None
-        raise
+        raise InvalidSpecError("; ".join(map(_as_option, str(exc).split("; ")))) from None
+
+
+def _as_option(problem: str) -> str:
+    """One problem of a spec, naming the option that set the field it is about."""
+    for field, option in _OPTIONS.items():
+        if problem.startswith(f"{field} "):
+            return option + problem[len(field) :]
+    return problem
 
 
 #: The fields of a RepoSpec whose range errors name the option that set them.
