@@ -25,13 +25,23 @@ from webhooks import sign_sha256
 
 @contextmanager
 def _started(
-    args: list[str], env: dict[str, str]
+    args: list[str], env: dict[str, str], *, sigint_ignored: bool = False
 ) -> Iterator[tuple[subprocess.Popen[str], str, list[str]]]:
     """Run `git-reconcile serve` until its startup completes; yield the process, its base
-    URL and the lines it printed so far. SIGTERM stops it afterwards, if it still runs."""
+    URL and the lines it printed so far. SIGTERM stops it afterwards, if it still runs.
+    It starts with SIGINT's default action (as from a terminal) whatever this process's
+    is, or ignored (``sigint_ignored``: as a shell starts a background job)."""
     port = free_port()
+    argv = [sys.executable, "-m", "plugin", "serve", *args, "--port", str(port)]
+    action = "SIG_IGN" if sigint_ignored else "SIG_DFL"  # an ignored signal stays so past exec
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plugin", "serve", *args, "--port", str(port)],
+        [
+            sys.executable,
+            "-c",
+            f"import os, signal, sys; signal.signal(signal.SIGINT, signal.{action}); "
+            "os.execv(sys.argv[1], sys.argv[1:])",
+            *argv,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -324,11 +334,16 @@ def test_a_killed_serves_demo_is_removed_by_the_next(tmp_path: Path) -> None:
     assert not root.exists()
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_the_demo_is_removed_when_serve_stops(stop: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("stop", "sigint_ignored"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["SIGTERM", "SIGINT", "SIGINT-from-a-background-job"],
+)
+def test_the_demo_is_removed_when_serve_stops(stop: signal.Signals, sigint_ignored: bool) -> None:
     """SIGTERM and Ctrl-C stop the demo serve and remove its directory; SIGTERM ends the
-    process by the signal, as before (a clean stop for a service manager), Ctrl-C with 130."""
-    with _started([], {}) as (proc, base, lines):
+    process by the signal, as before (a clean stop for a service manager), Ctrl-C with 130:
+    also when serve started with SIGINT ignored, as a shell starts a background job."""
+    with _started([], {}, sigint_ignored=sigint_ignored) as (proc, base, lines):
         root = _demo_root(lines)
         assert (root / "app" / ".git").is_dir()
         assert (root / "audit.sqlite3").is_file()

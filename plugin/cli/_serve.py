@@ -301,11 +301,17 @@ def serve_app(app: Starlette, listener: socket.socket, *, log_level: str) -> boo
     url = _url(listener)
 
     class Server(uvicorn.Server):
+        interrupted = False
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             logging.getLogger("uvicorn.error").info(
                 "Uvicorn running on %s (Press CTRL+C to quit)", url
             )
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.interrupted = self.interrupted or sig == signal.SIGINT
+            super().handle_exit(sig, frame)
 
     server = Server(uvicorn.Config(app, log_config=None, log_level=log_level))
     try:
@@ -313,6 +319,11 @@ def serve_app(app: Starlette, listener: socket.socket, *, log_level: str) -> boo
     except SystemExit:  # uvicorn's way of saying that the startup failed
         if server.started:
             raise
+    if server.interrupted:
+        # uvicorn raises the SIGINT it caught again once it has shut down, which ends
+        # in KeyboardInterrupt (exit 130), unless the process started with SIGINT
+        # ignored (a background job of a shell): then the same Ctrl-C still says so.
+        raise KeyboardInterrupt
     return bool(server.started)
 
 
