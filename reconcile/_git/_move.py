@@ -27,6 +27,7 @@ from pygit2.enums import CheckoutStrategy, FileStatus
 from .._errors import CheckoutBlockedError, GitError, RefMovedError
 from ._note import MoveNote, drop_note, write_note
 from ._repo import GitRepo
+from ._status import STAGED as _STAGED
 from ._translate import translate
 
 __all__ = [
@@ -40,13 +41,6 @@ __all__ = [
 ]
 
 _UNTRACKED = FileStatus.WT_NEW | FileStatus.IGNORED
-_STAGED = (
-    FileStatus.INDEX_NEW
-    | FileStatus.INDEX_MODIFIED
-    | FileStatus.INDEX_DELETED
-    | FileStatus.INDEX_RENAMED
-    | FileStatus.INDEX_TYPECHANGE
-)
 
 
 @dataclass(frozen=True)

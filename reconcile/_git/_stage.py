@@ -43,6 +43,7 @@ from .._commit_context import ChangeStatus
 from .._errors import GitError
 from ._entries import SKIP_WORKTREE, add_entry, entry_flags_extended
 from ._repo import GitRepo, empty_tree
+from ._status import STAGED as _STAGED
 from ._translate import translate
 
 __all__ = ["HOOK_INDEX", "SCRATCH", "IndexBusy", "Pending", "Snapshot", "Staging"]
@@ -59,13 +60,6 @@ _WORKTREE = (
     | FileStatus.WT_TYPECHANGE
     | FileStatus.WT_RENAMED
     | FileStatus.WT_UNREADABLE
-)
-_STAGED = (
-    FileStatus.INDEX_NEW
-    | FileStatus.INDEX_MODIFIED
-    | FileStatus.INDEX_DELETED
-    | FileStatus.INDEX_RENAMED
-    | FileStatus.INDEX_TYPECHANGE
 )
 _STATUS: dict[DeltaStatus, ChangeStatus] = {
     DeltaStatus.ADDED: "added",

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pygit2.enums import FileStatus
+
 from ._repo import GitRepo
 from ._translate import translate
 
-__all__ = ["worktree_dirty"]
+__all__ = ["STAGED", "worktree_dirty"]
+
+#: The status flags of a path whose change is staged in the index.
+STAGED = (
+    FileStatus.INDEX_NEW
+    | FileStatus.INDEX_MODIFIED
+    | FileStatus.INDEX_DELETED
+    | FileStatus.INDEX_RENAMED
+    | FileStatus.INDEX_TYPECHANGE
+)
 
 
 def worktree_dirty(repo: GitRepo) -> bool:
