@@ -9,6 +9,8 @@ lifespan runs, mounted under any prefix.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from starlette.requests import Request
@@ -20,6 +22,12 @@ from ._history import HistoryQuery, page
 from ._intake import intake
 from ._runner import Runner, Ticket
 from ._view import PluginView, plugin_of
+
+if TYPE_CHECKING:
+    from ._record import RunRecord
+    from .audit import AuditStore
+
+T = TypeVar("T")
 
 __all__ = [
     "commit",
@@ -90,13 +98,11 @@ async def history(request: Request) -> Response:
         query = HistoryQuery.parse(request.query_params)
     except ValueError:
         return _error(400, "limit is a number; since is an ISO 8601 time")
-    store = plugin.store
-    if store is None:
-        runs = query.select(plugin.history)
-    else:
-        runs = await anyio.to_thread.run_sync(
-            lambda: store.runs(query.repo, query.outcome, query.since, query.limit, query.before)
-        )
+    runs = await _recorded(
+        plugin,
+        query.select,
+        lambda store: store.runs(query.repo, query.outcome, query.since, query.limit, query.before),
+    )
     return JSONResponse(page(runs, query))
 
 
@@ -109,11 +115,9 @@ async def metrics(request: Request) -> Response:
 async def trigger(request: Request) -> Response:
     """Admin: reconcile now; 202 with the run id, or with ``wait=true`` 200 with the run."""
     plugin = plugin_of(request)
-    runner = _admin_runner(plugin, request)
+    runner = _open_runner(plugin, request)
     if isinstance(runner, Response):
         return runner
-    if runner.closed:
-        return _error(503, "shutting down")
     ticket = runner.trigger("manual")
     await plugin.publish(runner.name, None, ticket.run_id, "manual")
     return await _answer(request, runner, ticket)
@@ -130,11 +134,9 @@ async def commit(request: Request) -> Response:
     """Admin: commit the working tree now, then reconcile; the answers of ``/trigger``.
     An optional JSON body gives the message, paths, author, co-authors and trailers."""
     plugin = plugin_of(request)
-    runner = _admin_runner(plugin, request)
+    runner = _open_runner(plugin, request)
     if isinstance(runner, Response):
         return runner
-    if runner.closed:
-        return _error(503, "shutting down")
     raw = await request.body()
     try:
         wanted = commit_request(json.loads(raw) if raw.strip() else None)
@@ -150,13 +152,9 @@ async def commits(request: Request) -> Response:
         query = CommitQuery.parse(request.query_params)
     except ValueError:
         return _error(400, "limit is a number; since is an ISO 8601 time")
-    store = plugin.store
-    if store is None:
-        found = query.select(plugin.history)
-    else:
-        found = await anyio.to_thread.run_sync(
-            lambda: store.commits(query.repo, query.since, query.limit)
-        )
+    found = await _recorded(
+        plugin, query.select, lambda store: store.commits(query.repo, query.since, query.limit)
+    )
     return JSONResponse({"commits": [c.to_dict() for c in found]})
 
 
@@ -167,12 +165,13 @@ async def commit_statistics(request: Request) -> Response:
         query = CommitQuery.parse(request.query_params)
     except ValueError:
         return _error(400, "since is an ISO 8601 time")
-    store = plugin.store
-    if store is None:
-        everything = CommitQuery(query.repo, query.since, len(plugin.history) or 1)
-        return JSONResponse(statistics(everything.select(plugin.history)))
-    counts = await anyio.to_thread.run_sync(
-        lambda: store.commit_statistics(query.repo, query.since)
+
+    def in_memory(history: Sequence[RunRecord]) -> dict[str, Any]:
+        everything = CommitQuery(query.repo, query.since, len(history) or 1)
+        return statistics(everything.select(history))
+
+    counts = await _recorded(
+        plugin, in_memory, lambda store: store.commit_statistics(query.repo, query.since)
     )
     return JSONResponse(counts)
 
@@ -235,6 +234,28 @@ def _no_admin_token(variable: str | None) -> str:
     return (
         "no admin token is configured: the application gives one as PluginConfig(admin_token=...)"
     )
+
+
+async def _recorded(
+    plugin: PluginView,
+    in_memory: Callable[[Sequence[RunRecord]], T],
+    stored: Callable[[AuditStore], T],
+) -> T:
+    """What a read route answers: from the audit store (in a worker thread) when there
+    is one, else from the runs kept in memory."""
+    store = plugin.store
+    if store is None:
+        return in_memory(plugin.history)
+    return await anyio.to_thread.run_sync(lambda: stored(store))
+
+
+def _open_runner(plugin: PluginView, request: Request) -> Runner | Response:
+    """``_admin_runner``, refusing a runner that is shutting down (503): for the routes
+    that start a run."""
+    runner = _admin_runner(plugin, request)
+    if isinstance(runner, Runner) and runner.closed:
+        return _error(503, "shutting down")
+    return runner
 
 
 def _admin_runner(plugin: PluginView, request: Request) -> Runner | Response:
