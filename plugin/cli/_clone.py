@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ._defaults import default
 from ._exit import ExitCode, HelpFormatter, epilog
-from ._run import _credential_arguments, _credentials
+from ._run import _credential_arguments, _network_spec
 
 __all__ = ["add_arguments", "run"]
 
@@ -57,19 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconcile import NetworkError, RepoSpec, Retry, ensure_clone
+    from reconcile import NetworkError, ensure_clone
 
-    spec = RepoSpec(
-        path=args.path,
-        remote=args.remote,
-        branch=args.branch,
-        timeout=args.timeout,
-        credentials=_credentials(args),
-        known_hosts=args.known_hosts,
-        host_key_fingerprints=tuple(args.fingerprint),
-        retry=Retry(attempts=args.retries),
-        trust=args.trust,
-    )
+    spec = _network_spec(args)
     try:
         done = ensure_clone(spec, args.url, bare=args.bare)
     except NetworkError as exc:

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._defaults import default
 from ._exit import ExitCode, HelpFormatter, epilog, exit_code
@@ -288,6 +288,19 @@ _OPTIONS = {
 
 
 def _spec_of(args: argparse.Namespace) -> RepoSpec:
+    return _network_spec(
+        args,
+        conflict_prefix=args.conflict_prefix,
+        push=not args.no_push,
+        lock_timeout=args.lock_timeout,
+        deadline=args.deadline,
+    )
+
+
+def _network_spec(args: argparse.Namespace, **more: Any) -> RepoSpec:
+    """The RepoSpec of the options every command reaching a remote has (``run`` and
+    ``clone``: path, remote, branch, timeout, credentials, host keys, retries, trust),
+    with ``more`` fields."""
     from reconcile import RepoSpec, Retry
 
     return RepoSpec(
@@ -298,12 +311,9 @@ def _spec_of(args: argparse.Namespace) -> RepoSpec:
         credentials=_credentials(args),
         known_hosts=args.known_hosts,
         host_key_fingerprints=tuple(args.fingerprint),
-        conflict_prefix=args.conflict_prefix,
-        push=not args.no_push,
         retry=Retry(attempts=args.retries),
-        lock_timeout=args.lock_timeout,
-        deadline=args.deadline,
         trust=args.trust,
+        **more,
     )
 
 
