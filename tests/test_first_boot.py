@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from gitutil import World, git, rev
-from servers._process import free_port
+from servers._process import free_port, started_server
 from servers.sshgit import generate_ed25519, write_known_hosts
 
 from plugin.cli import main
@@ -48,40 +48,22 @@ known_hosts = "{world.ssh.known_hosts_path}"
 @contextmanager
 def _serving(config: Path, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "plugin",
-            "serve",
-            "--config",
-            str(config),
-            "--data-dir",
-            str(tmp_path / "state"),
-            "--log-format",
-            "console",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=dict(os.environ),
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "Application startup complete" in line:
-                break
-        else:
-            raise AssertionError("serve exited early:\n" + "".join(lines))
+    argv = [
+        sys.executable,
+        "-m",
+        "plugin",
+        "serve",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "state"),
+        "--log-format",
+        "console",
+        "--port",
+        str(port),
+    ]
+    with started_server(argv, dict(os.environ), name="serve") as (_proc, lines):
         yield f"http://127.0.0.1:{port}", lines
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        proc.stdout.close()
 
 
 def test_serve_clones_an_empty_volume_and_follows_a_rotated_url(

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from gitutil import World
-from servers._process import free_port
+from servers._process import free_port, started_server
 
 from plugin import load_config
 from plugin.cli._exit_table import BEGIN, END, markdown_table
@@ -95,28 +95,8 @@ def _uvicorn(target: str, cwd: Path, env: dict[str, str]) -> Iterator[str]:
     yields its base URL."""
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "Application startup complete" in line:
-                break
-        else:
-            raise AssertionError(f"{target} exited early:\n" + "".join(lines))
+    with started_server(argv, {**os.environ, **env}, name=target, cwd=cwd):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        proc.stdout.close()
 
 
 APP_FILES = ["app.py", "fastapi_app.py"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from gitutil import World, git, rev
-from servers._process import free_port
+from servers._process import free_port, started_server
 
 from plugin import ConfigError, load_config
 from plugin.cli import ExitCode
@@ -34,33 +34,15 @@ def _started(
     port = free_port()
     argv = [sys.executable, "-m", "plugin", "serve", *args, "--port", str(port)]
     action = "SIG_IGN" if sigint_ignored else "SIG_DFL"  # an ignored signal stays so past exec
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import os, signal, sys; signal.signal(signal.SIGINT, signal.{action}); "
-            "os.execv(sys.argv[1], sys.argv[1:])",
-            *argv,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "Application startup complete" in line:
-                break
-        else:
-            raise AssertionError("serve exited early:\n" + "".join(lines))
+    wrapped = [
+        sys.executable,
+        "-c",
+        f"import os, signal, sys; signal.signal(signal.SIGINT, signal.{action}); "
+        "os.execv(sys.argv[1], sys.argv[1:])",
+        *argv,
+    ]
+    with started_server(wrapped, {**os.environ, **env}, name="serve") as (proc, lines):
         yield proc, f"http://127.0.0.1:{port}", lines
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        proc.stdout.close()
 
 
 @contextmanager
