@@ -10,6 +10,7 @@ from dataclasses import MISSING
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
+from ._markers import rewrite, with_block
 from ._tables import Default, FileTable, Shown, Table, children, default_of
 
 __all__ = ["BEGIN", "END", "readme_with_reference", "reference", "sections", "write_readme"]
@@ -92,20 +93,12 @@ def reference() -> str:
 
 def readme_with_reference(readme: str) -> str:
     """``readme`` with the text between the markers replaced by the current reference."""
-    start = readme.find(BEGIN)
-    end = readme.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"the README has no reference markers ({BEGIN} ... {END})")
-    return f"{readme[:start]}{BEGIN}\n{reference()}{readme[end:]}"
+    return with_block(readme, BEGIN, END, reference(), "reference")
 
 
 def write_readme(path: Path) -> bool:
     """Rewrite the reference in ``path``; True when it changed."""
-    old = path.read_text(encoding="utf-8")
-    new = readme_with_reference(old)
-    if new != old:
-        path.write_text(new, encoding="utf-8")
-    return new != old
+    return rewrite(path, readme_with_reference)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

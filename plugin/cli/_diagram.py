@@ -38,23 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def readme_with_diagram(readme: str) -> str:
     """``readme`` with the text between the markers replaced by the current diagram."""
+    from plugin._markers import with_block
     from reconcile import state_diagram
 
-    start = readme.find(BEGIN)
-    end = readme.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"the README has no diagram markers ({BEGIN} ... {END})")
-    block = f"{BEGIN}\n```mermaid\n{state_diagram()}```\n"
-    return readme[:start] + block + readme[end:]
+    return with_block(readme, BEGIN, END, f"```mermaid\n{state_diagram()}```\n", "diagram")
 
 
 def write_readme(path: Path) -> bool:
     """Rewrite the diagram in ``path``; True when it changed."""
-    old = path.read_text(encoding="utf-8")
-    new = readme_with_diagram(old)
-    if new != old:
-        path.write_text(new, encoding="utf-8")
-    return new != old
+    from plugin._markers import rewrite
+
+    return rewrite(path, readme_with_diagram)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,20 +40,16 @@ def markdown_table() -> str:
 
 def readme_with_table(readme: str) -> str:
     """``readme`` with the text between the markers replaced by the current table."""
-    start = readme.find(BEGIN)
-    end = readme.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"the README has no exit-code markers ({BEGIN} ... {END})")
-    return f"{readme[:start]}{BEGIN}\n{markdown_table()}{readme[end:]}"
+    from plugin._markers import with_block
+
+    return with_block(readme, BEGIN, END, markdown_table(), "exit-code")
 
 
 def write_readme(path: Path) -> bool:
     """Rewrite the table in ``path``; True when it changed."""
-    old = path.read_text(encoding="utf-8")
-    new = readme_with_table(old)
-    if new != old:
-        path.write_text(new, encoding="utf-8")
-    return new != old
+    from plugin._markers import rewrite
+
+    return rewrite(path, readme_with_table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
